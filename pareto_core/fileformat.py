@@ -1,0 +1,265 @@
+"""The ParetoSlider file: one .safetensors with the LoRA, the preference modules and metadata.
+
+Layout (format version 1, see docs/FORMAT.md):
+- `transformer.<module>.lora_A.weight` / `.lora_B.weight` / `.alpha`: the LoRA, in the
+  diffusers/peft key form that ComfyUI's LoRA loader maps for SD3 and Flux;
+- `paretoslider.<submodule>...`: the PreferenceModules state dict;
+- `__metadata__["paretoslider"]`: one JSON document (ParetoSliderMetadata).
+Never unpickles; the header is checked before any tensor is read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .preference import EmbeddingConfig, PreferenceModules
+
+FORMAT_VERSION = 1
+METADATA_KEY = "paretoslider"
+PREFERENCE_PREFIX = "paretoslider."
+LORA_PREFIX = "transformer."
+MAX_HEADER_BYTES = 100 * 1024 * 1024     # safetensors' own limit
+MAX_METADATA_BYTES = 1024 * 1024          # a front of thousands of points fits in far less
+
+# architecture id → what users call it (for messages)
+ARCHITECTURES = {
+    "sd3": "SD3 / SD3.5 (MMDiT)",
+    "flux": "Flux / Flux Kontext",
+    "ltx2": "LTX-2",
+}
+
+
+class ParetoSliderFileError(ValueError):
+    """The file cannot be used: not safetensors, truncated, wrong version, inconsistent."""
+
+
+class ParetoSliderMismatchError(ValueError):
+    """The file is fine but was trained for another model."""
+
+
+@dataclass
+class Objective:
+    name: str                 # short id, e.g. "photorealism"
+    label: str = ""           # what the slider end shows, e.g. "Photo"
+    reward: str = ""          # reward id used in training, e.g. "clip_score"
+
+    def __post_init__(self):
+        self.label = self.label or self.name
+
+
+@dataclass
+class ParetoSliderMetadata:
+    architecture: str                         # one of ARCHITECTURES
+    width: int                                # timestep-embedding width the modules produce
+    objectives: list[Objective]
+    embedding: EmbeddingConfig
+    variant: str = ""                         # e.g. "sd3.5-medium", "flux-kontext-dev"
+    lora: dict[str, Any] = field(default_factory=dict)       # rank, alpha, targets
+    training: dict[str, Any] = field(default_factory=dict)   # algorithm, steps, seeds, ...
+    front: dict[str, Any] | None = None       # {"omega": [[..]], "scores": {name: [..]}, ...}
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def num_objectives(self) -> int:
+        return len(self.objectives)
+
+    @property
+    def labels(self) -> list[str]:
+        return [o.label for o in self.objectives]
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "file") -> "ParetoSliderMetadata":
+        try:
+            d = json.loads(text)
+            version = int(d.get("format_version", -1))
+            if version != FORMAT_VERSION:
+                raise ParetoSliderFileError(
+                    f"{source}: ParetoSlider format version {version} is not supported by this version "
+                    f"of ComfyUI-ParetoSlider (it reads version {FORMAT_VERSION}); update the extension")
+            objectives = [Objective(**o) for o in d["objectives"]]
+            meta = cls(architecture=d["architecture"], width=int(d["width"]), objectives=objectives,
+                       embedding=EmbeddingConfig.from_dict(d["embedding"]), variant=d.get("variant", ""),
+                       lora=d.get("lora", {}), training=d.get("training", {}), front=d.get("front"),
+                       format_version=version)
+        except ParetoSliderFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as err:
+            raise ParetoSliderFileError(f"{source}: the ParetoSlider metadata is malformed ({err})") from None
+        meta.check(source)
+        return meta
+
+    def check(self, source: str = "file") -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ParetoSliderFileError(f"{source}: unknown architecture {self.architecture!r}; "
+                                        f"expected one of {sorted(ARCHITECTURES)}")
+        if self.num_objectives < 2:
+            raise ParetoSliderFileError(f"{source}: a ParetoSlider needs at least 2 objectives, "
+                                        f"found {self.num_objectives}")
+        if len({o.name for o in self.objectives}) != self.num_objectives:
+            raise ParetoSliderFileError(f"{source}: objective names must be unique")
+        if self.embedding.num_objectives != self.num_objectives or self.embedding.width != self.width:
+            raise ParetoSliderFileError(
+                f"{source}: embedding config ({self.embedding.num_objectives} objectives, width "
+                f"{self.embedding.width}) disagrees with the file ({self.num_objectives}, {self.width})")
+
+
+@dataclass
+class ParetoSliderFile:
+    metadata: ParetoSliderMetadata
+    lora: dict[str, torch.Tensor]             # transformer.* keys
+    preference_state: dict[str, torch.Tensor]  # PreferenceModules state dict (no prefix)
+
+    def preference_modules(self, dtype: torch.dtype = torch.float32,
+                           device: torch.device | str = "cpu") -> PreferenceModules:
+        modules = PreferenceModules(self.metadata.embedding)
+        modules.load_state_dict(self.preference_state, strict=True)
+        return modules.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+    def check_compatible(self, architecture: str, width: int, model_name: str = "") -> None:
+        """Raise ParetoSliderMismatchError if this file was trained for another model."""
+        m = self.metadata
+        if m.architecture != architecture or m.width != width:
+            got = ARCHITECTURES.get(architecture, architecture) + (f" {model_name}" if model_name else "")
+            raise ParetoSliderMismatchError(
+                f"this ParetoSlider file was trained for {ARCHITECTURES[m.architecture]} "
+                f"(width {m.width}) but the model is {got} (width {width}); load a ParetoSlider "
+                f"file trained for this model")
+
+
+def save_paretoslider(path: str | os.PathLike, metadata: ParetoSliderMetadata,
+                      lora: dict[str, torch.Tensor], preference: PreferenceModules | dict) -> Path:
+    """Write atomically (temp file in the same folder, then rename)."""
+    metadata.check(str(path))
+    state = preference.state_dict() if isinstance(preference, torch.nn.Module) else preference
+    _check_preference_state(metadata, state, str(path))
+    bad = [k for k in lora if not k.startswith(LORA_PREFIX)]
+    if bad:
+        raise ParetoSliderFileError(f"LoRA keys must start with {LORA_PREFIX!r}; got e.g. {bad[0]!r}")
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora.items()}
+    tensors.update({PREFERENCE_PREFIX + k: v.detach().to("cpu", torch.float32).contiguous()
+                    for k, v in state.items()})
+    meta_json = metadata.to_json()
+    if len(meta_json.encode()) > MAX_METADATA_BYTES:
+        raise ParetoSliderFileError(f"metadata is {len(meta_json)} bytes, over the {MAX_METADATA_BYTES} limit; "
+                                    "store fewer front points")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={METADATA_KEY: meta_json, "format": "pt"})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """Parse and sanity-check the safetensors header without reading tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParetoSliderFileError(f"{path}: no such file; put ParetoSlider files in "
+                                    "ComfyUI/models/paretoslider/")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ParetoSliderFileError(f"{path.name}: file is empty or truncated ({size} bytes)")
+        if head[:2] == b"PK" or head[:1] == b"\x80":
+            raise ParetoSliderFileError(f"{path.name}: this is a pickle/.ckpt file, not safetensors; "
+                                        "ParetoSlider never unpickles files, export it as .safetensors")
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER_BYTES:
+            raise ParetoSliderFileError(f"{path.name}: not a safetensors file (header length {n} is "
+                                        "impossible); ParetoSlider only reads .safetensors")
+        if 8 + n > size:
+            raise ParetoSliderFileError(f"{path.name}: file is truncated (header needs {8 + n} bytes, "
+                                        f"file has {size}); download or export it again")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ParetoSliderFileError(f"{path.name}: not a safetensors file (header is not JSON); "
+                                    "ParetoSlider only reads .safetensors") from None
+    if not isinstance(header, dict):
+        raise ParetoSliderFileError(f"{path.name}: not a safetensors file (header is not a JSON object)")
+    meta = header.get("__metadata__") or {}
+    meta_bytes = sum(len(str(k)) + len(str(v)) for k, v in meta.items())
+    if meta_bytes > MAX_METADATA_BYTES:
+        raise ParetoSliderFileError(f"{path.name}: metadata is {meta_bytes} bytes, over the "
+                                    f"{MAX_METADATA_BYTES}-byte limit; this is not a file the trainer writes")
+    end = 0
+    for k, info in header.items():
+        if k == "__metadata__":
+            continue
+        try:
+            end = max(end, int(info["data_offsets"][1]))
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise ParetoSliderFileError(f"{path.name}: corrupt safetensors header at tensor {k!r}") from None
+    if 8 + n + end > size:
+        raise ParetoSliderFileError(f"{path.name}: file is truncated (tensors need {8 + n + end} bytes, "
+                                    f"file has {size}); download or export it again")
+    return header
+
+
+def read_metadata(path: str | os.PathLike) -> ParetoSliderMetadata:
+    """Only the metadata (cheap): for listing files and labelling widgets."""
+    header = read_header(path)
+    text = (header.get("__metadata__") or {}).get(METADATA_KEY)
+    if text is None:
+        raise ParetoSliderFileError(f"{Path(path).name}: a safetensors file but not a ParetoSlider file "
+                                    "(no 'paretoslider' metadata); a plain LoRA goes in a LoRA loader")
+    return ParetoSliderMetadata.from_json(text, Path(path).name)
+
+
+def load_paretoslider(path: str | os.PathLike) -> ParetoSliderFile:
+    metadata = read_metadata(path)
+    name = Path(path).name
+    lora, pref = {}, {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            for key in f.keys():
+                if key.startswith(PREFERENCE_PREFIX):
+                    pref[key[len(PREFERENCE_PREFIX):]] = f.get_tensor(key)
+                elif key.startswith(LORA_PREFIX):
+                    lora[key] = f.get_tensor(key)
+                else:
+                    raise ParetoSliderFileError(f"{name}: unexpected tensor {key!r}")
+    except ParetoSliderFileError:
+        raise
+    except Exception as err:  # safetensors raises its own error types for corrupt data
+        raise ParetoSliderFileError(f"{name}: corrupt safetensors data ({err})") from None
+    _check_preference_state(metadata, pref, name)
+    for k, v in list(lora.items()) + list(pref.items()):
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise ParetoSliderFileError(f"{name}: tensor {k!r} contains NaN or infinity; the training "
+                                        "run that wrote it diverged")
+    return ParetoSliderFile(metadata, lora, pref)
+
+
+def _check_preference_state(metadata: ParetoSliderMetadata, state: dict, source: str) -> None:
+    expected = PreferenceModules(metadata.embedding).state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ParetoSliderFileError(f"{source}: preference tensors do not match the metadata "
+                                    f"(missing {missing[:3]}, unexpected {extra[:3]})")
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ParetoSliderFileError(f"{source}: preference tensor {k!r} has shape {tuple(state[k].shape)}, "
+                                        f"expected {tuple(v.shape)} for {metadata.num_objectives} objectives "
+                                        f"and width {metadata.width}")

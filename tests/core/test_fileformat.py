@@ -1,0 +1,168 @@
+import json
+import pickle
+import struct
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from pareto_core import (EmbeddingConfig, Objective, ParetoSliderFileError, ParetoSliderMetadata,
+                         ParetoSliderMismatchError, PreferenceModules, load_paretoslider, read_metadata,
+                         save_paretoslider)
+from pareto_core.fileformat import MAX_METADATA_BYTES
+
+
+def make_meta(k=2, width=32, arch="sd3", block=True):
+    objectives = [Objective(f"obj{i}", f"Label {i}", f"reward{i}") for i in range(k)]
+    return ParetoSliderMetadata(arch, width, objectives, EmbeddingConfig(k, width, hidden=16, block_modulation=block),
+                                variant="tiny", lora={"rank": 4, "alpha": 8},
+                                training={"steps": 3}, front={"omega": [[1, 0], [0, 1]], "scores": {"a": [1, 2]}})
+
+
+def make_lora():
+    g = torch.Generator().manual_seed(0)
+    return {"transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.randn(4, 32, generator=g),
+            "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.randn(32, 4, generator=g),
+            "transformer.transformer_blocks.0.attn.to_q.alpha": torch.tensor(8.0)}
+
+
+@pytest.fixture
+def slider_file(tmp_path):
+    torch.manual_seed(0)
+    meta = make_meta()
+    modules = PreferenceModules(meta.embedding)
+    for p in modules.parameters():
+        torch.nn.init.normal_(p)
+    path = save_paretoslider(tmp_path / "s.safetensors", meta, make_lora(), modules)
+    return path, meta, modules
+
+
+def test_round_trip_keeps_everything(slider_file):
+    path, meta, modules = slider_file
+    f = load_paretoslider(path)
+    assert f.metadata == meta
+    assert set(f.lora) == set(make_lora())
+    assert torch.equal(f.lora["transformer.transformer_blocks.0.attn.to_q.alpha"], torch.tensor(8.0))
+    restored = f.preference_modules()
+    omega = torch.tensor([[0.3, 0.7]])
+    assert torch.equal(restored.temb_delta(omega), modules.temb_delta(omega))
+    assert torch.equal(restored.block_vector(omega), modules.block_vector(omega))
+
+
+def test_labels_come_from_metadata_without_reading_tensors(slider_file):
+    path, _, _ = slider_file
+    assert read_metadata(path).labels == ["Label 0", "Label 1"]
+
+
+def test_no_temp_file_is_left_behind(slider_file, tmp_path):
+    assert [p.name for p in tmp_path.iterdir()] == ["s.safetensors"]
+
+
+def test_failed_write_keeps_the_previous_file(slider_file):
+    path, meta, modules = slider_file
+    before = path.read_bytes()
+    with pytest.raises(ParetoSliderFileError):
+        save_paretoslider(path, meta, {"bad_key": torch.zeros(1)}, modules)
+    assert path.read_bytes() == before
+    assert len(list(path.parent.iterdir())) == 1
+
+
+def test_missing_file_says_where_files_go(tmp_path):
+    with pytest.raises(ParetoSliderFileError, match="models/paretoslider"):
+        load_paretoslider(tmp_path / "nope.safetensors")
+
+
+def test_truncated_file_is_refused(slider_file, tmp_path):
+    path, _, _ = slider_file
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ParetoSliderFileError, match="truncated"):
+        load_paretoslider(cut)
+
+
+def test_pickle_is_never_unpickled(tmp_path):
+    p = tmp_path / "evil.safetensors"
+    p.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ParetoSliderFileError, match="pickle"):
+        load_paretoslider(p)
+    torch.save({"a": torch.zeros(1)}, tmp_path / "ckpt.safetensors")
+    with pytest.raises(ParetoSliderFileError, match="never unpickles"):
+        load_paretoslider(tmp_path / "ckpt.safetensors")
+
+
+def test_random_bytes_are_not_safetensors(tmp_path):
+    p = tmp_path / "noise.safetensors"
+    p.write_bytes(b"hello world, this is not a model file at all")
+    with pytest.raises(ParetoSliderFileError, match="not a safetensors file"):
+        load_paretoslider(p)
+
+
+def test_corrupt_header_json_is_refused(tmp_path):
+    p = tmp_path / "bad.safetensors"
+    body = b"{not json" + b" " * 7
+    p.write_bytes(struct.pack("<Q", len(body)) + body)
+    with pytest.raises(ParetoSliderFileError, match="header is not JSON"):
+        load_paretoslider(p)
+
+
+def test_plain_lora_is_not_a_slider(tmp_path):
+    p = tmp_path / "lora.safetensors"
+    save_file(make_lora(), str(p))
+    with pytest.raises(ParetoSliderFileError, match="not a ParetoSlider file"):
+        load_paretoslider(p)
+
+
+def test_oversized_metadata_is_refused(tmp_path):
+    p = tmp_path / "big.safetensors"
+    save_file({"x": torch.zeros(1)}, str(p), metadata={"paretoslider": "x" * (MAX_METADATA_BYTES + 10)})
+    with pytest.raises(ParetoSliderFileError, match="over the"):
+        load_paretoslider(p)
+
+
+def test_newer_format_version_asks_to_update(slider_file, tmp_path):
+    path, meta, modules = slider_file
+    d = json.loads(meta.to_json())
+    d["format_version"] = 99
+    p = tmp_path / "future.safetensors"
+    tensors = {**make_lora(), **{"paretoslider." + k: v for k, v in modules.state_dict().items()}}
+    save_file(tensors, str(p), metadata={"paretoslider": json.dumps(d)})
+    with pytest.raises(ParetoSliderFileError, match="update the extension"):
+        load_paretoslider(p)
+
+
+def test_preference_tensor_shape_mismatch_is_caught(tmp_path):
+    meta = make_meta()
+    wrong = PreferenceModules(EmbeddingConfig(2, 16, hidden=16, block_modulation=True)).state_dict()
+    with pytest.raises(ParetoSliderFileError, match="shape"):
+        save_paretoslider(tmp_path / "w.safetensors", meta, make_lora(), wrong)
+
+
+def test_nan_weights_are_refused(slider_file, tmp_path):
+    path, meta, modules = slider_file
+    lora = make_lora()
+    lora["transformer.transformer_blocks.0.attn.to_q.lora_B.weight"][0, 0] = float("nan")
+    p = save_paretoslider(tmp_path / "nan.safetensors", meta, lora, modules)
+    with pytest.raises(ParetoSliderFileError, match="NaN"):
+        load_paretoslider(p)
+
+
+def test_architecture_mismatch_names_both_models(slider_file):
+    f = load_paretoslider(slider_file[0])
+    f.check_compatible("sd3", 32)
+    with pytest.raises(ParetoSliderMismatchError, match=r"trained for SD3.*width 32.*Flux.*width 3072"):
+        f.check_compatible("flux", 3072)
+
+
+def test_metadata_validation_rejects_single_objective(tmp_path):
+    meta = make_meta()
+    meta.objectives = meta.objectives[:1]
+    with pytest.raises(ParetoSliderFileError, match="at least 2 objectives"):
+        save_paretoslider(tmp_path / "one.safetensors", meta, make_lora(), PreferenceModules(make_meta().embedding))
+
+
+def test_three_objectives_round_trip(tmp_path):
+    meta = make_meta(k=3, block=False)
+    meta.front = None
+    p = save_paretoslider(tmp_path / "three.safetensors", meta, make_lora(), PreferenceModules(meta.embedding))
+    f = load_paretoslider(p)
+    assert f.metadata.num_objectives == 3 and f.preference_modules().block_modulation is None
