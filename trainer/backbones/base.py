@@ -71,3 +71,11 @@ class Backbone(ABC):
     def sigmas(self, steps: int) -> torch.Tensor:
         """Sampling schedule from 1 to 0 (steps + 1 values). Backbones may shift it."""
         return torch.linspace(1.0, 0.0, steps + 1)
+
+    # --- optional hooks (added by the trainer; defaults suit text-to-image backbones) ---------
+    def source_images(self, samples: Sequence[Sample]) -> torch.Tensor | None:
+        """Source images (B, 3, H, W) in [0, 1] handed to rewards (fidelity to the edited image);
+        None when the samples have no sources. Editing backbones resize them to their output size."""
+        if all(s.source is None for s in samples):
+            return None
+        return torch.stack([s.source for s in samples])

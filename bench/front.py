@@ -1,0 +1,494 @@
+"""Does ONE ParetoSlider run learn the front that five fixed-weight runs cover? (CPU toy task)
+
+    python -m bench.front                      # the full benchmark (3 seeds; ~40 min on 2 cores)
+    python -m bench.front --seeds 0 --steps 6  # a quick check of the pipeline
+
+Protocol (fixed before the full run; docs/BENCHMARK.md explains every choice):
+- task: bench/toytask (16x16 RGB coloured shapes, 12 prompts, a 1.3 M-parameter SD3 transformer
+  pretrained by flow matching); training rewards brightness (BT.601 luma) vs saturation (HSV);
+  held-out evaluators lightness (CIELAB L*) vs colourfulness (Hasler-Suesstrunk); fidelity = the
+  shape+colour classifier's probability of the prompt's class.
+- scalar ω = the weight on saturation: ω = 0 is (brightness 1, saturation 0), ω = 1 the reverse.
+- methods, per seed, all trained by the product's trainer (`trainer.train.run`), same settings:
+    fixed        5 runs at ω in {0, .25, .5, .75, 1}, S steps each          (compute 5S)
+    paretoslider 1 ω-conditioned run, 2S steps                               (2/5 of the fixed runs)
+    paretoslider_1of5  the same run at step S (its checkpoint; resumed to 2S) (1/5)
+    soups        LoRA deltas + preference vectors of the two end runs interpolated with ω
+    blend        velocities of the two end runs blended with ω at every sampling step
+- evaluation: 11 ω points, the same 96 noise tensors (8 per prompt, seed 1234) for every method
+  and seed, 10 Euler steps; per point the mean of every score over the 96 images.
+- hypervolume with a fixed reference point (half the base model's mean on each axis), counting
+  only points whose fidelity is >= 80% of the base model's; Spearman of each score against its
+  own weight; corner coverage = ParetoSlider's gain over the base at ω = 0 / ω = 1 as a fraction of
+  the matching fixed run's gain (on the reward that corner optimises; held-out gains reported too).
+Writes bench/results/front.json, front.png, strip.png (and runs/ under --work); prints ratios last.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+SEEDS = (0, 1, 2)
+FIXED_W = (0.0, 0.25, 0.5, 0.75, 1.0)          # scalar ω (weight on saturation) of the fixed runs
+EVAL_POINTS = 11
+EVAL_NOISE_SEED = 1234
+EVAL_PER_PROMPT = 8
+SAMPLE_STEPS = 10
+FLOOR_FRACTION = 0.8
+REF_FRACTION = 0.5
+STRIP_PROMPTS = ("red circle", "blue triangle", "green square")
+TRAINING = ("brightness", "saturation")
+HELDOUT = ("lightness", "colourfulness")
+METHODS = ("paretoslider", "paretoslider_1of5", "fixed", "soups", "blend")
+
+
+def omega_vec(w: float) -> list[float]:
+    return [1.0 - w, w]
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+# ----------------------------------------------------------------------------- training jobs
+
+def _timed_train(out_dir: Path, steps: int, seed: int, fixed, name: str, resume=None, checkpoint_every=0,
+                 overrides: dict | None = None) -> dict:
+    from bench.toytask import task
+    w0, c0 = time.time(), time.process_time()
+    path = task.train(out_dir, steps, seed, fixed, name=name, resume=resume,
+                      checkpoint_every=checkpoint_every, **(overrides or {}))
+    return {"path": str(path), "wall": time.time() - w0, "cpu": time.process_time() - c0}
+
+
+def job_fixed(work: str, seed: int, w: float, steps: int, overrides: dict | None) -> dict:
+    out = Path(work) / f"seed{seed}" / f"fixed_{w:.2f}"
+    r = _timed_train(out, steps, seed, omega_vec(w), "fixed.safetensors", overrides=overrides)
+    return {"kind": "fixed", "seed": seed, "w": w, **r}
+
+
+def job_paretoslider(work: str, seed: int, steps: int, overrides: dict | None) -> dict:
+    """S steps -> export (the 1/5 budget), checkpoint, resume -> 2S steps -> export (2/5)."""
+    out = Path(work) / f"seed{seed}" / "paretoslider"
+    first = _timed_train(out, steps, seed, None, "ps_1of5.safetensors", checkpoint_every=steps,
+                         overrides=overrides)
+    second = _timed_train(out, 2 * steps, seed, None, "ps.safetensors", resume="latest",
+                          checkpoint_every=2 * steps, overrides=overrides)
+    return {"kind": "paretoslider", "seed": seed, "path_1of5": first["path"], "path": second["path"],
+            "wall_1of5": first["wall"], "cpu_1of5": first["cpu"],
+            "wall": first["wall"] + second["wall"], "cpu": first["cpu"] + second["cpu"]}
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+class Scorer:
+    def __init__(self):
+        from bench.toytask import classifier, evaluators
+        self.rewards = evaluators.training_rewards()
+        self.evaluators = evaluators
+        self.net = classifier.load()
+        self.classifier = classifier
+
+    def __call__(self, images: torch.Tensor, prompts: list[str], labels: torch.Tensor) -> dict[str, np.ndarray]:
+        out = {name: fn(images, prompts).numpy() for name, fn in self.rewards.items()}
+        out.update({k: v.numpy() for k, v in self.evaluators.heldout_scores(images).items()})
+        prob, acc = self.classifier.fidelity(self.net, images, labels)
+        out["fidelity"], out["accuracy"] = prob.numpy(), acc.numpy()
+        return out
+
+
+def _summ(scores: dict[str, np.ndarray]) -> dict[str, float]:
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def job_eval(work: str, seed: int, runs: dict, keep_strip: bool) -> dict:
+    """Every method of one seed on the same ω grid and the same noise."""
+    from bench.toytask import sampling, task
+    t0 = time.time()
+    scorer = Scorer()
+    bb = task.backbone()
+    bank = sampling.PolicyBank(bb)
+    es = sampling.make_eval_set(bb, EVAL_PER_PROMPT, EVAL_NOISE_SEED)
+    sig = bb.sigmas(SAMPLE_STEPS)
+    grid = [i / (EVAL_POINTS - 1) for i in range(EVAL_POINTS)]
+    strip_rows = [i for i, p in enumerate(es.prompts) if p in STRIP_PROMPTS and i % EVAL_PER_PROMPT == 0]
+    result = {"seed": seed, "methods": {}, "strip": {}}
+
+    def run(fns, w) -> tuple[dict, torch.Tensor]:
+        om = torch.tensor(omega_vec(w), dtype=torch.float32)
+        x = sampling.euler_sample(fns, es.noise, es.cond, om, sig)
+        images = bb.decode(x)
+        return _summ(scorer(images, es.prompts, es.labels)), images[strip_rows]
+
+    # the base model (ω off, no LoRA)
+    base_fn = bank.velocity_fn([])
+    s, img = run([(1.0, base_fn)], 0.5)
+    result["base"] = s
+    result["strip"]["base"] = img if keep_strip else None
+
+    pieces = {w: sampling.load_piece(p) for w, p in runs["fixed"].items()}
+    ps = sampling.load_piece(runs["paretoslider"])
+    ps5 = sampling.load_piece(runs["paretoslider_1of5"])
+    timing = {}
+    for name, piece in (("paretoslider", ps), ("paretoslider_1of5", ps5)):
+        t = time.time()
+        fn = bank.velocity_fn([(1.0, piece)])
+        pts, imgs = zip(*[run([(1.0, fn)], w) for w in grid])
+        result["methods"][name] = {"w": grid, "points": list(pts)}
+        result["strip"][name] = torch.stack(imgs) if keep_strip else None
+        timing[name] = time.time() - t
+    t = time.time()
+    pts, imgs = zip(*[run([(1.0, bank.velocity_fn([(1.0, pieces[w])]))], w) for w in FIXED_W])
+    result["methods"]["fixed"] = {"w": list(FIXED_W), "points": list(pts)}
+    result["strip"]["fixed"] = torch.stack(imgs) if keep_strip else None
+    timing["fixed"] = time.time() - t
+    end0, end1 = pieces[0.0], pieces[1.0]
+    t = time.time()
+    pts, imgs = zip(*[run([(1.0, bank.velocity_fn([(1 - w, end0), (w, end1)]))], w) for w in grid])
+    result["methods"]["soups"] = {"w": grid, "points": list(pts)}
+    result["strip"]["soups"] = torch.stack(imgs) if keep_strip else None
+    timing["soups"] = time.time() - t
+    # Diffusion Blend: a second backbone holds the other end run, so no weight swapping per step
+    t = time.time()
+    bb1 = task.backbone()
+    bank1 = sampling.PolicyBank(bb1)
+    fa, fb = bank.velocity_fn([(1.0, end0)]), bank1.velocity_fn([(1.0, end1)])
+    pts, imgs = zip(*[run([(1 - w, fa), (w, fb)], w) for w in grid])
+    result["methods"]["blend"] = {"w": grid, "points": list(pts)}
+    result["strip"]["blend"] = torch.stack(imgs) if keep_strip else None
+    timing["blend"] = time.time() - t
+    result["eval_seconds"] = timing
+    result["seconds"] = time.time() - t0
+    if keep_strip:
+        result["strip_prompts"] = [es.prompts[i] for i in strip_rows]
+    else:
+        result.pop("strip")
+    return result
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def _stats(values) -> dict:
+    v = [x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not v:
+        return {"mean": None, "min": None, "max": None, "per_seed": list(values)}
+    return {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "per_seed": list(values)}
+
+
+def metrics(evals: list[dict]) -> dict:
+    from trainer.pareto import hypervolume, spearman
+    base = evals[0]["base"]
+    floor = FLOOR_FRACTION * base["fidelity"]
+    ref = {"heldout": [REF_FRACTION * base[k] for k in HELDOUT],
+           "training": [REF_FRACTION * base[k] for k in TRAINING]}
+    hv = {"heldout": {}, "training": {}}
+    fid, rho, counted = {}, {}, {}
+    for m in METHODS:
+        for space, keys in (("heldout", HELDOUT), ("training", TRAINING)):
+            vals = []
+            for e in evals:
+                pts = e["methods"][m]["points"]
+                ok = [p for p in pts if p["fidelity"] >= floor]
+                vals.append(hypervolume([[p[k] for k in keys] for p in ok], ref[space]) if ok else 0.0)
+            hv[space][m] = _stats(vals)
+        per_w = np.array([[p["fidelity"] for p in e["methods"][m]["points"]] for e in evals])   # seeds x points
+        fid[m] = {"w": evals[0]["methods"][m]["w"], "mean": per_w.mean(0).tolist(), "min": per_w.min(0).tolist(),
+                  "max": per_w.max(0).tolist(), "lowest": float(per_w.min()),
+                  "points_below_floor": int((per_w < floor).sum()), "points": int(per_w.size)}
+        counted[m] = int((per_w >= floor).sum())
+        rho[m] = {}
+        for k, j in (("lightness", 0), ("colourfulness", 1), ("brightness", 0), ("saturation", 1)):
+            vals = []
+            for e in evals:
+                w = np.array(e["methods"][m]["w"])
+                own = 1 - w if j == 0 else w           # the weight of the objective this score belongs to
+                vals.append(spearman(own, [p[k] for p in e["methods"][m]["points"]]))
+            rho[m][k] = _stats(vals)
+
+    def corner(method: str, keyset) -> dict:
+        out = {}
+        for label, w, j in (("omega_0", 0.0, 0), ("omega_1", 1.0, 1)):
+            k = keyset[j]
+            vals = []
+            for e in evals:
+                pm = e["methods"][method]
+                p = pm["points"][pm["w"].index(w)]
+                f = e["methods"]["fixed"]["points"][list(FIXED_W).index(w)]
+                gain_f = f[k] - e["base"][k]
+                vals.append((p[k] - e["base"][k]) / gain_f if abs(gain_f) > 1e-9 else None)
+            out[label] = {"score": k, **_stats(vals)}
+        return out
+
+    cc = {"paretoslider": corner("paretoslider", TRAINING),
+          "paretoslider_heldout": corner("paretoslider", HELDOUT),
+          "paretoslider_1of5": corner("paretoslider_1of5", TRAINING),
+          "paretoslider_1of5_heldout": corner("paretoslider_1of5", HELDOUT)}
+
+    def ratio(space, a, b) -> dict:
+        per = [x / y if y > 0 else None for x, y in zip(hv[space][a]["per_seed"], hv[space][b]["per_seed"])]
+        mean_b = hv[space][b]["mean"]
+        return {"of_means": hv[space][a]["mean"] / mean_b if mean_b else None, **_stats(per)}
+
+    ratios = {f"{space}_{a}_vs_{b}": ratio(space, a, b) for space in ("heldout", "training")
+              for a in ("paretoslider", "paretoslider_1of5") for b in ("fixed", "soups", "blend")}
+    return {"floor": floor, "reference": ref, "hypervolume": hv, "fidelity": fid, "spearman": rho,
+            "corner_coverage": cc, "ratios": ratios, "points_counted": counted}
+
+
+# ----------------------------------------------------------------------------- figures
+
+COLOURS = {"paretoslider": "#d62728", "paretoslider_1of5": "#ff9896", "fixed": "#1f77b4",
+           "soups": "#2ca02c", "blend": "#9467bd"}
+LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "ParetoSlider (1/5 compute)",
+          "fixed": "fixed weights (5 runs)", "soups": "rewarded soups", "blend": "Diffusion Blend"}
+
+
+def plot(evals: list[dict], m: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    floor = m["floor"]
+    for ax, keys, space in ((axes[0], HELDOUT, "heldout"), (axes[1], TRAINING, "training")):
+        for meth in METHODS:
+            for si, e in enumerate(evals):
+                pts = e["methods"][meth]["points"]
+                xs = np.array([p[keys[0]] for p in pts])
+                ys = np.array([p[keys[1]] for p in pts])
+                ok = np.array([p["fidelity"] >= floor for p in pts])
+                ls = "-" if meth != "fixed" else "--"
+                ax.plot(xs, ys, ls, color=COLOURS[meth], alpha=0.85 if si == 0 else 0.35, lw=1.6 if si == 0 else 1,
+                        label=LABELS[meth] if si == 0 else None)
+                ax.scatter(xs[ok], ys[ok], color=COLOURS[meth], s=18 if si == 0 else 8,
+                           alpha=0.9 if si == 0 else 0.4, zorder=3)
+                ax.scatter(xs[~ok], ys[~ok], marker="x", color=COLOURS[meth], s=26, alpha=0.8, zorder=3)
+        b = evals[0]["base"]
+        ax.scatter([b[keys[0]]], [b[keys[1]]], marker="*", s=220, color="black", zorder=5, label="base model")
+        r = m["reference"][space]
+        ax.scatter([r[0]], [r[1]], marker="s", s=40, color="grey", zorder=5, label="HV reference")
+        hv = m["hypervolume"][space]
+        ax.set_title(f"{'held-out evaluators' if space == 'heldout' else 'training rewards'}  —  HV mean: "
+                     + ", ".join(f"{k.replace('paretoslider', 'PS').replace('_1of5', '1/5')} {hv[k]['mean']:.3g}"
+                                 for k in METHODS), fontsize=8)
+        ax.set_xlabel(f"{keys[0]} (↑)")
+        ax.set_ylabel(f"{keys[1]} (↑)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    ax = axes[2]
+    for meth in METHODS:
+        f = m["fidelity"][meth]
+        ax.plot(f["w"], f["mean"], "-o" if meth != "fixed" else "--s", color=COLOURS[meth], ms=4, label=LABELS[meth])
+        ax.fill_between(f["w"], f["min"], f["max"], color=COLOURS[meth], alpha=0.12)
+    ax.axhline(floor, color="black", ls=":", label=f"floor = {FLOOR_FRACTION:.0%} of base")
+    ax.axhline(evals[0]["base"]["fidelity"], color="grey", ls="-", lw=0.8, label="base")
+    ax.set_xlabel("ω (weight on saturation; 0 = all brightness)")
+    ax.set_ylabel("fidelity (classifier p(prompt's shape+colour))")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor, "
+                 "not counted in HV)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def strip(e: dict, path: Path) -> None:
+    """Rows: methods (per prompt); columns: ω = 0 … 1 (11 points; fixed runs at their 5 points)."""
+    from PIL import Image, ImageDraw
+    tile, pad, left, top = 48, 3, 150, 18
+    grid = e["methods"]["paretoslider"]["w"]
+    prompts = e["strip_prompts"]
+    rows = []
+    for pi, prompt in enumerate(prompts):
+        rows.append((f"{prompt}: base", {0.5: e["strip"]["base"][pi]}))
+        for meth in METHODS:
+            imgs = e["strip"][meth]
+            ws = e["methods"][meth]["w"]
+            rows.append((f"  {LABELS[meth].split(' (')[0]}" + (" 1/5" if meth.endswith("1of5") else ""),
+                         {w: imgs[i][pi] for i, w in enumerate(ws)}))
+    W = left + len(grid) * (tile + pad)
+    H = top + len(rows) * (tile + pad) + 4
+    canvas = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(canvas)
+    for ci, w in enumerate(grid):
+        d.text((left + ci * (tile + pad) + 6, 3), f"ω={w:.1f}", fill="black")
+    for ri, (label, imgs) in enumerate(rows):
+        y = top + ri * (tile + pad)
+        d.text((4, y + tile // 2 - 6), label, fill="black")
+        for w, img in imgs.items():
+            ci = min(range(len(grid)), key=lambda i: abs(grid[i] - w))
+            arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            canvas.paste(Image.fromarray(arr).resize((tile, tile), Image.NEAREST), (left + ci * (tile + pad), y))
+    canvas.save(path)
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    ap.add_argument("--steps", type=int, default=40, help="steps of each fixed-weight run (S); ParetoSlider: 2S")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes (1 torch thread each)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--work", default=str(ROOT / "runs" / "bench_front"), help="run folders (not committed)")
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--set", nargs="*", default=[], metavar="section.field=value",
+                    help="trainer overrides for every run (for investigations; the full bench uses none)")
+    ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --work (same settings)")
+    args = ap.parse_args(argv)
+    t_start = time.time()
+    overrides: dict = {}
+    for item in args.set:
+        key, val = item.split("=", 1)
+        sec, field = key.split(".", 1)
+        import yaml
+        overrides.setdefault(sec, {})[field] = yaml.safe_load(val)
+    work, out = Path(args.work), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _log(f"front bench: seeds {args.seeds}, S = {args.steps} steps per fixed run, ParetoSlider 2S = "
+         f"{2 * args.steps}, {args.workers} workers x {args.threads} threads, overrides {overrides or 'none'}")
+
+    runs = {s: {"fixed": {}} for s in args.seeds}
+    jobs_info = []
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(args.threads,)) as pool:
+        futs = {}
+        for s in args.seeds:     # the long ParetoSlider chains first
+            done = work / f"seed{s}" / "paretoslider" / "ps.safetensors"
+            if args.reuse and done.is_file():
+                runs[s]["paretoslider"] = str(done)
+                runs[s]["paretoslider_1of5"] = str(done.with_name("ps_1of5.safetensors"))
+                continue
+            futs[pool.submit(job_paretoslider, str(work), s, args.steps, overrides)] = ("ps", s)
+        for s in args.seeds:
+            for w in FIXED_W:
+                done = work / f"seed{s}" / f"fixed_{w:.2f}" / "fixed.safetensors"
+                if args.reuse and done.is_file():
+                    runs[s]["fixed"][w] = str(done)
+                    continue
+                futs[pool.submit(job_fixed, str(work), s, w, args.steps, overrides)] = ("fixed", s)
+        for f in as_completed(futs):
+            r = f.result()
+            jobs_info.append(r)
+            s = r["seed"]
+            if r["kind"] == "fixed":
+                runs[s]["fixed"][r["w"]] = r["path"]
+                _log(f"seed {s}: fixed ω={r['w']:.2f} done in {r['wall']:.0f}s wall / {r['cpu']:.0f}s cpu")
+            else:
+                runs[s]["paretoslider"], runs[s]["paretoslider_1of5"] = r["path"], r["path_1of5"]
+                _log(f"seed {s}: ParetoSlider done in {r['wall']:.0f}s wall / {r['cpu']:.0f}s cpu "
+                     f"(1/5 point after {r['wall_1of5']:.0f}s)")
+        t_train = time.time() - t_start
+        _log(f"training finished after {t_train:.0f}s; evaluating")
+        efuts = [pool.submit(job_eval, str(work), s, runs[s], i == 0) for i, s in enumerate(args.seeds)]
+        evals = [f.result() for f in efuts]
+    for e in evals:
+        _log(f"seed {e['seed']}: evaluation {e['seconds']:.0f}s")
+
+    m = metrics(evals)
+    secs = {}
+    for meth in METHODS:
+        tr_wall = tr_cpu = 0.0
+        for r in jobs_info:
+            if meth == "fixed" and r["kind"] == "fixed":
+                tr_wall += r["wall"]; tr_cpu += r["cpu"]
+            elif meth in ("soups", "blend") and r["kind"] == "fixed" and r["w"] in (0.0, 1.0):
+                tr_wall += r["wall"]; tr_cpu += r["cpu"]
+            elif meth == "paretoslider" and r["kind"] == "paretoslider":
+                tr_wall += r["wall"]; tr_cpu += r["cpu"]
+            elif meth == "paretoslider_1of5" and r["kind"] == "paretoslider":
+                tr_wall += r["wall_1of5"]; tr_cpu += r["cpu_1of5"]
+        n = max(len(args.seeds), 1)
+        secs[meth] = {"train_wall_per_seed": tr_wall / n, "train_cpu_per_seed": tr_cpu / n,
+                      "eval_per_seed": float(np.mean([e["eval_seconds"][meth] for e in evals])),
+                      "note": "soups/blend reuse the two end fixed runs (no training of their own)"
+                      if meth in ("soups", "blend") else ""}
+    total = time.time() - t_start
+    secs["total_bench"] = total
+    secs["training_phase"] = t_train
+    from bench.toytask import task
+    report = {
+        "task": "bench/toytask: 16x16 coloured shapes, 12 prompts, 1.3M-param SD3 transformer (pixel space)",
+        "protocol": {"seeds": args.seeds, "fixed_steps_S": args.steps, "paretoslider_steps": 2 * args.steps,
+                     "paretoslider_1of5_steps": args.steps, "fixed_omegas": list(FIXED_W),
+                     "omega": "scalar ω = weight on saturation; ω vector = (1-ω, ω) over (brightness, saturation)",
+                     "eval_points": EVAL_POINTS, "eval_images_per_point": 12 * EVAL_PER_PROMPT,
+                     "eval_noise_seed": EVAL_NOISE_SEED, "sample_steps": SAMPLE_STEPS,
+                     "floor": f"fidelity >= {FLOOR_FRACTION} x base fidelity",
+                     "reference": f"{REF_FRACTION} x base mean on each axis",
+                     "training_rewards": list(TRAINING), "heldout": list(HELDOUT),
+                     "trainer": {"train": {**task.TRAIN, **overrides.get("train", {})},
+                                 "lora": {**task.LORA, **overrides.get("lora", {})},
+                                 "preference": {**task.PREFERENCE, **overrides.get("preference", {})}},
+                     "workers": args.workers, "threads_per_worker": args.threads},
+        "seeds": args.seeds,
+        "base": evals[0]["base"],
+        **m,
+        "seconds": secs,
+        "fronts": {str(e["seed"]): e["methods"] for e in evals},
+    }
+    (out / "front.json").write_text(json.dumps(report, indent=1))
+    plot(evals, m, out / "front.png")
+    strip(evals[0], out / "strip.png")
+    _log(f"wrote {out / 'front.json'}, {out / 'front.png'}, {out / 'strip.png'} (total {total:.0f}s)")
+    print_ratios(report)
+    return 0
+
+
+def _fmt(s: dict) -> str:
+    if s.get("mean") is None:
+        return "n/a"
+    return f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}]"
+
+
+def print_ratios(r: dict) -> None:
+    print("\n=== results (mean [min, max] over seeds) ===")
+    for space in ("heldout", "training"):
+        print(f"hypervolume {space}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in r["hypervolume"][space].items()))
+    print("fidelity floor %.3f (base %.3f); ParetoSlider lowest point %.3f, points below floor: %d/%d" % (
+        r["floor"], r["base"]["fidelity"], r["fidelity"]["paretoslider"]["lowest"],
+        r["fidelity"]["paretoslider"]["points_below_floor"], r["fidelity"]["paretoslider"]["points"]))
+    for meth in METHODS:
+        print(f"spearman {meth}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in r["spearman"][meth].items()))
+    secs = r["seconds"]
+    print("seconds per seed (train cpu): " + "; ".join(
+        f"{k} {v['train_cpu_per_seed']:.0f}" for k, v in secs.items() if isinstance(v, dict)))
+    print(f"total {secs['total_bench']:.0f}s")
+    print("\n=== ratios (targets: HV held-out PS/fixed, PS/soups, PS/blend >= 1.0; HV training PS/fixed >= 0.9; "
+          "corner coverage >= 0.8; Spearman >= 0.95; no PS point below floor) ===")
+    for k, v in r["ratios"].items():
+        print(f"HV ratio {k}: ratio of means {v['of_means']:.3f}" if v["of_means"] is not None else f"HV ratio {k}: n/a",
+              f"| per seed {_fmt(v)}")
+    for k, v in r["corner_coverage"].items():
+        print(f"corner coverage {k}: ω=0 ({v['omega_0']['score']}) {_fmt(v['omega_0'])}; "
+              f"ω=1 ({v['omega_1']['score']}) {_fmt(v['omega_1'])}")
+    ps = r["spearman"]["paretoslider"]
+    print(f"spearman ParetoSlider: lightness {_fmt(ps['lightness'])}, colourfulness {_fmt(ps['colourfulness'])}")
+    f = r["fidelity"]["paretoslider"]
+    print(f"ParetoSlider points below the fidelity floor: {f['points_below_floor']} of {f['points']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Runtime cost of ParetoSlider inside a real ComfyUI (tiny random SD3, realistic latent size).
+
+    COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python bench/runtime.py [--size 512]
+
+Measures in one run and writes bench/results/runtime.json:
+- per_step_ratio: one model call (cond+uncond batch) patched / base; in-process, interleaved, medians.
+- requeue_ratio: server re-queue with a new ω (+ new seed) / re-queue with the same ω (new seed only).
+  Both re-sample; the difference is what moving the slider costs (no reload, no LoRA re-patch).
+- sweep_ratio: 8 ω as one sweep batch of 8 / 8 separate runs of one ω each.
+- lora_strength_requeue_ratio: the same re-queue ratio for a LoRA-strength change through
+  ComfyUI's own LoraLoaderModelOnly (it re-patches the weights), for comparison.
+Run times come from the server's own execution_start / execution_success timestamps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests" / "integration"
+sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(REPO))
+
+
+def per_step_inprocess(base: Path, size: int, calls: int) -> dict:
+    """Runs under ComfyUI's python: interleave base and patched model calls, take medians."""
+    from comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider
+    comfy_setup(os.environ["COMFYUI_DIR"])
+    import torch
+    from importlib import import_module
+    ext = import_extension(REPO)
+    apply = import_module(ext.__name__ + ".nodes.apply")
+    model = load_model(base / "models/diffusion_models/tiny_sd3.safetensors")
+    slider = load_slider(ext, base / "models/paretoslider/tiny_sd3_slider.safetensors")
+    patched = apply.apply_paretoslider(model, slider, torch.tensor([0.3, 0.7]), lora_strength=1.0)
+    # Weight patches are applied when a patcher is loaded; compare steps, not loads: both run with
+    # the base weights so only the ω injection differs (the LoRA costs nothing per step once merged).
+    patched_no_lora = apply.apply_paretoslider(model, slider, torch.tensor([0.3, 0.7]), lora_strength=0.0)
+    g = torch.Generator().manual_seed(0)
+    lat = size // 8
+    x = torch.randn(2, 16, lat, lat, generator=g)
+    ctx = torch.randn(2, 77, 64, generator=g)
+    pooled = torch.randn(2, 32, generator=g)
+    times = {"base": [], "patched": []}
+    for _ in range(3):
+        denoise(model, x, 0.5, ctx, pooled, None, [0, 1])
+        denoise(patched_no_lora, x, 0.5, ctx, pooled, None, [0, 1])
+    for _ in range(calls):
+        for name, m in (("base", model), ("patched", patched_no_lora)):
+            t0 = time.perf_counter()
+            denoise(m, x, 0.5, ctx, pooled, None, [0, 1])
+            times[name].append(time.perf_counter() - t0)
+    b, p = statistics.median(times["base"]), statistics.median(times["patched"])
+    return {"base_s": b, "patched_s": p, "ratio": paired_ratio(times["patched"], times["base"]),
+            "ratio_of_medians": p / b, "calls": calls, "latent": [2, 16, lat, lat],
+            "torch_threads": torch.get_num_threads()}
+
+
+def paired_ratio(numer: list[float], denom: list[float]) -> float:
+    """Median of per-pair ratios of interleaved runs: robust to load that drifts over the run."""
+    return statistics.median(n / d for n, d in zip(numer, denom))
+
+
+def exec_seconds(result) -> float:
+    stamps = {kind: data.get("timestamp") for kind, data in result.messages}
+    return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
+
+
+def server_measurements(client, size: int, steps: int, repeats: int, sweep_n: int) -> dict:
+    from comfy_client import graph
+    slider = "tiny_sd3_slider.safetensors"
+    seed = iter(range(1000, 100000))
+
+    def run(g) -> float:
+        r = client.run(g)
+        if not r.ok:
+            raise RuntimeError(r.error)
+        return exec_seconds(r)
+
+    def pref(i: int) -> str:
+        a = (i * 0.137) % 1.0
+        return f"{a:.3f}, {1 - a:.3f}"
+
+    common = dict(size=size, steps=steps, prefix="bench")
+    # warm up: model load, LoRA patch, first-call allocations
+    for _ in range(2):
+        run(graph("sd3", slider=slider, preference=pref(0), seed=next(seed), **common))
+    same_omega, new_omega = [], []
+    for i in range(repeats):
+        same_omega.append(run(graph("sd3", slider=slider, preference=pref(i), seed=next(seed), **common)))
+        new_omega.append(run(graph("sd3", slider=slider, preference=pref(i + 1), seed=next(seed), **common)))
+
+    lora = {"name": "tiny_sd3_lora.safetensors"}
+    strengths = [1.0, 0.9]
+    for _ in range(2):
+        run(graph("sd3", lora_loader={**lora, "strength": strengths[0]}, seed=next(seed), **common))
+    same_strength, new_strength = [], []
+    for i in range(repeats):
+        s = strengths[i % 2]
+        same_strength.append(run(graph("sd3", lora_loader={**lora, "strength": s}, seed=next(seed), **common)))
+        new_strength.append(run(graph("sd3", lora_loader={**lora, "strength": strengths[(i + 1) % 2]},
+                                      seed=next(seed), **common)))
+
+    sweep_batch, separate = [], []
+    for rep in range(max(2, repeats // 3)):
+        sweep_batch.append(run(graph("sd3", slider=slider, sweep={"steps": sweep_n}, seed=next(seed), **common)))
+        total = 0.0
+        for i in range(sweep_n):
+            a = i / (sweep_n - 1)
+            total += run(graph("sd3", slider=slider, preference=f"{1 - a:.4f}, {a:.4f}", seed=next(seed), **common))
+        separate.append(total)
+
+    med = statistics.median
+    return {
+        "requeue": {"same_omega_s": med(same_omega), "new_omega_s": med(new_omega),
+                    "ratio": paired_ratio(new_omega, same_omega), "samples": repeats},
+        "lora_strength": {"same_strength_s": med(same_strength), "new_strength_s": med(new_strength),
+                          "ratio": paired_ratio(new_strength, same_strength), "samples": repeats},
+        "sweep": {"batch_s": med(sweep_batch), "separate_s": med(separate),
+                  "ratio": paired_ratio(sweep_batch, separate), "n": sweep_n},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=512, help="image size in pixels (latent = size / 8)")
+    ap.add_argument("--steps", type=int, default=4, help="sampler steps per queued graph")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--calls", type=int, default=20, help="model calls per variant for per_step_ratio")
+    ap.add_argument("--sweep", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "runtime.json")
+    ap.add_argument("--per-step-only", type=Path, help=argparse.SUPPRESS)  # internal: ComfyUI's python
+    args = ap.parse_args()
+    if args.per_step_only:
+        print(json.dumps(per_step_inprocess(args.per_step_only, args.size, args.calls)))
+        return
+
+    from comfy_client import ComfyClient
+    from comfy_server import comfy_dir, comfy_python, make_base_dir, start_server, stop_server
+    if comfy_dir() is None:
+        sys.exit("set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its python)")
+    with tempfile.TemporaryDirectory(prefix="paretoslider_bench_") as tmp:
+        root = Path(tmp)
+        make_base_dir(root)
+        print("per-step (in-process) ...", flush=True)
+        proc = subprocess.run([comfy_python(), __file__, "--per-step-only", str(root), "--size", str(args.size),
+                               "--calls", str(args.calls)], capture_output=True, text=True,
+                              env={**os.environ, "COMFYUI_DIR": str(comfy_dir())})
+        if proc.returncode != 0:
+            sys.exit(proc.stderr[-3000:])
+        per_step = json.loads(proc.stdout.strip().splitlines()[-1])
+        print("server re-queue / sweep / LoraLoader ...", flush=True)
+        server, url, _ = start_server(root)
+        try:
+            measured = server_measurements(ComfyClient(url, root), args.size, args.steps, args.repeats, args.sweep)
+        finally:
+            stop_server(server)
+    results = {
+        "per_step_ratio": round(per_step["ratio"], 4),
+        "requeue_ratio": round(measured["requeue"]["ratio"], 4),
+        "sweep_ratio": round(measured["sweep"]["ratio"], 4),
+        "lora_strength_requeue_ratio": round(measured["lora_strength"]["ratio"], 4),
+        "targets": {"per_step_ratio": 1.02, "requeue_ratio": 1.05, "sweep_ratio": 0.5},
+        "details": {"per_step": per_step, **measured},
+        "setup": {"model": "tiny random SD3 (2 joint blocks, width 128)", "image_size": args.size,
+                  "steps": args.steps, "device": "cpu", "machine": platform.machine(),
+                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for k in ("per_step_ratio", "requeue_ratio", "sweep_ratio", "lora_strength_requeue_ratio"):
+        print(f"{k}: {results[k]}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The toy task as the product's trainer sees it: a backbone, two rewards, prompts and a config.
+
+Everything that trains on the toy task (bench/front.py, demo/cpu_demo.py, tests/test_toy_front.py)
+builds its run from here, so the benchmark, the demo and CI train with the same settings and go
+through the product's own `trainer.train.run`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from trainer.backbones.base import Sample
+from trainer.backbones.toy import DEFAULT_BASE, PROMPTS, ToyBackbone
+from trainer.config import config_from_dict
+
+# Decided before the full benchmark ran (see docs/BENCHMARK.md); the bench, the demo and CI use these.
+TRAIN = dict(
+    algorithm="nft",
+    prompts_per_step=6,        # 6 prompts x 2 ω x 8 samples = 96 samples per step
+    group_size=8,
+    sample_steps=10,
+    train_timesteps=3,
+    minibatch=48,              # -> 2 optimiser steps per training step
+    lr=3e-3,
+    beta=1.0,
+    kl=0.2,
+    ema_decay=0.9,
+    adv_clip=5.0,
+)
+LORA = dict(rank=8, alpha=16.0)
+PREFERENCE = dict(hidden=64, omegas_per_prompt=2, corner_prob=0.1, block_modulation=False)
+OBJECTIVES = [dict(name="brightness", reward="brightness", label="Bright", kwargs={"mode": "luma"}),
+              dict(name="saturation", reward="saturation", label="Saturated")]
+
+
+def samples() -> list[Sample]:
+    return [Sample(prompt=p, key=p) for p in PROMPTS]
+
+
+# the committed base; PARETOSLIDER_TOY_BASE points elsewhere (e.g. a base you re-trained)
+BASE = Path(os.environ.get("PARETOSLIDER_TOY_BASE", str(DEFAULT_BASE)))
+
+
+def backbone(path: str | Path | None = None) -> ToyBackbone:
+    """A fresh backbone (the trainer attaches its LoRA to it, so use one per run)."""
+    return ToyBackbone(path or BASE)
+
+
+def rewards() -> dict:
+    from bench.toytask.evaluators import training_rewards
+    return training_rewards()
+
+
+def config(out_dir: str | Path, steps: int, seed: int = 0, fixed: Sequence[float] | None = None,
+           name: str = "paretoslider.safetensors", checkpoint_every: int = 0, progress: bool = False,
+           train: dict | None = None, preference: dict | None = None, lora: dict | None = None):
+    """A TrainerConfig for the toy task (train/preference/lora dicts override the defaults above)."""
+    return config_from_dict({
+        "model": {"backbone": "toy", "variant": "toy-sd3-16px", "dtype": "fp32", "resolution": 16},
+        "lora": {**LORA, **(lora or {})},
+        "preference": {**PREFERENCE, "fixed": list(fixed) if fixed is not None else None, **(preference or {})},
+        "objectives": OBJECTIVES,
+        "data": {"prompts": list(PROMPTS)},
+        "train": {**TRAIN, "steps": steps, "seed": seed, **(train or {})},
+        "output": {"dir": str(out_dir), "name": name, "checkpoint_every": checkpoint_every,
+                   "keep_checkpoints": 1, "tensorboard": False, "progress": progress},
+    })
+
+
+def train(out_dir: str | Path, steps: int, seed: int = 0, fixed: Sequence[float] | None = None,
+          resume: str | None = None, callback=None, **kw) -> Path:
+    """One run of the product's trainer on the toy task; returns the exported file."""
+    from trainer.train import run
+    cfg = config(out_dir, steps, seed, fixed, **kw)
+    return run(cfg, backbone=backbone(), rewards=rewards(), samples=samples(), resume=resume, callback=callback)

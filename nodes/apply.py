@@ -1,0 +1,77 @@
+"""Apply ParetoSlider: MODEL + slider + ω → a patched clone (LoRA + ω injection).
+
+Moving the slider re-runs this node with a new ω. The LoRA-patched clone is cached on the
+input model (per file version and strength) and every ω clone is cloned from it, so they all
+share its patches_uuid: ComfyUI then sees the same weights and does not re-patch them.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import torch
+from comfy.patcher_extension import WrappersMP
+from comfy_api.latest import io
+
+from ..pareto_core import validate_preference
+from .injection import WRAPPER_KEY, OmegaInjector
+from .loader import LoadedSlider
+from .lora import add_lora
+from .model_info import describe_model
+from .types import CATEGORY, ParetoPreferenceType, ParetoSliderType
+
+log = logging.getLogger("ParetoSlider")
+_CACHE_ATTR = "_paretoslider_lora_clones"   # lives and dies with the input ModelPatcher
+_CACHE_SIZE = 2
+
+
+def lora_clone(model, slider: LoadedSlider, strength: float):
+    """The LoRA-patched clone of `model` for this file version and strength (cached)."""
+    cache: OrderedDict = model.__dict__.setdefault(_CACHE_ATTR, OrderedDict())
+    key = (slider.stamp, float(strength), model.patches_uuid)
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    patched = add_lora(model, slider.file.lora, strength, slider.name)
+    cache[key] = patched
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    log.debug("ParetoSlider: LoRA of %s applied at strength %g", slider.name, strength)
+    return patched
+
+
+def apply_paretoslider(model, slider: LoadedSlider, omega: torch.Tensor, lora_strength: float = 1.0):
+    """Validate, then return a clone of `model` that samples with ω (K,) or per-sample ω (N, K)."""
+    info = describe_model(model)
+    slider.file.check_compatible(info.architecture, info.width, info.name)
+    omega = validate_preference(omega, slider.metadata.num_objectives, slider.objective_names)
+    patched = lora_clone(model, slider, lora_strength).clone()
+    injector = OmegaInjector(slider.file.preference_modules(), omega, info)
+    patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, WRAPPER_KEY)  # one slider per model
+    patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, WRAPPER_KEY, injector)
+    return patched
+
+
+class ApplyParetoSlider(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ApplyParetoSlider",
+            display_name="Apply ParetoSlider",
+            category=CATEGORY,
+            description="Patches a clone of the model with the slider's LoRA and conditions it on "
+                        "the preference ω. Changing ω does not re-patch weights.",
+            inputs=[
+                io.Model.Input("model"),
+                ParetoSliderType.Input("slider"),
+                ParetoPreferenceType.Input("preference"),
+                io.Float.Input("lora_strength", default=1.0, min=-4.0, max=4.0, step=0.01,
+                               tooltip="Strength of the slider's LoRA (1 = as trained)"),
+            ],
+            outputs=[io.Model.Output(display_name="MODEL")],
+        )
+
+    @classmethod
+    def execute(cls, model, slider: LoadedSlider, preference: torch.Tensor,
+                lora_strength: float = 1.0) -> io.NodeOutput:
+        return io.NodeOutput(apply_paretoslider(model, slider, preference, lora_strength))

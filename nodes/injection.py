@@ -1,0 +1,143 @@
+"""Injecting ω into a ComfyUI model at sampling time (see docs/FORMAT_INJECTION.md).
+
+A keyed APPLY_MODEL wrapper registers forward hooks for the duration of one model call:
+- on the timestep embedder (SD3 `t_embedder`, Flux `time_in`, LTX `adaln_single.emb`): adds
+  PreferenceModules.temb_delta(ω) to each row, so the sum reaches every AdaLN like the trainer's
+  `temb + delta`;
+- with block modulation, on every SD3 joint block / Flux double block: after the block,
+  image stream h += gate_mlp ⊙ m(ω), gate_mlp being that block's own image-stream AdaLN MLP gate.
+Hooks keep module paths intact (LoRA keys still map) and compose with other extensions.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from ..pareto_core import PreferenceError, PreferenceModules, rows_for_batch
+from .model_info import ModelInfo
+
+WRAPPER_KEY = "paretoslider"
+
+
+def omega_rows(omega: torch.Tensor, batch: int, cond_or_uncond: list | None) -> torch.Tensor:
+    """One ω row per batch row. ComfyUI concatenates chunks (cond, uncond, ...) of equal size;
+    sample i of every chunk gets ω_i (same ω for cond and uncond)."""
+    chunks = len(cond_or_uncond) if cond_or_uncond else 1
+    if batch % chunks != 0:
+        chunks = 1
+    return rows_for_batch(omega, batch // chunks).repeat(chunks, 1)
+
+
+def _expand(delta: torch.Tensor, rows_out: int, how: str) -> torch.Tensor:
+    rows = delta.shape[0]
+    if rows_out == rows:
+        return delta
+    if rows_out % rows != 0:
+        raise PreferenceError(f"ParetoSlider: the model embedded {rows_out} timesteps for a batch of "
+                              f"{rows}; cannot assign preferences to rows")
+    k = rows_out // rows
+    return delta.repeat(k, 1) if how == "tile" else delta.repeat_interleave(k, dim=0)
+
+
+class OmegaInjector:
+    """The APPLY_MODEL wrapper. Holds ω and the preference modules (fp32, moved per device)."""
+
+    def __init__(self, modules: PreferenceModules, omega: torch.Tensor, info: ModelInfo):
+        self.modules = modules.float().eval().requires_grad_(False)
+        self.omega = omega.float()
+        self.info = info
+        self._on_device: dict[torch.device, PreferenceModules] = {}
+
+    def _modules_on(self, device: torch.device) -> PreferenceModules:
+        if device not in self._on_device:
+            copy = PreferenceModules(self.modules.config)
+            copy.load_state_dict(self.modules.state_dict())
+            self._on_device[device] = copy.to(device).eval().requires_grad_(False)
+        return self._on_device[device]
+
+    def __call__(self, executor, x: torch.Tensor, t: torch.Tensor, *args, **kwargs) -> Any:
+        transformer_options = args[3] if len(args) > 3 else kwargs.get("transformer_options", {})
+        rows = omega_rows(self.omega, x.shape[0], transformer_options.get("cond_or_uncond"))
+        dm = executor.class_obj.diffusion_model
+        modules = self._modules_on(x.device)
+        with torch.no_grad():
+            w = rows.to(x.device)
+            temb_delta = modules.temb_delta(w)
+            block_vec = modules.block_vector(w)
+        handles = [self.info.embedder(dm).register_forward_hook(self._temb_hook(temb_delta))]
+        if block_vec is not None:
+            handles += block_modulation_hooks(dm, self.info, block_vec)
+        try:
+            return executor(x, t, *args, **kwargs)
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _temb_hook(self, delta: torch.Tensor) -> Callable:
+        how = self.info.row_expand
+
+        def hook(module, inputs, output):
+            return output + _expand(delta, output.shape[0], how).to(output.dtype)
+        return hook
+
+
+def block_modulation_hooks(dm: torch.nn.Module, info: ModelInfo, m: torch.Tensor) -> list:
+    if info.architecture == "sd3":
+        return _sd3_block_hooks(dm, m)
+    if info.architecture == "flux":
+        return _flux_block_hooks(dm, m)
+    raise PreferenceError(f"this ParetoSlider file uses block modulation, which ParetoSlider "
+                          f"supports on SD3 and Flux only, not on {info.name}")
+
+
+def _sd3_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
+    """x_block's adaLN_modulation(c) chunks: (shift_msa, scale_msa, gate_msa, shift_mlp,
+    scale_mlp, gate_mlp[, 3 more for dual attention]); scale-only variants have gate_mlp at 3 of 4."""
+    handles = []
+    for block in dm.joint_blocks:
+        xb = block.x_block
+        n = 9 if xb.x_block_self_attn else (4 if xb.scale_mod_only else 6)
+        gate_idx = 3 if n == 4 else 5
+        captured: dict[str, torch.Tensor] = {}
+
+        def grab(module, inputs, output, captured=captured, n=n, gate_idx=gate_idx):
+            captured["gate"] = output.chunk(n, dim=1)[gate_idx]
+
+        def add(module, inputs, output, captured=captured):
+            context, x = output
+            gate = captured.pop("gate")
+            return context, x + (gate * m.to(gate.dtype)).unsqueeze(1)
+
+        handles.append(xb.adaLN_modulation.register_forward_hook(grab))
+        handles.append(block.register_forward_hook(add))
+    return handles
+
+
+def _flux_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
+    """DoubleStreamBlock: img += img_mod2.gate ⊙ m after the block (img_mod2 = the MLP modulation)."""
+    handles = []
+    for block in dm.double_blocks:
+        captured: dict[str, torch.Tensor] = {}
+
+        def grab(module, inputs, output, captured=captured):
+            captured["gate"] = output[1].gate
+
+        def add(module, args, kwargs, output, captured=captured):
+            img, txt = output
+            vec = kwargs.get("vec", args[2] if len(args) > 2 else None)
+            gate = vec[0][1].gate if isinstance(vec, tuple) else captured.pop("gate")
+            mm = m.to(img.dtype)[:, None, :]
+            dims = kwargs.get("modulation_dims_img")
+            if dims is None:
+                return img + gate * mm, txt
+            # Kontext/Flux2 timestep-zero reference tokens: gate column d[2] for tokens d[0]:d[1]
+            delta = torch.zeros_like(img)
+            for start, end, col in dims:
+                delta[:, start:end] = gate[:, col:col + 1] * mm
+            return img + delta, txt
+
+        if getattr(block, "modulation", True) and hasattr(block, "img_mod"):
+            handles.append(block.img_mod.register_forward_hook(grab))
+        handles.append(block.register_forward_hook(add, with_kwargs=True))
+    return handles

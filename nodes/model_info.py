@@ -1,0 +1,60 @@
+"""What a ComfyUI MODEL is, for ParetoSlider: architecture id, embedding width, injection points.
+
+The architecture ids are the file's (pareto_core.ARCHITECTURES). Detection goes by ComfyUI's
+model class (exact class: Flux2, Chroma, LongCat subclass Flux but are other models).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import comfy.model_base as model_base
+
+from ..pareto_core import ARCHITECTURES, ParetoSliderMismatchError
+
+SUPPORTED = "SD3 / SD3.5, Flux / Flux Kontext and LTX-2"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    architecture: str       # "sd3" | "flux" | "ltx2" | "ltxv"
+    width: int              # width of the timestep-embedding vector ω is added to
+    name: str               # for messages, e.g. "SD3.5 Medium"
+    embedder_path: str      # module path inside diffusion_model whose output gets ω
+    row_expand: str         # how embedder rows relate to batch rows when more: "tile" | "interleave"
+
+    def embedder(self, diffusion_model: torch.nn.Module) -> torch.nn.Module:
+        return diffusion_model.get_submodule(self.embedder_path)
+
+
+_SD3_NAMES = {1536: "SD3.5 Medium", 2432: "SD3.5 Large / SD3 (width 2432)"}
+
+
+def describe_model(model) -> ModelInfo:
+    """model: a ComfyUI ModelPatcher (the MODEL socket)."""
+    base = getattr(model, "model", None)
+    dm = getattr(base, "diffusion_model", None)
+    kind = type(base)
+    if kind is model_base.SD3:
+        width = int(dm.t_embedder.mlp[-1].out_features)
+        return ModelInfo("sd3", width, _SD3_NAMES.get(width, f"SD3 (width {width})"),
+                         "t_embedder", "tile")
+    if kind is model_base.Flux:
+        width = int(dm.hidden_size)
+        # Flux Kontext with timestep-zero reference latents embeds [t, 0]: 2 chunks of rows.
+        return ModelInfo("flux", width, "Flux" if width == 3072 else f"Flux (width {width})",
+                         "time_in", "tile")
+    if kind is model_base.LTXAV:
+        width = int(dm.adaln_single.linear.in_features)
+        # a per-token timestep gives one embedder row per (sample, token), sample-major
+        return ModelInfo("ltx2", width, f"LTX-2 (width {width})", "adaln_single.emb", "interleave")
+    if kind is model_base.LTXV:
+        width = int(dm.adaln_single.linear.in_features)
+        return ModelInfo("ltxv", width, f"LTX-Video (width {width})", "adaln_single.emb", "interleave")
+    raise ParetoSliderMismatchError(
+        f"ParetoSlider supports {SUPPORTED} models; this model is {kind.__name__}. Connect the "
+        "MODEL output of a loader for one of those")
+
+
+def architecture_label(arch: str) -> str:
+    return ARCHITECTURES.get(arch, {"ltxv": "LTX-Video"}.get(arch, arch))

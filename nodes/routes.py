@@ -1,0 +1,52 @@
+"""GET /paretoslider/info?name=<file> → the file's objectives, architecture, width and front.
+
+The web widget labels the slider ends from it. Reads only the metadata (never the tensors).
+"""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ..pareto_core import ARCHITECTURES, read_metadata
+from .loader import resolve_path
+
+log = logging.getLogger("ParetoSlider")
+_registered = False
+
+
+def slider_info(name: str) -> dict:
+    meta = read_metadata(resolve_path(name))
+    return {
+        "name": name,
+        "objectives": [{"name": o.name, "label": o.label, "reward": o.reward} for o in meta.objectives],
+        "architecture": meta.architecture,
+        "architecture_label": ARCHITECTURES.get(meta.architecture, meta.architecture),
+        "width": meta.width,
+        "variant": meta.variant,
+        "block_modulation": meta.embedding.block_modulation,
+        "front": meta.front,
+        "format_version": meta.format_version,
+    }
+
+
+async def info_handler(request: web.Request) -> web.Response:
+    name = request.query.get("name", "")
+    if not name:
+        return web.json_response({"error": "give ?name=<file in models/paretoslider>"}, status=400)
+    try:
+        return web.json_response(slider_info(name))
+    except ValueError as err:  # ParetoSliderFileError: missing / corrupt / not ParetoSlider
+        return web.json_response({"error": str(err)}, status=404)
+
+
+def register_routes() -> None:
+    global _registered
+    if _registered:
+        return
+    try:
+        from server import PromptServer
+        PromptServer.instance.routes.get("/paretoslider/info")(info_handler)
+        _registered = True
+    except Exception as err:  # no server (e.g. ComfyUI used as a library): nodes still work
+        log.warning("ParetoSlider: /paretoslider/info not registered (%s)", err)

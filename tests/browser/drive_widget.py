@@ -1,0 +1,375 @@
+"""Drive the ParetoSlider Preference widget in headless Chromium against a running ComfyUI.
+
+Run by test_preference_widget.py in whichever interpreter has `playwright` (this one or
+$COMFYUI_PYTHON); it only observes and writes a JSON report, the pytest side asserts.
+
+    python drive_widget.py URL REPORT.json SCREENSHOT_DIR [WORKFLOW.json ...]
+
+Uses the system Chromium (never `playwright install`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+URL = ""
+CHROMIUM = os.environ.get("PARETOSLIDER_CHROMIUM", "/usr/bin/chromium")
+FILES = {2: "tiny_two_objectives.safetensors", 3: "tiny_three_objectives.safetensors",
+         5: "tiny_five_objectives.safetensors"}
+
+# Build Loader → Preference in an empty graph; returns the preference node id.
+JS_BUILD = """async ([fileName, vue]) => {
+  const app = window.app;
+  const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+  app.graph.clear();
+  const loader = LiteGraph.createNode("ParetoSliderLoader");
+  loader.pos = [40, 80];
+  app.graph.add(loader);
+  const w = loader.widgets.find((x) => x.name === "slider_name");
+  w.value = fileName;
+  w.callback?.(fileName);
+  const pref = LiteGraph.createNode("ParetoSliderPreference");
+  pref.pos = [380, 80];
+  app.graph.add(pref);
+  loader.connect(0, pref, 0);
+  pref.setSize([340, pref.computeSize()[1]]);
+  app.canvas.ds.scale = 1.25;
+  app.canvas.ds.offset = [0, 0];
+  app.canvas.setDirty(true, true);
+  return pref.id;
+}"""
+
+JS_STATE = """(id) => {
+  const app = window.app;
+  const node = app.graph.getNodeById(id);
+  const sw = node.widgets.find((w) => w.name === "preference");
+  const view = node.__paretoslider;
+  const root = view?.root;
+  if (root) root.dataset.psNode = String(id);
+  return {
+    value: sw.value,
+    hidden_string_widget: !!(sw.hidden && sw.options?.hidden),
+    k: view?.k ?? null,
+    mode: root?.dataset.mode ?? null,
+    labels: root ? [...root.querySelectorAll(".ps-name")].map((e) => e.textContent) : [],
+    percents: root ? [...root.querySelectorAll(".ps-pct")].map((e) => e.textContent) : [],
+    status: view?.status ?? null,
+    exact: root?.querySelector(".ps-exact")?.value ?? null,
+    connected: root ? root.isConnected : false,
+    visible: root ? root.getBoundingClientRect().width > 0 && root.getBoundingClientRect().height > 0 : false,
+    in_vue_node: !!root?.closest("[data-node-id]"),
+    vue_nodes_setting: !!window.app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled"),
+  };
+}"""
+
+JS_SERIALIZE = """async (id) => {
+  const app = window.app;
+  const workflow = app.graph.serialize();
+  const prompt = await app.graphToPrompt();
+  const saved = workflow.nodes.find((n) => n.id === id);
+  return { workflow, widgets_values: saved.widgets_values, prompt_inputs: prompt.output[String(id)]?.inputs ?? null };
+}"""
+
+JS_SET_STRING = """([id, text]) => {
+  const app = window.app;
+  const node = app.graph.getNodeById(id);
+  node.widgets.find((w) => w.name === "preference").value = text;
+}"""
+
+JS_LOAD = """async (workflow) => {
+  const app = window.app;
+  await app.loadGraphData(workflow, true, true, null);
+}"""
+
+# Load a template the way the template browser does (fetch from the server) and inspect it.
+JS_TEMPLATE = """async (name) => {
+  const app = window.app;
+  const api = window.comfyAPI.api.api;
+  const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+  const index = await (await api.fetchApi("/workflow_templates")).json();
+  const pack = Object.keys(index).find((k) => index[k].includes(name));
+  if (!pack) return { error: `template ${name} not listed by /workflow_templates: ${JSON.stringify(index)}` };
+  const res = await api.fetchApi(`/workflow_templates/${pack}/${name}.json`);
+  if (!res.ok) return { error: `GET template ${name}: HTTP ${res.status}` };
+  const wf = await res.json();
+  await app.loadGraphData(wf, true, true, name);
+  const nodes = app.graph.nodes.map((n) => ({
+    id: n.id, type: n.type,
+    registered: !!LiteGraph.registered_node_types[n.type],
+    has_error: !!n.has_errors,
+    widgets: (n.widgets ?? []).filter((w) => w.serialize !== false).map((w) => [w.name, w.value]),
+  }));
+  const saved = Object.fromEntries(wf.nodes.map((n) => [n.id, n.widgets_values ?? []]));
+  let prompt_error = null, prompt_nodes = 0;
+  try {
+    const p = await app.graphToPrompt();
+    prompt_nodes = Object.keys(p.output).length;
+  } catch (e) { prompt_error = String(e); }
+  return { pack, nodes, saved, links: app.graph.links?.size ?? Object.keys(app.graph.links ?? {}).length,
+           saved_links: wf.links.length, prompt_error, prompt_nodes };
+}"""
+
+
+def node_box(page, node_id: int, pad: int = 14, top: int = 34) -> dict:
+    """Screen rectangle around a node (title bar included) in either renderer."""
+    box = page.evaluate("""(id) => {
+      const app = window.app;
+      const vueEl = document.querySelector(`[data-node-id="${id}"]`);
+      if (vueEl) { const r = vueEl.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }
+      const node = app.graph.getNodeById(id);
+      const ds = app.canvas.ds; const rect = app.canvas.canvas.getBoundingClientRect();
+      const title = (window.LiteGraph ?? window.comfyAPI.litegraph.LiteGraph).NODE_TITLE_HEIGHT;
+      const x = (node.pos[0] + ds.offset[0]) * ds.scale + rect.left;
+      const y = (node.pos[1] - title + ds.offset[1]) * ds.scale + rect.top;
+      return [x, y, node.size[0] * ds.scale, (node.size[1] + title) * ds.scale];
+    }""", node_id)
+    x, y, w, h = box
+    return {"x": max(0, x - pad), "y": max(0, y - top), "width": w + 2 * pad, "height": h + pad + top}
+
+
+def wait_labels(page, node_id: int, want: str, timeout: float = 15.0) -> dict:
+    end = time.time() + timeout
+    state = page.evaluate(JS_STATE, node_id)
+    while time.time() < end:
+        state = page.evaluate(JS_STATE, node_id)
+        if want in state["labels"] and state["connected"] and state["visible"]:
+            return state
+        page.wait_for_timeout(150)
+    return state
+
+
+def in_node(page, node_id: int, testid: str):
+    return page.locator(f'[data-ps-node="{node_id}"] [data-testid={testid}]')
+
+
+def shoot(page, node_id: int, path: Path):
+    page.evaluate("""() => { document.activeElement?.blur?.();
+      const c = window.app.canvas; c.deselectAll?.(); c.setDirty(true, true); }""")
+    page.mouse.move(2, 700)
+    page.wait_for_timeout(250)
+    page.screenshot(path=str(path), clip=node_box(page, node_id))
+
+
+def drag(page, locator, frac_from, frac_to, steps: int = 12):
+    """Press at one fractional point of the element, move to another, release."""
+    b = locator.bounding_box()
+    fx, fy = frac_from
+    tx, ty = frac_to
+    page.mouse.move(b["x"] + fx * b["width"], b["y"] + fy * b["height"])
+    page.mouse.down()
+    page.mouse.move(b["x"] + tx * b["width"], b["y"] + ty * b["height"], steps=steps)
+    page.mouse.up()
+    page.wait_for_timeout(150)
+
+
+REPORT: dict = {}
+
+
+def report_note(text: str) -> None:
+    REPORT.setdefault("notes", []).append(text)
+
+
+def open_app(browser, url: str, vue: bool):
+    """A fresh browser context (no saved workflow) with the chosen renderer.
+    Settings live on the server, so set them before the page loads."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=2)
+    page = ctx.new_page()
+    page.on("console", lambda m: m.type == "error" and REPORT["console_errors"].append(m.text))
+    page.on("pageerror", lambda e: REPORT["page_errors"].append(str(e)))
+    page.request.post(f"{url}/settings", data=json.dumps({
+        "Comfy.VueNodes.Enabled": vue, "Comfy.TutorialCompleted": True,
+        "Comfy.Workflow.ShowMissingModelsWarning": False, "Comfy.Minimap.Visible": False}))
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_function("""() => window.app && window.graph && window.app.canvas
+        && window.app.extensionManager?.setting
+        && (window.app.extensions ?? []).some((e) => e.name === 'ParetoSlider.PreferenceWidget')""",
+                           timeout=60000)
+    # the default workflow is loaded after setup: let it land before building our graph
+    try:
+        page.wait_for_function("() => window.app.graph.nodes.length > 0", timeout=15000)
+    except PlaywrightTimeout:
+        report_note("the default workflow did not load in 15 s; building on an empty graph")
+    page.wait_for_timeout(500)
+    return page
+
+
+def scenario_slider(browser, report, shots: Path, vue: bool):
+    tag = "vue" if vue else "classic"
+    r = report.setdefault(tag, {})
+    page = open_app(browser, URL, vue)
+    node_id = page.evaluate(JS_BUILD, [FILES[2], vue])
+    page.wait_for_timeout(300)
+    r["initial"] = wait_labels(page, node_id, "Prompt adherence")
+    track = in_node(page, node_id, "paretoslider-track")
+    track.wait_for(state="visible", timeout=10000)
+    drag(page, track, (0.5, 0.5), (0.8, 0.5))
+    r["after_drag"] = page.evaluate(JS_STATE, node_id)
+    drag(page, track, (0.8, 0.5), (0.3, 0.5))
+    r["after_drag2"] = page.evaluate(JS_STATE, node_id)
+    # keyboard nudge: ← moves 1 % toward the left end
+    track.focus()
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_timeout(100)
+    r["after_key"] = page.evaluate(JS_STATE, node_id)
+    ser = page.evaluate(JS_SERIALIZE, node_id)
+    r["widgets_values"] = ser["widgets_values"]
+    r["prompt_inputs"] = ser["prompt_inputs"]
+    shoot(page, node_id, shots / f"preference_widget_{tag}.png")
+    # reload the saved workflow into a fresh graph
+    page.evaluate("() => window.app.graph.clear()")
+    page.evaluate(JS_LOAD, ser["workflow"])
+    page.wait_for_timeout(400)
+    r["after_reload"] = wait_labels(page, node_id, "Prompt adherence")
+    # a malformed saved value is repaired on load
+    wf = json.loads(json.dumps(ser["workflow"]))
+    for n in wf["nodes"]:
+        if n["id"] == node_id:
+            n["widgets_values"] = ["0.2, NaN, oops"]
+    page.evaluate(JS_LOAD, wf)
+    page.wait_for_timeout(400)
+    r["after_malformed"] = wait_labels(page, node_id, "Prompt adherence")
+    page.evaluate(JS_SET_STRING, [node_id, "3, 1"])  # typed/edited elsewhere: not normalised
+    page.wait_for_timeout(1200)                       # the poll picks it up and repairs it
+    r["after_external_edit"] = page.evaluate(JS_STATE, node_id)
+    # choosing another file in the Loader relabels the control (and K follows the file)
+    page.evaluate("""(name) => {
+      const loader = window.app.graph.nodes.find((n) => n.type === "ParetoSliderLoader");
+      const w = loader.widgets.find((x) => x.name === "slider_name");
+      w.value = name;
+      w.callback?.(name);
+    }""", FILES[3])
+    r["after_file_change"] = wait_labels(page, node_id, "Watercolor")
+
+
+def scenario_triangle(browser, report, shots: Path, vue: bool):
+    tag = "triangle_vue" if vue else "triangle"
+    r = report.setdefault(tag, {})
+    page = open_app(browser, URL, vue)
+    node_id = page.evaluate(JS_BUILD, [FILES[3], vue])
+    r["initial"] = wait_labels(page, node_id, "Watercolor")
+    pad = in_node(page, node_id, "paretoslider-triangle")
+    pad.wait_for(state="visible", timeout=10000)
+    # drag from the centre toward the "Photo" corner (top), stopping short of it
+    drag(page, pad, (0.5, 0.62), (0.52, 0.35))
+    r["after_drag"] = page.evaluate(JS_STATE, node_id)
+    # dragging far outside clamps onto the border
+    drag(page, pad, (0.52, 0.35), (1.4, 1.4))
+    r["after_outside"] = page.evaluate(JS_STATE, node_id)
+    drag(page, pad, (0.8, 0.8), (0.55, 0.55))
+    r["final"] = page.evaluate(JS_STATE, node_id)
+    ser = page.evaluate(JS_SERIALIZE, node_id)
+    r["widgets_values"] = ser["widgets_values"]
+    r["prompt_inputs"] = ser["prompt_inputs"]
+    shoot(page, node_id, shots / f"preference_widget_{tag}.png")
+
+
+def scenario_bars(browser, report, shots: Path):
+    r = report.setdefault("bars", {})
+    page = open_app(browser, URL, False)
+    node_id = page.evaluate(JS_BUILD, [FILES[5], False])
+    r["initial"] = wait_labels(page, node_id, "Saturation")
+    bar = in_node(page, node_id, "paretoslider-bar-1")
+    bar.wait_for(state="visible", timeout=10000)
+    drag(page, bar, (0.1, 0.5), (0.6, 0.5))
+    r["after_drag"] = page.evaluate(JS_STATE, node_id)
+    shoot(page, node_id, shots / "preference_widget_bars.png")
+
+
+def scenario_no_loader(browser, report):
+    """Unconnected / missing file: generic labels, no crash."""
+    r = report.setdefault("no_loader", {})
+    page = open_app(browser, URL, False)
+    node_id = page.evaluate("""() => {
+      const app = window.app;
+      const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+      app.graph.clear();
+      const pref = LiteGraph.createNode("ParetoSliderPreference");
+      pref.pos = [100, 100];
+      app.graph.add(pref);
+      return pref.id;
+    }""")
+    r["unconnected"] = wait_labels(page, node_id, "objective 1")
+    node_id = page.evaluate(JS_BUILD, ["does_not_exist.safetensors", False])
+    page.wait_for_timeout(800)
+    r["missing_file"] = page.evaluate(JS_STATE, node_id)
+    # a server without the /paretoslider/info route (e.g. an older runtime): generic labels
+    page.route("**/paretoslider/info**", lambda route: route.fulfill(status=404, body="404: Not Found"))
+    node_id = page.evaluate(JS_BUILD, [FILES[3], False])
+    page.wait_for_timeout(800)
+    r["no_route"] = page.evaluate(JS_STATE, node_id)
+
+
+def scenario_templates(browser, report, shots: Path, names):
+    page = open_app(browser, URL, False)
+    out = report.setdefault("templates", {})
+    for name in names:
+        try:
+            out[name] = page.evaluate(JS_TEMPLATE, name)
+        except PlaywrightError as err:  # keep going: report per template
+            out[name] = {"error": f"{type(err).__name__}: {err}"}
+            continue
+        try:  # a thumbnail of the graph for the template browser
+            page.evaluate("""async () => {
+              const app = window.app;
+              app.canvas.deselectAll?.();
+              await app.extensionManager.command.execute('Comfy.Canvas.FitView');
+            }""")
+            page.wait_for_timeout(600)
+            rect = page.evaluate("""() => {  // the graph's bounding box on screen, plus a margin
+              const app = window.app, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
+              const title = (window.LiteGraph ?? window.comfyAPI.litegraph.LiteGraph).NODE_TITLE_HEIGHT;
+              let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+              for (const n of app.graph.nodes) {
+                x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - title);
+                x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]);
+              }
+              const sx = (x) => (x + ds.offset[0]) * ds.scale + r.left, sy = (y) => (y + ds.offset[1]) * ds.scale + r.top;
+              const m = 16, left = Math.max(r.left, sx(x0) - m), top = Math.max(r.top, sy(y0) - m);
+              return {x: left, y: top, width: Math.min(r.right, sx(x1) + m) - left, height: Math.min(r.bottom, sy(y1) + m) - top};
+            }""")
+            page.screenshot(path=str(shots / f"{name}.jpg"), type="jpeg", quality=82, scale="css", clip=rect)
+        except PlaywrightError as err:
+            out[name]["thumbnail_error"] = str(err)
+
+
+def main(argv):
+    global URL
+    URL = argv[1].rstrip("/")
+    report_path, shot_dir = Path(argv[2]), Path(argv[3])
+    templates = argv[4:]
+    shot_dir.mkdir(parents=True, exist_ok=True)
+    report = REPORT
+    report.update({"console_errors": [], "page_errors": [], "errors": []})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            for step in (lambda: scenario_slider(browser, report, shot_dir, False),
+                         lambda: scenario_slider(browser, report, shot_dir, True),
+                         lambda: scenario_triangle(browser, report, shot_dir, False),
+                         lambda: scenario_triangle(browser, report, shot_dir, True),
+                         lambda: scenario_bars(browser, report, shot_dir),
+                         lambda: scenario_no_loader(browser, report),
+                         lambda: scenario_templates(browser, report, shot_dir, templates)):
+                try:
+                    step()
+                except Exception:  # noqa: BLE001 - any failure is reported to pytest, then the next scenario runs
+                    report["errors"].append(traceback.format_exc())
+                for ctx in list(browser.contexts):
+                    ctx.close()
+        finally:
+            report_path.write_text(json.dumps(report, indent=1, default=str))
+            browser.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

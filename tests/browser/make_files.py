@@ -1,0 +1,77 @@
+"""Tiny ParetoSlider files for the browser test (a few KB each; random weights, real format)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pareto_core import EmbeddingConfig, Objective, ParetoSliderMetadata, PreferenceModules, save_paretoslider
+
+# file name -> objectives (name, label)
+FILES = {
+    "tiny_two_objectives.safetensors": [("prompt_adherence", "Prompt adherence"),
+                                        ("source_fidelity", "Source fidelity")],
+    "tiny_three_objectives.safetensors": [("photorealism", "Photo"), ("sketch", "Sketch"),
+                                          ("watercolor", "Watercolor")],
+    "tiny_five_objectives.safetensors": [("aesthetics", "Aesthetics"), ("text_align", "Text align"),
+                                         ("detail", "Detail"), ("contrast", "Contrast"),
+                                         ("saturation", "Saturation")],
+    # the files the example workflows name (so templates load without "missing model" errors)
+    "my_sd35_slider.safetensors": [("photorealism", "Photorealism"), ("sketch", "Pencil sketch")],
+    "my_flux_kontext_slider.safetensors": [("prompt_adherence", "Prompt adherence"),
+                                           ("source_fidelity", "Source fidelity")],
+}
+
+# Empty stand-ins for the base models the example workflows name: the frontend only checks
+# that the names are listed; nothing is executed. (folder under models/, file name)
+PLACEHOLDER_MODELS = [
+    ("checkpoints", "sd3.5_medium_incl_clips_t5xxlfp8scaled.safetensors"),
+    ("diffusion_models", "flux1-dev-kontext_fp8_scaled.safetensors"),
+    ("text_encoders", "clip_l.safetensors"),
+    ("text_encoders", "t5xxl_fp8_e4m3fn_scaled.safetensors"),
+    ("vae", "ae.safetensors"),
+]
+
+
+def write_tiny_files(folder: str | Path, width: int = 32) -> dict[str, Path]:
+    folder = Path(folder)
+    torch.manual_seed(0)
+    out = {}
+    for name, objs in FILES.items():
+        emb = EmbeddingConfig(num_objectives=len(objs), width=width, hidden=16)
+        meta = ParetoSliderMetadata(
+            architecture="sd3", width=width, variant="tiny-test",
+            objectives=[Objective(name=n, label=lab, reward=n) for n, lab in objs],
+            embedding=emb)
+        out[name] = save_paretoslider(folder / name, meta, {}, PreferenceModules(emb))
+    return out
+
+
+def write_template_placeholders(base: str | Path) -> None:
+    """Placeholder base-model files and the example input image under a ComfyUI base directory."""
+    base = Path(base)
+    for folder, name in PLACEHOLDER_MODELS:
+        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        (base / "models" / folder / name).write_bytes(b"")
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    # a 64x48 gradient PNG, written with zlib only
+    import struct
+    import zlib
+    w, h = 64, 48
+    raw = b"".join(b"\x00" + bytes(v for x in range(w) for v in (4 * x, 5 * y, 160)) for y in range(h))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    (base / "input" / "example.png").write_bytes(png)
+
+
+if __name__ == "__main__":
+    for p in write_tiny_files(sys.argv[1] if len(sys.argv) > 1 else ".").values():
+        print(p)

@@ -1,0 +1,279 @@
+"""The Preference widget in a real ComfyUI frontend, in headless Chromium (both renderers).
+
+Starts ComfyUI headless with this repository linked into a temporary custom_nodes folder and
+tiny ParetoSlider files (2, 3 and 5 objectives) in models/paretoslider, then drives the
+system Chromium with Python playwright (drive_widget.py, run in whichever interpreter has
+playwright: this one or $COMFYUI_PYTHON). Skips with the reason when COMFYUI_DIR, Chromium
+or playwright is missing.
+
+Environment: COMFYUI_DIR (checkout), COMFYUI_PYTHON (its venv's python, default: this one),
+PARETOSLIDER_CHROMIUM (default /usr/bin/chromium), PARETOSLIDER_BROWSER_PORT (default 8181),
+PARETOSLIDER_UPDATE_SCREENSHOTS=1 to copy the screenshots into docs/img/ and the template
+thumbnails next to the example workflows.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CHROMIUM = os.environ.get("PARETOSLIDER_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.integration
+TEMPLATES = sorted(p.stem for p in (ROOT / "example_workflows").glob("*.json"))
+MODES = ["classic", "vue"]
+
+
+def _has_playwright(python: str) -> bool:
+    try:
+        return subprocess.run([python, "-c", "import playwright.sync_api"], check=False, capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _free_port(preferred: int) -> int:
+    for port in [preferred, *range(8180, 8190)]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    pytest.skip("no free port in 8180-8189 for the ComfyUI test server")
+
+
+def _get(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    comfy = os.environ.get("COMFYUI_DIR")
+    if not comfy:
+        pytest.skip("COMFYUI_DIR is not set (a ComfyUI checkout with its venv); browser test skipped")
+    comfy = Path(comfy)
+    if not (comfy / "main.py").is_file():
+        pytest.skip(f"COMFYUI_DIR={comfy} has no main.py")
+    comfy_python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (set PARETOSLIDER_CHROMIUM)")
+    driver_python = next((p for p in (sys.executable, comfy_python) if _has_playwright(p)), None)
+    if driver_python is None:
+        pytest.skip("Python playwright is not installed (pip install playwright into the ComfyUI venv; "
+                    "the system Chromium is used, no `playwright install` needed)")
+    pytest.importorskip("torch", reason="writing the tiny ParetoSlider files needs torch")
+
+    base = tmp_path_factory.mktemp("comfy_base")
+    (base / "custom_nodes").mkdir()
+    (base / "user").mkdir()
+    (base / "custom_nodes" / "ComfyUI-ParetoSlider").symlink_to(ROOT, target_is_directory=True)
+    sys.path.insert(0, str(HERE))
+    from make_files import write_template_placeholders, write_tiny_files
+    write_tiny_files(base / "models" / "paretoslider")
+    write_template_placeholders(base)
+
+    port = _free_port(int(os.environ.get("PARETOSLIDER_BROWSER_PORT", "8181")))
+    url = f"http://127.0.0.1:{port}"
+    log_path = base / "comfyui.log"
+    log = log_path.open("w")  # closed in the finally below, after the server exits
+    server = subprocess.Popen(
+        [comfy_python, str(comfy / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+         "--disable-auto-launch", "--base-directory", str(base), "--database-url", "sqlite:///:memory:"],
+        cwd=str(comfy), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 240
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"ComfyUI exited ({server.returncode}):\n{log_path.read_text()[-4000:]}")
+            try:
+                if "ParetoSliderPreference" in _get(f"{url}/object_info/ParetoSliderPreference"):
+                    break
+            except (OSError, ValueError):  # not up yet
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"ComfyUI did not list ParetoSliderPreference in 240 s:\n{log_path.read_text()[-4000:]}")
+            time.sleep(1)
+
+        shots = base / "shots"
+        report_path = base / "report.json"
+        run = subprocess.run([driver_python, str(HERE / "drive_widget.py"), url, str(report_path), str(shots),
+                              *TEMPLATES], check=False, capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "PARETOSLIDER_CHROMIUM": CHROMIUM})
+        if not report_path.is_file():
+            pytest.fail(f"the browser driver wrote no report (rc {run.returncode}):\n"
+                        f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        data = json.loads(report_path.read_text())
+        data["_shots"] = str(shots)
+        data["_url"] = url
+        data["_server_log"] = log_path.read_text()[-4000:]
+        if os.environ.get("PARETOSLIDER_UPDATE_SCREENSHOTS") == "1":
+            img = ROOT / "docs" / "img"
+            img.mkdir(parents=True, exist_ok=True)
+            for src, dst in [("preference_widget_classic.png", "preference_widget.png"),
+                             ("preference_widget_vue.png", "preference_widget_vue.png"),
+                             ("preference_widget_triangle.png", "preference_widget_triangle.png"),
+                             ("preference_widget_triangle_vue.png", "preference_widget_triangle_vue.png"),
+                             ("preference_widget_bars.png", "preference_widget_bars.png")]:
+                if (shots / src).is_file():
+                    shutil.copyfile(shots / src, img / dst)
+            for name in TEMPLATES:
+                if (shots / f"{name}.jpg").is_file():
+                    shutil.copyfile(shots / f"{name}.jpg", ROOT / "example_workflows" / f"{name}.jpg")
+        yield data
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _scenario(report, name):
+    if name not in report:
+        pytest.fail(f"scenario {name!r} did not run:\n" + "\n".join(report.get("errors", []))[-4000:])
+    return report[name]
+
+
+def _on_simplex(text: str, k: int):
+    parts = [float(p) for p in text.split(",")]
+    assert len(parts) == k, text
+    assert all(p >= 0 for p in parts) and abs(sum(parts) - 1) < 1e-9, text
+    assert text == ", ".join(f"{p:.3f}" for p in parts), f"{text!r} is not formatted like '0.300, 0.700'"
+    return parts
+
+
+def test_driver_ran_without_errors(report):
+    assert not report.get("errors"), "\n".join(report["errors"])[-6000:]
+    assert not report.get("page_errors"), report["page_errors"]
+    ours = [e for e in report.get("console_errors", []) if "paretoslider" in e.lower()]
+    assert not ours, ours
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_slider_shows_the_files_objective_labels(report, mode):
+    s = _scenario(report, mode)["initial"]
+    assert s["mode"] == "slider" and s["k"] == 2
+    assert s["labels"][:2] == ["Prompt adherence", "Source fidelity"]
+    assert s["connected"] and s["visible"], "the widget element is not on screen"
+    assert s["hidden_string_widget"], "the raw STRING widget should be hidden behind the slider"
+    assert s["value"] == "0.500, 0.500" and s["percents"] == ["50%", "50%"]
+    assert s["vue_nodes_setting"] == (mode == "vue")
+    assert s["in_vue_node"] == (mode == "vue"), "Vue renderer: the widget lives inside the Vue node element"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dragging_changes_omega_and_stays_on_the_simplex(report, mode):
+    r = _scenario(report, mode)
+    first = _on_simplex(r["after_drag"]["value"], 2)
+    second = _on_simplex(r["after_drag2"]["value"], 2)
+    assert first[1] > 0.7, f"dragging right should favour the right end: {first}"
+    assert second[0] > 0.6, f"dragging left should favour the left end: {second}"
+    key = _on_simplex(r["after_key"]["value"], 2)
+    assert abs(key[0] - second[0] - 0.01) < 1e-9, "ArrowLeft moves 1 % toward the left end"
+    assert r["after_key"]["exact"] == r["after_key"]["value"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_value_survives_save_and_reload(report, mode):
+    r = _scenario(report, mode)
+    value = r["after_key"]["value"]
+    assert r["widgets_values"] == [value], "the workflow JSON stores exactly the STRING widget"
+    assert r["prompt_inputs"]["preference"] == value, "the API prompt carries the value (no JS needed)"
+    assert "preference_pad" not in r["prompt_inputs"]
+    after = r["after_reload"]
+    assert after["value"] == value
+    assert after["labels"][:2] == ["Prompt adherence", "Source fidelity"]
+    assert after["connected"] and after["visible"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_malformed_saved_values_are_repaired(report, mode):
+    r = _scenario(report, mode)
+    assert r["after_malformed"]["value"] == "0.500, 0.500"  # "0.2, NaN, oops" for 2 objectives
+    assert r["after_external_edit"]["value"] == "0.750, 0.250"  # "3, 1" normalised
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_labels_and_k_follow_the_loaders_file(report, mode):
+    after = _scenario(report, mode)["after_file_change"]
+    assert after["mode"] == "triangle" and after["labels"][:3] == ["Photo", "Sketch", "Watercolor"]
+    assert after["value"] == "0.334, 0.333, 0.333", "a 2-value ω is reset to equal weights for 3 objectives"
+    assert "3 objectives" in after["status"], "the reset is announced"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_triangle_pad_for_three_objectives(report, mode):
+    r = _scenario(report, "triangle" if mode == "classic" else "triangle_vue")
+    assert r["initial"]["mode"] == "triangle"
+    assert r["initial"]["labels"][:3] == ["Photo", "Sketch", "Watercolor"]
+    assert _on_simplex(r["initial"]["value"], 3) == [0.334, 0.333, 0.333]
+    dragged = _on_simplex(r["after_drag"]["value"], 3)
+    assert dragged[0] > 0.5, f"dragging toward the Photo corner should favour it: {dragged}"
+    outside = _on_simplex(r["after_outside"]["value"], 3)
+    assert max(outside) == 1.0 or min(outside) == 0.0, "a point outside lands on the border"
+    final = _on_simplex(r["final"]["value"], 3)
+    assert r["widgets_values"] == [r["final"]["value"]]
+    assert r["prompt_inputs"]["preference"] == r["final"]["value"]
+    assert all(0 < w < 1 for w in final)
+
+
+def test_bars_for_more_than_three_objectives(report):
+    r = _scenario(report, "bars")
+    assert r["initial"]["mode"] == "bars" and r["initial"]["k"] == 5
+    assert r["initial"]["labels"] == ["Aesthetics", "Text align", "Detail", "Contrast", "Saturation"]
+    w = _on_simplex(r["after_drag"]["value"], 5)
+    assert abs(w[1] - 0.6) < 0.05, w
+    others = [x for i, x in enumerate(w) if i != 1]
+    assert max(others) - min(others) < 0.0015, f"the other bars share the rest equally: {w}"
+
+
+def test_missing_loader_or_file_falls_back_to_generic_labels(report):
+    r = _scenario(report, "no_loader")
+    assert r["unconnected"]["labels"] == ["objective 1", "objective 2"]
+    assert "connect" in r["unconnected"]["status"].lower()
+    assert r["missing_file"]["labels"] == ["objective 1", "objective 2"]
+    assert "does_not_exist" in r["missing_file"]["status"]
+    assert r["missing_file"]["value"] == "0.500, 0.500"
+    # without the info route the control still works, with generic labels
+    assert r["no_route"]["labels"] == ["objective 1", "objective 2"]
+    assert "unavailable" in r["no_route"]["status"]
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_example_workflow_loads_as_a_template(report, name):
+    t = _scenario(report, "templates").get(name)
+    assert t is not None, "template not tried"
+    assert "error" not in t, t.get("error")
+    unregistered = [n["type"] for n in t["nodes"] if not n["registered"]]
+    assert not unregistered, f"unknown node types in {name}: {unregistered}"
+    assert t["links"] == t["saved_links"], "links lost while loading"
+    for n in t["nodes"]:
+        saved = t["saved"].get(str(n["id"]), [])
+        values = [v for _, v in n["widgets"]]
+        assert values == saved, f"{name}: {n['type']} widgets loaded as {n['widgets']} from {saved}"
+    assert t["prompt_error"] is None and t["prompt_nodes"] > 0
+    flagged = [n["type"] for n in t["nodes"] if n["has_error"]]
+    assert not flagged, f"nodes flagged with errors after loading {name}: {flagged}"
+
+
+@pytest.mark.parametrize("node_id", ["ParetoSliderLoader", "ParetoSliderPreference", "ApplyParetoSlider",
+                                     "ParetoSliderSweep"])
+def test_node_help_page_is_served(report, node_id):
+    """The frontend's node help panel fetches /extensions/<pack>/docs/<NodeId>.md."""
+    info = _get(f"{report['_url']}/object_info/{node_id}")[node_id]
+    pack = info["python_module"].split(".", 1)[1]
+    with urllib.request.urlopen(f"{report['_url']}/extensions/{pack}/docs/{node_id}.md", timeout=10) as r:
+        text = r.read().decode()
+    assert text.startswith(f"# {info['display_name']}"), text[:80]

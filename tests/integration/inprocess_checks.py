@@ -1,0 +1,131 @@
+"""Numeric checks inside ComfyUI (run with ComfyUI's python by test_inprocess.py):
+python inprocess_checks.py COMFYUI_DIR REPO BASE_DIR CHECK → prints one JSON line."""
+from __future__ import annotations
+
+import json
+import sys
+from importlib import import_module
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider  # noqa: E402
+
+comfy_dir, repo, base, check = sys.argv[1:5]
+base = Path(base)
+comfy_setup(comfy_dir)
+import torch  # noqa: E402
+
+ext = import_extension(repo)
+apply_mod = import_module(ext.__name__ + ".nodes.apply")
+core = import_module(ext.__name__ + ".pareto_core")
+MODELS = base / "models" / "diffusion_models"
+SLIDERS = base / "models" / "paretoslider"
+
+
+def inputs(arch: str, b: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, 16, 8, 8, generator=g)
+    ctx = torch.randn(b, 8, 64, generator=g)
+    pooled = torch.randn(b, 32, generator=g)
+    return x, ctx, pooled, (3.5 if arch == "flux" else None)
+
+
+def per_sample() -> dict:
+    """Per-sample ω: one batch with ω_i on row i (cond and uncond chunks) == each row alone."""
+    out = {}
+    for arch in ("sd3", "flux"):
+        for fname in (f"tiny_{arch}_slider", f"tiny_{arch}_blockmod"):
+            model = load_model(MODELS / f"tiny_{arch}.safetensors")
+            slider = load_slider(ext, SLIDERS / f"{fname}.safetensors")
+            omegas = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.1, 0.9]])
+            x, ctx, pooled, guid = inputs(arch, 3)
+            x2, ctx2, pooled2 = torch.cat([x, x]), torch.cat([ctx, ctx]), torch.cat([pooled, pooled])
+            batch = denoise(apply_mod.apply_paretoslider(model, slider, omegas), x2, 0.7, ctx2, pooled2,
+                            guid, cond_or_uncond=[0, 1])
+            err = 0.0
+            for i in range(3):
+                single = denoise(apply_mod.apply_paretoslider(model, slider, omegas[i]), x[i:i + 1], 0.7,
+                                 ctx[i:i + 1], pooled[i:i + 1], guid)
+                for row in (i, i + 3):
+                    err = max(err, (batch[row:row + 1] - single).abs().max().item())
+            out[fname] = {"max_abs_err": err}
+    return out
+
+
+def no_repatch() -> dict:
+    """Re-queue with a new ω re-applies no LoRA weight patch; a new strength does."""
+    import comfy.lora
+    import comfy.sample
+    calls = {"n": 0}
+    original = comfy.lora.calculate_weight
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return original(*a, **k)
+    comfy.lora.calculate_weight = counting
+    model = load_model(MODELS / "tiny_sd3.safetensors")
+    slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
+    x, ctx, pooled, _ = inputs("sd3", 1)
+    pos = [[ctx, {"pooled_output": pooled}]]
+    neg = [[ctx * 0, {"pooled_output": pooled * 0}]]
+    result, outs = {}, {}
+    clones = {}
+    for label, omega, strength in (("first", [1.0, 0.0], 1.0), ("new_omega", [0.0, 1.0], 1.0),
+                                   ("new_omega_2", [0.4, 0.6], 1.0), ("new_strength", [0.4, 0.6], 0.5)):
+        calls["n"] = 0
+        patched = apply_mod.apply_paretoslider(model, slider, torch.tensor(omega), strength)
+        clones[label] = patched
+        noise = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(3))
+        outs[label] = comfy.sample.sample(patched, noise, 2, 2.0, "euler", "simple", pos, neg,
+                                          torch.zeros(1, 16, 8, 8), disable_pbar=True, seed=3)
+        emb = patched.model.diffusion_model.t_embedder
+        result[label] = {"weight_patch_calls": calls["n"], "hooks_left": len(emb._forward_hooks)}
+    result["same_uuid"] = clones["first"].patches_uuid == clones["new_omega"].patches_uuid
+    result["same_weights"] = bool(clones["first"].clone_has_same_weights(clones["new_omega"]))
+    result["omega_changed_output"] = (outs["first"] - outs["new_omega"]).abs().max().item()
+    comfy.lora.calculate_weight = original
+    return result
+
+
+def unmapped_key() -> dict:
+    model = load_model(MODELS / "tiny_sd3.safetensors")
+    slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
+    lora = dict(slider.file.lora)
+    lora["transformer.no_such_block.attn.to_q.lora_A.weight"] = torch.zeros(4, 128)
+    lora["transformer.no_such_block.attn.to_q.lora_B.weight"] = torch.zeros(128, 4)
+    bad = core.ParetoSliderFile(slider.file.metadata, lora, slider.file.preference_state)
+    bad_slider = type(slider)("bad.safetensors", slider.stamp, bad)
+    try:
+        apply_mod.apply_paretoslider(model, bad_slider, torch.tensor([0.5, 0.5]))
+    except ValueError as err:
+        return {"error": str(err)}
+    return {"error": ""}
+
+
+def model_info() -> dict:
+    info = import_module(ext.__name__ + ".nodes.model_info")
+    out = {}
+    for arch in ("sd3", "flux"):
+        i = info.describe_model(load_model(MODELS / f"tiny_{arch}.safetensors"))
+        out[arch] = {"architecture": i.architecture, "width": i.width, "embedder": i.embedder_path}
+    return out
+
+
+def velocity() -> dict:
+    """v = (x - x0) / sigma for inputs saved by the parity test (args: arch slider inputs out)."""
+    from safetensors.torch import load_file, save_file
+    arch, slider_name, inputs_path, out_path = sys.argv[5:9]
+    t = load_file(inputs_path)
+    model = load_model(MODELS / f"tiny_{arch}.safetensors")
+    if slider_name != "-":
+        slider = load_slider(ext, SLIDERS / slider_name)
+        model = apply_mod.apply_paretoslider(model, slider, t["omega"])
+    x, sigma = t["x"], t["sigma"]
+    guidance = float(t["guidance"]) if "guidance" in t else None
+    x0 = denoise(model, x, sigma, t["context"], t["pooled"], guidance)
+    save_file({"v": ((x - x0) / sigma.view(-1, 1, 1, 1)).contiguous()}, out_path)
+    return {"ok": True}
+
+
+print(json.dumps({"velocity": velocity, "per_sample": per_sample, "no_repatch": no_repatch, "unmapped_key": unmapped_key,
+                  "model_info": model_info}[check]()))

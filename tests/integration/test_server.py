@@ -1,0 +1,126 @@
+"""A real ComfyUI server runs graphs with the ParetoSlider nodes on tiny random SD3 and Flux models."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from comfy_client import PromptRejected, graph
+
+NODES = {
+    "ParetoSliderLoader": ["slider_name"],
+    "ParetoSliderPreference": ["slider", "preference"],
+    "ApplyParetoSlider": ["model", "slider", "preference", "lora_strength"],
+    "ParetoSliderSweep": ["slider", "mode", "steps", "from_objective", "to_objective"],
+}
+ARCHS = ["sd3", "flux"]
+
+
+def run_ok(comfy, g):
+    r = comfy.run(g)
+    assert r.ok, f"graph failed: {r.error}\n{comfy.log.read_text()[-2000:]}"
+    return r
+
+
+def test_server_lists_the_nodes_with_their_input_contract(comfy):
+    info = comfy.get("/object_info")
+    for node, inputs in NODES.items():
+        assert node in info, f"{node} not registered"
+        assert info[node]["category"] == "ParetoSlider"
+        assert info[node]["input_order"]["required"] == inputs
+    assert info["ParetoSliderSweep"]["output"] == ["PARETO_PREFERENCE", "INT"]
+    assert "tiny_sd3_slider.safetensors" in info["ParetoSliderLoader"]["input"]["required"]["slider_name"][1]["options"]
+
+
+def test_info_route_gives_objectives_and_errors(comfy):
+    status, body = comfy.get_status("/paretoslider/info?name=tiny_sd3_slider.safetensors")
+    assert status == 200
+    assert [o["label"] for o in body["objectives"]] == ["Photo", "Sketch"]
+    assert body["architecture"] == "sd3" and body["width"] == 128 and body["front"]
+    status, body = comfy.get_status("/paretoslider/info?name=bad_pickle.safetensors")
+    assert status == 404 and "never unpickles" in body["error"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_preference_changes_output_and_same_preference_reproduces_it(comfy, arch):
+    slider = f"tiny_{arch}_slider.safetensors"
+    a = comfy.latent(run_ok(comfy, graph(arch, slider=slider, preference="1, 0", prefix=f"{arch}_a")))
+    b = comfy.latent(run_ok(comfy, graph(arch, slider=slider, preference="0, 1", prefix=f"{arch}_b")))
+    r = run_ok(comfy, graph(arch, slider=slider, preference="1, 0", prefix=f"{arch}_a2"))
+    assert "sampler" not in r.cached_nodes  # it really sampled again
+    a2 = comfy.latent(r)
+    assert torch.isfinite(a).all() and torch.isfinite(b).all()
+    assert (a - b).abs().max() > 1e-3, "ω had no effect on the output"
+    torch.testing.assert_close(a2, a, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_zero_preference_modules_and_zero_lora_equal_base_model(comfy, arch):
+    base = comfy.latent(run_ok(comfy, graph(arch, prefix=f"{arch}_base")))
+    zero = comfy.latent(run_ok(comfy, graph(arch, slider=f"tiny_{arch}_zero.safetensors",
+                                            preference="0.3, 0.7", prefix=f"{arch}_zero")))
+    torch.testing.assert_close(zero, base, rtol=0, atol=1e-6)
+    real = comfy.latent(run_ok(comfy, graph(arch, slider=f"tiny_{arch}_slider.safetensors",
+                                            preference="0.3, 0.7", prefix=f"{arch}_real")))
+    assert (real - base).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_block_modulation_file_runs_and_follows_preference(comfy, arch):
+    slider = f"tiny_{arch}_blockmod.safetensors"
+    a = comfy.latent(run_ok(comfy, graph(arch, slider=slider, preference="1, 0", prefix=f"{arch}_bm_a")))
+    b = comfy.latent(run_ok(comfy, graph(arch, slider=slider, preference="0, 1", prefix=f"{arch}_bm_b")))
+    assert torch.isfinite(a).all() and (a - b).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_sweep_gives_one_latent_per_preference(comfy, arch):
+    r = run_ok(comfy, graph(arch, slider=f"tiny_{arch}_slider.safetensors", sweep={"steps": 4},
+                            prefix=f"{arch}_sweep"))
+    lat = comfy.latent(r)
+    assert lat.shape[0] == 4
+    assert torch.isfinite(lat).all()
+
+
+def test_lora_strength_zero_with_zero_modules_is_base_and_strength_matters(comfy):
+    base = comfy.latent(run_ok(comfy, graph("sd3", prefix="ls_base")))
+    s1 = comfy.latent(run_ok(comfy, graph("sd3", slider="tiny_sd3_slider.safetensors", lora_strength=1.0,
+                                          prefix="ls_1")))
+    s0 = comfy.latent(run_ok(comfy, graph("sd3", slider="tiny_sd3_slider.safetensors", lora_strength=0.0,
+                                          prefix="ls_0")))
+    assert (s1 - s0).abs().max() > 1e-4 and (s0 - base).abs().max() > 1e-4  # ω still acts at strength 0
+
+
+# (slider file, preference, model, expected words in the error) — every bad input names its fix
+BAD_RUNS = {
+    "truncated": ("bad_truncated.safetensors", "0.5, 0.5", "sd3", ["truncated"]),
+    "pickle": ("bad_pickle.safetensors", "0.5, 0.5", "sd3", ["pickle", "never unpickles"]),
+    "not_safetensors": ("bad_garbage.safetensors", "0.5, 0.5", "sd3", ["not a safetensors file"]),
+    "oversized_metadata": ("bad_oversized_metadata.safetensors", "0.5, 0.5", "sd3", ["metadata is", "limit"]),
+    "plain_lora": ("bad_plain_lora.safetensors", "0.5, 0.5", "sd3", ["not a ParetoSlider file"]),
+    "flux_file_on_sd3": ("tiny_flux_slider.safetensors", "0.5, 0.5", "sd3", ["trained for Flux", "SD3"]),
+    "sd3_file_on_flux": ("tiny_sd3_slider.safetensors", "0.5, 0.5", "flux", ["trained for SD3", "Flux"]),
+    "wrong_width": ("tiny_sd3_width64.safetensors", "0.5, 0.5", "sd3", ["width 64", "width 128"]),
+    "length_mismatch": ("tiny_sd3_slider.safetensors", "0.2, 0.3, 0.5", "sd3", ["3 value(s)", "2 objectives"]),
+    "three_objectives_two_values": ("tiny_sd3_three.safetensors", "0.5, 0.5", "sd3", ["3 objectives"]),
+    "nan": ("tiny_sd3_slider.safetensors", "nan, 1", "sd3", ["NaN"]),
+    "negative": ("tiny_sd3_slider.safetensors", "-1, 2", "sd3", ["negative"]),
+    "all_zero": ("tiny_sd3_slider.safetensors", "0, 0", "sd3", ["all zero"]),
+    "unreadable": ("tiny_sd3_slider.safetensors", "photo please", "sd3", ["cannot read a preference"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RUNS))
+def test_bad_input_gives_a_clear_message(comfy, case):
+    slider, pref, arch, words = BAD_RUNS[case]
+    r = comfy.run(graph(arch, slider=slider, preference=pref, prefix=f"bad_{case}"))
+    assert not r.ok, f"{case}: the graph ran instead of failing"
+    for w in words:
+        assert w in r.error, f"{case}: {w!r} not in the message {r.error!r}"
+    assert "Traceback" not in r.error
+
+
+def test_missing_file_is_refused_before_running_with_where_to_put_it(comfy):
+    with pytest.raises(PromptRejected) as err:
+        comfy.run(graph("sd3", slider="no_such_slider.safetensors"))
+    text = str(err.value.body)
+    assert "no_such_slider.safetensors" in text and "not found" in text and "paretoslider" in text

@@ -1,0 +1,228 @@
+"""The example workflows in example_workflows/ are valid UI-format graphs (no ComfyUI needed).
+
+They appear in ComfyUI's template browser, so a broken link, an unknown node type or widget
+values in the wrong order would greet users with an error. The browser test
+(tests/browser/) additionally loads them in the real frontend.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from pareto_core import parse_preference
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
+
+# Our nodes: (input name, type) in contract order, widget names in order, outputs.
+OURS = {
+    "ParetoSliderLoader": {"inputs": [], "widgets": ["slider_name"], "outputs": ["PARETO_SLIDER"]},
+    "ParetoSliderPreference": {"inputs": [("slider", "PARETO_SLIDER")], "widgets": ["preference"],
+                               "outputs": ["PARETO_PREFERENCE"]},
+    "ApplyParetoSlider": {"inputs": [("model", "MODEL"), ("slider", "PARETO_SLIDER"),
+                                     ("preference", "PARETO_PREFERENCE")],
+                          "widgets": ["lora_strength"], "outputs": ["MODEL"]},
+    "ParetoSliderSweep": {"inputs": [("slider", "PARETO_SLIDER")],
+                          "widgets": ["mode", "steps", "from_objective", "to_objective"],
+                          "outputs": ["PARETO_PREFERENCE", "INT"]},
+}
+
+# Core node types the examples may use → their widgets in saved order (ComfyUI v0.20.x;
+# the frontend inserts control_after_generate after a seed).
+CORE = {
+    "CheckpointLoaderSimple": ["ckpt_name"],
+    "UNETLoader": ["unet_name", "weight_dtype"],
+    "DualCLIPLoader": ["clip_name1", "clip_name2", "type", "device"],
+    "VAELoader": ["vae_name"],
+    "CLIPTextEncode": ["text"],
+    "EmptySD3LatentImage": ["width", "height", "batch_size"],
+    "KSampler": ["seed", "control_after_generate", "steps", "cfg", "sampler_name", "scheduler", "denoise"],
+    "VAEDecode": [],
+    "VAEEncode": [],
+    "SaveImage": ["filename_prefix"],
+    "PreviewImage": [],
+    "LoadImage": ["image", "upload"],
+    "FluxKontextImageScale": [],
+    "ReferenceLatent": [],
+    "FluxGuidance": ["guidance"],
+    "ConditioningZeroOut": [],
+    "MarkdownNote": ["text"],   # frontend-only note nodes (never executed)
+    "Note": ["text"],
+}
+FRONTEND_ONLY = {"MarkdownNote", "Note"}
+PREFERENCE_FORMAT = re.compile(r"^\d\.\d{3}(, \d\.\d{3})+$")
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def by_id(wf: dict) -> dict:
+    return {n["id"]: n for n in wf["nodes"]}
+
+
+def nodes_of(wf: dict, type_: str) -> list[dict]:
+    return [n for n in wf["nodes"] if n["type"] == type_]
+
+
+def upstream(wf: dict, node: dict, input_name: str) -> tuple[dict, int] | None:
+    """(origin node, origin slot) feeding node.input_name, or None."""
+    inp = next((i for i in node.get("inputs", []) if i["name"] == input_name), None)
+    if not inp or inp.get("link") is None:
+        return None
+    link = next(l for l in wf["links"] if l[0] == inp["link"])
+    return by_id(wf)[link[1]], link[2]
+
+
+def test_there_are_the_three_examples():
+    names = {p.stem for p in WORKFLOWS}
+    assert {"paretoslider_sd35_text_to_image", "paretoslider_flux_kontext_edit",
+            "paretoslider_sweep_grid"} <= names, names
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_is_ui_format(path):
+    wf = load(path)
+    for key in ("nodes", "links", "version", "last_node_id", "last_link_id"):
+        assert key in wf, f"{path.name}: missing top-level {key!r} (not a UI-format workflow)"
+    ids = [n["id"] for n in wf["nodes"]]
+    assert len(ids) == len(set(ids)), f"{path.name}: duplicate node ids"
+    assert wf["last_node_id"] >= max(ids)
+    link_ids = [l[0] for l in wf["links"]]
+    assert len(link_ids) == len(set(link_ids)), f"{path.name}: duplicate link ids"
+    assert wf["last_link_id"] >= max(link_ids)
+    for n in wf["nodes"]:
+        assert len(n["pos"]) == 2 and len(n["size"]) == 2, f"{path.name}: node {n['id']} pos/size"
+        assert n.get("mode", 0) == 0, f"{path.name}: node {n['id']} is muted or bypassed"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_links_are_consistent(path):
+    wf = load(path)
+    nodes = by_id(wf)
+    for link in wf["links"]:
+        lid, origin, oslot, target, tslot, type_ = link
+        assert origin in nodes and target in nodes, f"{path.name}: link {lid} joins missing nodes"
+        out = nodes[origin]["outputs"][oslot]
+        inp = nodes[target]["inputs"][tslot]
+        assert lid in (out.get("links") or []), f"{path.name}: link {lid} not listed on its output"
+        assert inp.get("link") == lid, f"{path.name}: link {lid} not set on {nodes[target]['type']}.{inp['name']}"
+        assert out["type"] == type_, f"{path.name}: link {lid} type {type_} != output type {out['type']}"
+        assert inp["type"] in (type_, "*"), (
+            f"{path.name}: link {lid} carries {type_} into {nodes[target]['type']}.{inp['name']} ({inp['type']})")
+    known = {l[0] for l in wf["links"]}
+    for n in wf["nodes"]:
+        for inp in n.get("inputs", []):
+            assert inp.get("link") is None or inp["link"] in known, f"{path.name}: dangling input link"
+        for out in n.get("outputs", []):
+            assert set(out.get("links") or []) <= known, f"{path.name}: dangling output link"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_socket_input_is_connected(path):
+    """Inputs that are sockets (not widgets) are required by all nodes used here."""
+    wf = load(path)
+    for n in wf["nodes"]:
+        for inp in n.get("inputs", []):
+            if "widget" not in inp:
+                assert inp.get("link") is not None, f"{path.name}: {n['type']}.{inp['name']} is not connected"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_node_types_and_widget_counts(path):
+    wf = load(path)
+    for n in wf["nodes"]:
+        t = n["type"]
+        widgets = OURS[t]["widgets"] if t in OURS else CORE.get(t)
+        assert widgets is not None, f"{path.name}: node type {t!r} is neither ours nor a known core node"
+        assert len(n.get("widgets_values", [])) == len(widgets), (
+            f"{path.name}: {t} has widgets_values {n.get('widgets_values')} for widgets {widgets}")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_our_nodes_follow_the_contract(path):
+    wf = load(path)
+    for n in wf["nodes"]:
+        spec = OURS.get(n["type"])
+        if spec is None:
+            continue
+        sockets = [(i["name"], i["type"]) for i in n.get("inputs", []) if "widget" not in i]
+        assert sockets == spec["inputs"], f"{path.name}: {n['type']} inputs {sockets} != contract {spec['inputs']}"
+        widget_inputs = [i["widget"]["name"] for i in n.get("inputs", []) if "widget" in i]
+        assert widget_inputs == spec["widgets"][:len(widget_inputs)], f"{path.name}: {n['type']} widget inputs order"
+        assert [o["type"] for o in n["outputs"]] == spec["outputs"], f"{path.name}: {n['type']} outputs"
+        values = n["widgets_values"]
+        if n["type"] == "ParetoSliderLoader":
+            assert values[0].endswith(".safetensors")
+        elif n["type"] == "ParetoSliderPreference":
+            assert PREFERENCE_FORMAT.match(values[0]), f"{path.name}: preference {values[0]!r} not like '0.300, 0.700'"
+            omega = parse_preference(values[0])
+            assert len(omega) >= 2 and min(omega) >= 0 and abs(sum(omega) - 1) < 1e-6
+            src = upstream(wf, n, "slider")
+            assert src and src[0]["type"] == "ParetoSliderLoader", "the widget labels itself from an upstream Loader"
+        elif n["type"] == "ApplyParetoSlider":
+            assert isinstance(values[0], (int, float)) and -4 <= values[0] <= 4
+        elif n["type"] == "ParetoSliderSweep":
+            mode, steps, start, end = values
+            assert mode in ("edge", "grid") and 2 <= steps <= 64
+            assert isinstance(start, int) and isinstance(end, int)
+            assert start >= 0 and end >= 0 and start != end
+
+
+def test_sd35_text_to_image_chain():
+    wf = load(ROOT / "example_workflows" / "paretoslider_sd35_text_to_image.json")
+    ks = nodes_of(wf, "KSampler")[0]
+    apply, _ = upstream(wf, ks, "model")
+    assert apply["type"] == "ApplyParetoSlider"
+    assert upstream(wf, apply, "model")[0]["type"] == "CheckpointLoaderSimple"
+    assert "sd3.5" in upstream(wf, apply, "model")[0]["widgets_values"][0]
+    assert upstream(wf, apply, "preference")[0]["type"] == "ParetoSliderPreference"
+    assert upstream(wf, ks, "latent_image")[0]["type"] == "EmptySD3LatentImage"
+    assert nodes_of(wf, "SaveImage") and nodes_of(wf, "VAEDecode")
+
+
+def test_flux_kontext_edit_uses_kontext_reference_latent():
+    wf = load(ROOT / "example_workflows" / "paretoslider_flux_kontext_edit.json")
+    ks = nodes_of(wf, "KSampler")[0]
+    apply, _ = upstream(wf, ks, "model")
+    assert apply["type"] == "ApplyParetoSlider"
+    assert upstream(wf, apply, "model")[0]["type"] == "UNETLoader"
+    # positive: FluxGuidance ← ReferenceLatent ← (text, VAEEncode ← FluxKontextImageScale ← LoadImage)
+    guidance, _ = upstream(wf, ks, "positive")
+    ref, _ = upstream(wf, guidance, "conditioning")
+    assert (guidance["type"], ref["type"]) == ("FluxGuidance", "ReferenceLatent")
+    enc, _ = upstream(wf, ref, "latent")
+    scale, _ = upstream(wf, enc, "pixels")
+    assert (enc["type"], scale["type"], upstream(wf, scale, "image")[0]["type"]) == (
+        "VAEEncode", "FluxKontextImageScale", "LoadImage")
+    pref = upstream(wf, apply, "preference")[0]
+    assert pref["type"] == "ParetoSliderPreference" and len(parse_preference(pref["widgets_values"][0])) == 2
+
+
+def test_sweep_count_drives_the_latent_batch():
+    wf = load(ROOT / "example_workflows" / "paretoslider_sweep_grid.json")
+    sweep = nodes_of(wf, "ParetoSliderSweep")[0]
+    latent = nodes_of(wf, "EmptySD3LatentImage")[0]
+    src = upstream(wf, latent, "batch_size")
+    assert src == (sweep, 1), "Sweep.count must be wired to EmptySD3LatentImage.batch_size"
+    batch_input = next(i for i in latent["inputs"] if i["name"] == "batch_size")
+    assert batch_input["widget"] == {"name": "batch_size"}
+    apply = nodes_of(wf, "ApplyParetoSlider")[0]
+    assert upstream(wf, apply, "preference") == (sweep, 0)
+    assert upstream(wf, nodes_of(wf, "KSampler")[0], "model")[0] is apply
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_core_node_types_exist_in_comfyui(path):
+    """With a ComfyUI checkout, every core type we use is defined in its source."""
+    comfy = os.environ.get("COMFYUI_DIR")
+    if not comfy:
+        pytest.skip("COMFYUI_DIR is not set (a ComfyUI checkout); the structural tests above still ran")
+    sources = [Path(comfy) / "nodes.py", *sorted((Path(comfy) / "comfy_extras").glob("*.py"))]
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sources)
+    for t in {n["type"] for n in load(path)["nodes"]} - set(OURS) - FRONTEND_ONLY:
+        assert re.search(rf'["\']{re.escape(t)}["\']', text), f"{t} is not defined in {comfy}"

@@ -1,0 +1,44 @@
+"""Backbone adapters: the training loop only sees `Backbone` (base.py).
+
+`build_backbone(model_cfg, device, dtype)` makes one from the config's `model` section:
+sd3 (SD3/SD3.5 text-to-image), flux_kontext (Flux Kontext editing), toy (the CPU benchmark).
+LTX-2 plugs in by adding a module with a Backbone subclass and a line in BACKBONES.
+"""
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from .base import Backbone, Conditioning, Sample
+
+# name → (module, class)
+BACKBONES = {
+    "sd3": ("trainer.backbones.sd3", "SD3Backbone"),
+    "flux_kontext": ("trainer.backbones.flux_kontext", "FluxKontextBackbone"),
+    "toy": ("trainer.backbones.toy", "ToyBackbone"),
+}
+
+
+def build_backbone(model_cfg, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Backbone:
+    name = model_cfg.backbone
+    if name not in BACKBONES:
+        raise ValueError(f"model.backbone: unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    module, cls_name = BACKBONES[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    if name == "toy":
+        kwargs = {"device": device, "dtype": dtype}
+        if model_cfg.path:
+            kwargs["path"] = model_cfg.path
+        return cls(**kwargs)
+    if not model_cfg.path:
+        raise ValueError("model.path: give the local diffusers folder or single-file checkpoint of the model")
+    common = dict(path=model_cfg.path, config_path=model_cfg.config_path, device=device, dtype=dtype,
+                  resolution=model_cfg.resolution, max_sequence_length=model_cfg.max_sequence_length,
+                  variant=model_cfg.variant)
+    if name == "sd3":
+        return cls(shift=model_cfg.shift, **common)
+    return cls(guidance=model_cfg.guidance, **common)
+
+
+__all__ = ["Backbone", "Conditioning", "Sample", "BACKBONES", "build_backbone"]

@@ -1,0 +1,110 @@
+"""SD3 / SD3.5 text-to-image (MMDiT) through diffusers, from a local folder or single-file checkpoint.
+
+- a diffusers folder (model_index.json with transformer/, vae/, text_encoder{,_2,_3}/ and the
+  tokenizers): everything is read from it;
+- a single `.safetensors` checkpoint (the original SD3.5 release format): give `config_path`, a
+  local diffusers folder of the same model for the configs and tokenizers
+  (`StableDiffusion3Pipeline.from_single_file(path, config=config_path)`); nothing is downloaded.
+A missing T5 (text_encoder_3) is allowed: diffusers then feeds zeros for its tokens.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .base import Backbone, Conditioning, Sample
+
+
+def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = torch.float32):
+    """A diffusers pipeline from local files only (HF_HUB_OFFLINE style)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"model.path {path!r} does not exist; give a local diffusers folder "
+                                "or a single-file .safetensors checkpoint")
+    # diffusers >= 0.36 calls it `dtype` (torch_dtype is deprecated there); older ones `torch_dtype`
+    key = "dtype" if "dtype" in inspect.signature(cls.from_pretrained).parameters or _diffusers_at_least("0.36") \
+        else "torch_dtype"
+    if p.is_dir():
+        if not (p / "model_index.json").is_file():
+            raise FileNotFoundError(f"model.path {path!r} is a folder without model_index.json; give the "
+                                    "diffusers folder of the model (the one containing transformer/ and vae/)")
+        return cls.from_pretrained(str(p), local_files_only=True, **{key: dtype})
+    if not config_path:
+        raise ValueError(f"model.path {path!r} is a single-file checkpoint; also set model.config_path to a "
+                         "local diffusers folder of the same model (configs and tokenizers), since nothing "
+                         "is downloaded")
+    return cls.from_single_file(str(p), config=str(Path(config_path).expanduser()), local_files_only=True,
+                                **{key: dtype})
+
+
+def _diffusers_at_least(version: str) -> bool:
+    import diffusers
+    from packaging.version import Version
+    return Version(diffusers.__version__.split("+")[0]) >= Version(version)
+
+
+class SD3Backbone(Backbone):
+    architecture = "sd3"
+    temb_module = "time_text_embed"
+    joint_blocks = "transformer_blocks"
+    default_lora_targets = ("to_q", "to_k", "to_v", "to_out.0",
+                            "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+
+    def __init__(self, path: str, config_path: str = "", device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, resolution: int = 512, shift: float = 3.0,
+                 max_sequence_length: int = 256, variant: str = "", pipeline=None):
+        from diffusers import StableDiffusion3Pipeline
+        self.pipe = pipeline if pipeline is not None else load_pipeline(StableDiffusion3Pipeline, path,
+                                                                        config_path, dtype)
+        self.device, self.dtype = torch.device(device), dtype
+        self.pipe.to(self.device)
+        for name in ("vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
+            m = getattr(self.pipe, name, None)
+            if m is not None:
+                m.requires_grad_(False).eval()
+        self.transformer = self.pipe.transformer
+        self.vae = self.pipe.vae
+        self.width = int(self.transformer.config.num_attention_heads * self.transformer.config.attention_head_dim)
+        self.variant = variant or f"sd3-{self.transformer.config.num_layers}L-{self.width}"
+        self.resolution, self.shift, self.max_sequence_length = resolution, shift, max_sequence_length
+        self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.latent_channels = self.transformer.config.in_channels
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def encode(self, samples: Sequence[Sample]) -> Conditioning:
+        todo = sorted({s.prompt for s in samples if s.prompt not in self._cache})
+        if todo:
+            embeds, _, pooled, _ = self.pipe.encode_prompt(
+                todo, None, None, device=self.device, do_classifier_free_guidance=False,
+                max_sequence_length=self.max_sequence_length)
+            for i, p in enumerate(todo):
+                self._cache[p] = (embeds[i].to(self.dtype), pooled[i].to(self.dtype))
+        pe = torch.stack([self._cache[s.prompt][0] for s in samples])
+        pp = torch.stack([self._cache[s.prompt][1] for s in samples])
+        return Conditioning({"prompt_embeds": pe, "pooled": pp}, {})
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        h = self.resolution // self.vae_factor
+        x = torch.randn(n, self.latent_channels, h, h, generator=generator, dtype=torch.float32)
+        return x.to(self.device, self.dtype)
+
+    def velocity(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        sigma = sigma.to(x_t.device, x_t.dtype).reshape(-1).expand(x_t.shape[0])
+        return self.transformer(hidden_states=x_t, timestep=sigma * 1000.0,
+                                encoder_hidden_states=cond.tensors["prompt_embeds"],
+                                pooled_projections=cond.tensors["pooled"], return_dict=False)[0]
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        cfg = self.vae.config
+        z = latents.to(self.vae.dtype) / cfg.scaling_factor + (cfg.shift_factor or 0.0)
+        img = self.vae.decode(z, return_dict=False)[0]
+        return ((img.float() + 1) / 2).clamp(0, 1)
+
+    def sigmas(self, steps: int) -> torch.Tensor:
+        s = torch.linspace(1.0, 0.0, steps + 1)
+        return self.shift * s / (1 + (self.shift - 1) * s)

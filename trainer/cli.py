@@ -1,0 +1,78 @@
+"""Command line: `python -m trainer train --config my.yaml [--set train.lr=3e-3 ...] [--resume latest]`.
+
+Subcommands:
+  train        train and export a ParetoSlider file
+  config-help  every config field with its default and help text
+  eval         the evaluation sweep (trainer.evaluate), when installed
+Console script: `paretoslider-train` = `python -m trainer train`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import ConfigError, describe, load_config
+
+
+def _train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--config", "-c", required=False, help="YAML config (see trainer/configs/)")
+    p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.lr=3e-3 --set lora.rank=16 "
+                        "(values are YAML: true, 1e-4, [0.3, 0.7]); repeatable")
+    p.add_argument("overrides_pos", nargs="*", metavar="KEY=VALUE", help="same as --set")
+    p.add_argument("--resume", nargs="?", const="latest", default=None,
+                   help="continue from a checkpoint folder, or the newest in output.dir (no value / 'latest')")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def cmd_train(args) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")       # local weights only; never download
+    cfg = load_config(args.config, list(args.overrides) + list(args.overrides_pos))
+    if args.print_config:
+        import yaml
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return 0
+    from .train import run
+    path = run(cfg, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[paretoslider] wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub.add_parser("train", help="train and export a ParetoSlider file"))
+    sub.add_parser("config-help", help="list every config field with its help text")
+    ev = sub.add_parser("eval", help="evaluation sweep (trainer.evaluate)", add_help=False)
+    ev.add_argument("rest", nargs=argparse.REMAINDER)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "eval":
+        try:
+            from . import evaluate
+        except ImportError as err:
+            print(f"error: trainer.evaluate is not available ({err})", file=sys.stderr)
+            return 2
+        return int(evaluate.main(list(args.rest) + unknown) or 0)
+    if unknown:
+        parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+    try:
+        if args.command == "config-help":
+            print(describe())
+            return 0
+        return cmd_train(args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+
+
+def train_entry() -> int:
+    """Console script `paretoslider-train` (= python -m trainer train ...)."""
+    return main(["train"] + sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
