@@ -112,20 +112,30 @@ def model_info() -> dict:
 
 
 def velocity() -> dict:
-    """v = (x - x0) / sigma for inputs saved by the parity test (args: arch slider inputs out)."""
+    """v = (x - x0) / sigma for inputs saved by the parity test.
+    args: arch inputs.safetensors out.safetensors slider[,slider...] ("-" = the base model)."""
     from safetensors.torch import load_file, save_file
-    arch, slider_name, inputs_path, out_path = sys.argv[5:9]
+    arch, inputs_path, out_path, sliders = sys.argv[5:9]
     t = load_file(inputs_path)
-    model = load_model(MODELS / f"tiny_{arch}.safetensors")
-    if slider_name != "-":
-        slider = load_slider(ext, SLIDERS / slider_name)
-        model = apply_mod.apply_paretoslider(model, slider, t["omega"])
+    base_model = load_model(MODELS / f"tiny_{arch}.safetensors")
     x, sigma = t["x"], t["sigma"]
     guidance = float(t["guidance"]) if "guidance" in t else None
-    x0 = denoise(model, x, sigma, t["context"], t["pooled"], guidance)
-    save_file({"v": ((x - x0) / sigma.view(-1, 1, 1, 1)).contiguous()}, out_path)
+    out = {}
+    for name in sliders.split(","):
+        model = base_model
+        if name != "-":
+            model = apply_mod.apply_paretoslider(base_model, load_slider(ext, SLIDERS / name), t["omega"])
+        x0 = denoise(model, x, sigma, t["context"], t["pooled"], guidance)
+        out[name] = ((x - x0) / sigma.view(-1, 1, 1, 1)).contiguous()
+    save_file(out, out_path)
     return {"ok": True}
 
 
-print(json.dumps({"velocity": velocity, "per_sample": per_sample, "no_repatch": no_repatch, "unmapped_key": unmapped_key,
-                  "model_info": model_info}[check]()))
+CHECKS = {"per_sample": per_sample, "no_repatch": no_repatch, "unmapped_key": unmapped_key,
+          "model_info": model_info}
+if check == "velocity":
+    print(json.dumps(velocity()))
+elif check == "all":  # one ComfyUI import for all checks
+    print(json.dumps({name: fn() for name, fn in CHECKS.items()}))
+else:
+    print(json.dumps(CHECKS[check]()))

@@ -12,6 +12,11 @@ from comfy_server import REPO, comfy_dir, comfy_python
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.fixture(scope="module")
+def checks(comfy_base) -> dict:
+    return run_check(comfy_base, "all")
+
+
 def run_check(comfy_base, check: str) -> dict:
     root, _ = comfy_base
     proc = subprocess.run([comfy_python(), str(HERE / "inprocess_checks.py"), str(comfy_dir()), str(REPO),
@@ -20,19 +25,19 @@ def run_check(comfy_base, check: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_model_info_detects_architecture_and_width(comfy_base):
-    info = run_check(comfy_base, "model_info")
+def test_model_info_detects_architecture_and_width(checks):
+    info = checks["model_info"]
     assert info["sd3"] == {"architecture": "sd3", "width": 128, "embedder": "t_embedder"}
     assert info["flux"] == {"architecture": "flux", "width": 128, "embedder": "time_in"}
 
 
-def test_per_sample_preference_follows_rows_of_cond_and_uncond_chunks(comfy_base):
-    for name, r in run_check(comfy_base, "per_sample").items():
+def test_per_sample_preference_follows_rows_of_cond_and_uncond_chunks(checks):
+    for name, r in checks["per_sample"].items():
         assert r["max_abs_err"] < 1e-5, name
 
 
-def test_requeue_with_new_preference_does_not_repatch_lora_weights(comfy_base):
-    r = run_check(comfy_base, "no_repatch")
+def test_requeue_with_new_preference_does_not_repatch_lora_weights(checks):
+    r = checks["no_repatch"]
     assert r["first"]["weight_patch_calls"] > 0
     assert r["new_omega"]["weight_patch_calls"] == 0 and r["new_omega_2"]["weight_patch_calls"] == 0
     assert r["new_strength"]["weight_patch_calls"] > 0
@@ -41,6 +46,6 @@ def test_requeue_with_new_preference_does_not_repatch_lora_weights(comfy_base):
     assert all(v["hooks_left"] == 0 for k, v in r.items() if isinstance(v, dict))
 
 
-def test_lora_key_that_maps_to_nothing_is_an_error_naming_it(comfy_base):
-    err = run_check(comfy_base, "unmapped_key")["error"]
+def test_lora_key_that_maps_to_nothing_is_an_error_naming_it(checks):
+    err = checks["unmapped_key"]["error"]
     assert "transformer.no_such_block.attn.to_q.lora_A.weight" in err and "do not match this model" in err

@@ -53,19 +53,21 @@ def diffusers_velocity_sd3(file, omega: torch.Tensor, x, sigma, context, pooled)
     return v
 
 
-def comfy_velocity(comfy_base, arch: str, slider: str, tensors: dict, tmp: Path) -> torch.Tensor:
+def comfy_velocities(comfy_base, arch: str, sliders: list[str], tensors: dict, tmp: Path) -> dict:
     root, _ = comfy_base
     inputs, out = tmp / "inputs.safetensors", tmp / "v.safetensors"
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(inputs))
     proc = subprocess.run([comfy_python(), str(HERE / "inprocess_checks.py"), str(comfy_dir()), str(REPO),
-                           str(root), "velocity", arch, slider, str(inputs), str(out)],
-                          capture_output=True, text=True, timeout=300)
+                           str(root), "velocity", arch, str(inputs), str(out), ",".join(sliders)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return load_file(str(out))["v"]
+    return load_file(str(out))
 
 
-@pytest.mark.parametrize("slider", ["tiny_sd3_slider.safetensors", "tiny_sd3_blockmod.safetensors"])
-def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, slider, tmp_path):
+SD3_SLIDERS = ["tiny_sd3_slider.safetensors", "tiny_sd3_blockmod.safetensors"]
+
+
+def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path):
     root, _ = comfy_base
     g = torch.Generator().manual_seed(5)
     x = torch.randn(3, 16, 8, 8, generator=g)
@@ -73,13 +75,12 @@ def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy
     pooled = torch.randn(3, 32, generator=g)
     sigma = torch.tensor([0.9, 0.5, 0.2])
     omega = torch.tensor([[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]])
-    file = load_paretoslider(root / "models" / "paretoslider" / slider)
-    ref = diffusers_velocity_sd3(file, omega, x, sigma, context, pooled)
-    got = comfy_velocity(comfy_base, "sd3", slider, dict(x=x, sigma=sigma, context=context, pooled=pooled,
-                                                         omega=omega), tmp_path)
-    rel = ((got - ref).norm() / ref.norm()).item()
-    assert rel < 1e-5, f"ComfyUI and diffusers disagree: relative error {rel:.2e}"
-    # and the file matters: the base model is far from it
-    base = comfy_velocity(comfy_base, "sd3", "-", dict(x=x, sigma=sigma, context=context, pooled=pooled,
-                                                      omega=omega), tmp_path)
-    assert ((base - ref).norm() / ref.norm()).item() > 1e-3
+    got = comfy_velocities(comfy_base, "sd3", SD3_SLIDERS + ["-"],
+                           dict(x=x, sigma=sigma, context=context, pooled=pooled, omega=omega), tmp_path)
+    for slider in SD3_SLIDERS:
+        ref = diffusers_velocity_sd3(load_paretoslider(root / "models" / "paretoslider" / slider),
+                                     omega, x, sigma, context, pooled)
+        rel = ((got[slider] - ref).norm() / ref.norm()).item()
+        assert rel < 1e-5, f"{slider}: ComfyUI and diffusers disagree, relative error {rel:.2e}"
+        # and the file matters: the base model is far from it
+        assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3
