@@ -6,11 +6,12 @@ used (and tested) without it.
 """
 WEB_DIRECTORY = "./web"
 
+__all__ = ["WEB_DIRECTORY"]
+
 try:
     import comfy_api.latest  # noqa: F401  (present only inside ComfyUI)
 except ImportError:  # outside ComfyUI: nothing to register
     pass
 else:
     from .nodes.extension import comfy_entrypoint  # noqa: F401
-
-__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]
+    __all__.append("comfy_entrypoint")

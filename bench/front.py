@@ -331,11 +331,17 @@ def strip(e: dict, path: Path) -> None:
     H = top + len(rows) * (tile + pad) + 4
     canvas = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(canvas)
+    try:   # a font with ω in it (matplotlib ships DejaVu)
+        from PIL import ImageFont
+        import matplotlib
+        font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 11)
+    except Exception:
+        font = None
     for ci, w in enumerate(grid):
-        d.text((left + ci * (tile + pad) + 6, 3), f"ω={w:.1f}", fill="black")
+        d.text((left + ci * (tile + pad) + 4, 3), f"ω={w:.1f}", fill="black", font=font)
     for ri, (label, imgs) in enumerate(rows):
         y = top + ri * (tile + pad)
-        d.text((4, y + tile // 2 - 6), label, fill="black")
+        d.text((4, y + tile // 2 - 6), label, fill="black", font=font)
         for w, img in imgs.items():
             ci = min(range(len(grid)), key=lambda i: abs(grid[i] - w))
             arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()

@@ -47,8 +47,11 @@ def apply_paretoslider(model, slider: LoadedSlider, omega: torch.Tensor, lora_st
     omega = validate_preference(omega, slider.metadata.num_objectives, slider.objective_names)
     patched = lora_clone(model, slider, lora_strength).clone()
     injector = OmegaInjector(slider.file.preference_modules(), omega, info)
-    patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, WRAPPER_KEY)  # one slider per model
-    patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, WRAPPER_KEY, injector)
+    # One wrapper per slider file: applying the same file again replaces it, other files stack.
+    key = f"{WRAPPER_KEY}:{slider.name}"
+    if hasattr(patched, "remove_wrappers_with_key"):  # absent in old ComfyUI
+        patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, key)
+    patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, key, injector)
     return patched
 
 

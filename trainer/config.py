@@ -88,7 +88,8 @@ class TrainSettings:
     group_size: int = _f(4, "samples per (prompt, ω) group; advantages are normalised inside a group")
     sample_steps: int = _f(10, "denoising steps when sampling")
     train_timesteps: int = _f(2, "NFT: timesteps per sample for the loss; GRPO: trajectory steps trained")
-    minibatch: int = _f(4, "samples per forward/backward pass (gradients accumulate over the step)")
+    minibatch: int = _f(4, "samples per optimiser update (one forward/backward per training timestep)")
+    sample_batch: int = _f(0, "rows per forward pass when sampling and decoding (0 = the whole step at once)")
     inner_epochs: int = _f(1, "optimiser passes over each step's samples")
     lr: float = _f(3e-3, "AdamW learning rate for the LoRA")
     weight_decay: float = _f(0.0, "AdamW weight decay")
@@ -298,6 +299,9 @@ def validate(cfg: TrainerConfig) -> None:
     _need(t.algorithm in ("nft", "grpo"), "train.algorithm", "must be nft or grpo", t.algorithm)
     for name in ("steps", "prompts_per_step", "sample_steps", "train_timesteps", "minibatch", "inner_epochs"):
         _need(getattr(t, name) >= 1, f"train.{name}", "must be >= 1", getattr(t, name))
+    _need(t.sample_batch >= 0, "train.sample_batch", "must be >= 0 (0 = all at once)", t.sample_batch)
+    _need(t.algorithm != "grpo" or t.sample_steps >= 2, "train.sample_steps",
+          "GRPO needs at least 2 sampling steps (the last one is deterministic)", t.sample_steps)
     _need(t.group_size >= 2, "train.group_size", "must be >= 2 (advantages are normalised inside a group)",
           t.group_size)
     _need(t.lr > 0 and math.isfinite(t.lr), "train.lr", "must be > 0", t.lr)

@@ -288,7 +288,8 @@ def _omega_colours(omega: np.ndarray, end: int = 1):
 
 def plot_front(summary: dict[str, Any], path: str | Path, title: str = "", end: int = 1) -> Path:
     """The measured front: one panel per pair of scorers (the first three pairs), or score vs ω
-    for a single scorer. Points coloured by ω and annotated; ★ non-dominated; × base model."""
+    for a single scorer (with ±std over prompts). Points coloured by ω and annotated;
+    ★ non-dominated (one pair only); × base model; + the hypervolume reference."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -314,7 +315,8 @@ def plot_front(summary: dict[str, Any], path: str | Path, title: str = "", end: 
         x, y = mean[a], mean[b]
         if omega.shape[1] == 2:
             ax.plot(x, y, "-", color="0.75", zorder=1)           # the sweep order along the edge
-        ax.errorbar(x, y, xerr=std[a], yerr=std[b], fmt="none", ecolor="0.85", zorder=0)
+        # no error bars: the spread over prompts (std, in eval.json) is not the uncertainty of the
+        # ω effect and would hide the front's shape behind the prompt-to-prompt variation
         ax.scatter(x, y, c=colours, s=55, zorder=2, edgecolors="k", linewidths=0.5)
         fi = sorted(front, key=lambda i: x[i])
         if len(pairs) == 1 and fi:
@@ -334,6 +336,7 @@ def plot_front(summary: dict[str, Any], path: str | Path, title: str = "", end: 
             ax.legend(fontsize=7, loc="best")
         ax.set_xlabel(a)
         ax.set_ylabel(b)
+        ax.locator_params(nbins=5)
         ax.grid(alpha=0.3)
     if cmap is not None:
         sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))

@@ -172,9 +172,12 @@ class Trainer:
         groups = torch.tensor([p * W + w for p, w in rows])
         return samples, omega, groups
 
-    def _chunks(self, n: int):
-        mb = self.cfg.train.minibatch
+    def _chunks(self, n: int, size: int | None = None):
+        mb = size or self.cfg.train.minibatch
         return [slice(i, min(i + mb, n)) for i in range(0, n, mb)]
+
+    def _sample_chunks(self, n: int):
+        return self._chunks(n, self.cfg.train.sample_batch or n)
 
     @torch.no_grad()
     def rollout(self, cond: Conditioning, omega: torch.Tensor, sde: bool = False):
@@ -185,7 +188,7 @@ class Trainer:
         n = omega.shape[0]
         x = self.backbone.noise(n, self.generator).float()
         if not sde:
-            for sl in self._chunks(n):
+            for sl in self._sample_chunks(n):
                 xs = x[sl]
                 for i in range(t.sample_steps):
                     s = sig[i].expand(xs.shape[0])
@@ -198,7 +201,7 @@ class Trainer:
         cap = float(sig[1])
         for i in range(t.sample_steps):
             v = torch.cat([self.velocity(x[sl].to(self.dtype), sig[i].expand(x[sl].shape[0]), cond.index(sl),
-                                         omega[sl].to(self.device), "theta") for sl in self._chunks(n)])
+                                         omega[sl].to(self.device), "theta") for sl in self._sample_chunks(n)])
             if i == t.sample_steps - 1:          # the last step to σ = 0 is deterministic
                 x = x + (sig[i + 1] - sig[i]) * v
             else:
@@ -213,7 +216,7 @@ class Trainer:
 
     @torch.no_grad()
     def score(self, x0: torch.Tensor, samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
-        images = torch.cat([self.backbone.decode(x0[sl].to(self.dtype)) for sl in self._chunks(x0.shape[0])])
+        images = torch.cat([self.backbone.decode(x0[sl].to(self.dtype)) for sl in self._sample_chunks(x0.shape[0])])
         prompts = [s.prompt for s in samples]
         sources = self.backbone.source_images(samples)
         cols = []

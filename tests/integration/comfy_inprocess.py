@@ -57,13 +57,14 @@ def load_slider(ext, path: str | os.PathLike):
 
 
 def denoise(patcher, x, sigma, context, pooled, guidance: float | None = 3.5,
-            cond_or_uncond: list | None = None):
+            cond_or_uncond: list | None = None, load: bool = True):
     """patcher.model.apply_model with the patcher's wrappers merged into transformer_options, as
     sampling does (comfy.sampler_helpers.prepare_model_patcher); returns the denoised x0."""
     import torch
     import comfy.model_management
     import comfy.patcher_extension
-    comfy.model_management.load_models_gpu([patcher])
+    if load:  # sampling loads once per run, not per step
+        comfy.model_management.load_models_gpu([patcher])
     options = comfy.patcher_extension.copy_nested_dicts(patcher.model_options.get("transformer_options", {}))
     comfy.patcher_extension.merge_nested_dicts(options.setdefault("wrappers", {}), patcher.wrappers,
                                                copy_dict1=False)
