@@ -84,7 +84,9 @@ def _timed_train(out_dir: Path, steps: int, seed: int, fixed, name: str, resume=
 def job_fixed(work: str, seed: int, w: float, steps: int, overrides: dict | None) -> dict:
     out = Path(work) / f"seed{seed}" / f"fixed_{w:.2f}"
     r = _timed_train(out, steps, seed, omega_vec(w), "fixed.safetensors", overrides=overrides)
-    return {"kind": "fixed", "seed": seed, "w": w, **r}
+    r = {"kind": "fixed", "seed": seed, "w": w, "steps": steps, "overrides": overrides or {}, **r}
+    (out / "timing.json").write_text(json.dumps(r))
+    return r
 
 
 def job_paretoslider(work: str, seed: int, steps: int, overrides: dict | None) -> dict:
@@ -94,9 +96,11 @@ def job_paretoslider(work: str, seed: int, steps: int, overrides: dict | None) -
                          overrides=overrides)
     second = _timed_train(out, 2 * steps, seed, None, "ps.safetensors", resume="latest",
                           checkpoint_every=2 * steps, overrides=overrides)
-    return {"kind": "paretoslider", "seed": seed, "path_1of5": first["path"], "path": second["path"],
-            "wall_1of5": first["wall"], "cpu_1of5": first["cpu"],
-            "wall": first["wall"] + second["wall"], "cpu": first["cpu"] + second["cpu"]}
+    r = {"kind": "paretoslider", "seed": seed, "path_1of5": first["path"], "path": second["path"],
+         "wall_1of5": first["wall"], "cpu_1of5": first["cpu"], "steps": 2 * steps, "overrides": overrides or {},
+         "wall": first["wall"] + second["wall"], "cpu": first["cpu"] + second["cpu"]}
+    (out / "timing.json").write_text(json.dumps(r))
+    return r
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -361,7 +365,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--set", nargs="*", default=[], metavar="section.field=value",
                     help="trainer overrides for every run (for investigations; the full bench uses none)")
-    ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --work (same settings)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse finished runs in --work trained with the same steps and overrides "
+                         "(their recorded times are counted)")
+    ap.add_argument("--fixed-from", default="",
+                    help="reuse the fixed-weight runs of another --work folder (for an investigation that "
+                         "only changes ParetoSlider's ω sampling: preference.* overrides do not touch fixed runs)")
     args = ap.parse_args(argv)
     t_start = time.time()
     overrides: dict = {}
@@ -381,18 +390,38 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(args.threads,)) as pool:
         futs = {}
+
+        def reusable(folder: Path, steps: int, ov: dict) -> dict | None:
+            t = folder / "timing.json"
+            if not t.is_file():
+                return None
+            r = json.loads(t.read_text())
+            if r.get("steps") != steps or r.get("overrides", {}) != ov:
+                _log(f"not reusing {folder}: it was trained with other settings")
+                return None
+            return r
+
+        fixed_work = Path(args.fixed_from) if args.fixed_from else work
+        # ω-sampling overrides cannot change a fixed-weight run (its ω is constant; no random draw)
+        fixed_ov = {sec: {k: v for k, v in d.items() if not (sec == "preference" and k.endswith("_prob"))}
+                    for sec, d in overrides.items()}
+        fixed_ov = {sec: d for sec, d in fixed_ov.items() if d}
         for s in args.seeds:     # the long ParetoSlider chains first
-            done = work / f"seed{s}" / "paretoslider" / "ps.safetensors"
-            if args.reuse and done.is_file():
-                runs[s]["paretoslider"] = str(done)
-                runs[s]["paretoslider_1of5"] = str(done.with_name("ps_1of5.safetensors"))
+            r = reusable(work / f"seed{s}" / "paretoslider", 2 * args.steps, overrides) if args.reuse else None
+            if r is not None:
+                runs[s]["paretoslider"], runs[s]["paretoslider_1of5"] = r["path"], r["path_1of5"]
+                jobs_info.append({**r, "reused": True})
+                _log(f"seed {s}: reusing ParetoSlider run {r['path']}")
                 continue
             futs[pool.submit(job_paretoslider, str(work), s, args.steps, overrides)] = ("ps", s)
         for s in args.seeds:
-            for w in FIXED_W:
-                done = work / f"seed{s}" / f"fixed_{w:.2f}" / "fixed.safetensors"
-                if args.reuse and done.is_file():
-                    runs[s]["fixed"][w] = str(done)
+            for w in sorted(FIXED_W, key=lambda w: (w not in (0.0, 1.0), w)):   # the end runs first
+                r = (reusable(fixed_work / f"seed{s}" / f"fixed_{w:.2f}", args.steps, fixed_ov)
+                     if (args.reuse or args.fixed_from) else None)
+                if r is not None:
+                    runs[s]["fixed"][w] = r["path"]
+                    jobs_info.append({**r, "reused": True})
+                    _log(f"seed {s}: reusing fixed run ω={w:.2f} {r['path']}")
                     continue
                 futs[pool.submit(job_fixed, str(work), s, w, args.steps, overrides)] = ("fixed", s)
         for f in as_completed(futs):
@@ -432,8 +461,17 @@ def main(argv=None) -> int:
                       "note": "soups/blend reuse the two end fixed runs (no training of their own)"
                       if meth in ("soups", "blend") else ""}
     total = time.time() - t_start
+    secs["this_invocation"] = total
+    secs["training_phase_this_invocation"] = t_train
+    cpu_all = sum(r["cpu"] for r in jobs_info)
+    eval_all = sum(e["seconds"] for e in evals)
+    secs["all_runs_train_cpu"] = cpu_all
+    secs["all_runs_train_wall_sum"] = sum(r["wall"] for r in jobs_info)
+    secs["eval_wall_sum"] = eval_all
+    secs["reused_runs"] = sum(1 for r in jobs_info if r.get("reused"))
+    # what the whole benchmark costs on 2 free cores with 2 one-thread workers (CPU-bound processes)
+    secs["estimated_wall_on_2_free_cores"] = (cpu_all + eval_all) / 2
     secs["total_bench"] = total
-    secs["training_phase"] = t_train
     from bench.toytask import task
     report = {
         "task": "bench/toytask: 16x16 coloured shapes, 12 prompts, 1.3M-param SD3 transformer (pixel space)",
@@ -481,7 +519,9 @@ def print_ratios(r: dict) -> None:
     secs = r["seconds"]
     print("seconds per seed (train cpu): " + "; ".join(
         f"{k} {v['train_cpu_per_seed']:.0f}" for k, v in secs.items() if isinstance(v, dict)))
-    print(f"total {secs['total_bench']:.0f}s")
+    print(f"this invocation {secs['this_invocation']:.0f}s wall ({secs['reused_runs']} runs reused); all runs: "
+          f"{secs['all_runs_train_cpu']:.0f}s training CPU, {secs['all_runs_train_wall_sum']:.0f}s summed wall; "
+          f"estimated wall on 2 free cores {secs['estimated_wall_on_2_free_cores'] / 60:.1f} min")
     print("\n=== ratios (targets: HV held-out PS/fixed, PS/soups, PS/blend >= 1.0; HV training PS/fixed >= 0.9; "
           "corner coverage >= 0.8; Spearman >= 0.95; no PS point below floor) ===")
     for k, v in r["ratios"].items():

@@ -9,7 +9,9 @@ Measures in one run and writes bench/results/runtime.json:
 - sweep_ratio: 8 ω as one sweep batch of 8 / 8 separate runs of one ω each.
 - lora_strength_requeue_ratio: the same re-queue ratio for a LoRA-strength change through
   ComfyUI's own LoraLoaderModelOnly (it re-patches the weights), for comparison.
-Run times come from the server's own execution_start / execution_success timestamps.
+- sweep_ratio_default_threads: sweep_ratio again on a server with ComfyUI's default threads.
+Run times come from the server's own execution_start / execution_success timestamps. Everything
+except the last line runs with one intra-op thread (see THREAD_ENV) and PyTorch attention.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ sys.path.insert(0, str(TESTS))  # the tiny-model builders and the ComfyUI client
 # PyTorch SDPA attention, as ComfyUI uses on GPUs (its CPU default is slower sub-quadratic
 # attention, which would hide the injection's cost behind a slower model call).
 COMFY_ARGS = ("--use-pytorch-cross-attention",)
+# One intra-op thread: on a shared CPU, OpenMP threads spin-waiting on busy cores make single
+# runs 10-30x slower at random, which buries a 2% effect. Ratios are what we report.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def per_step_inprocess(base: Path, size: int, calls: int) -> dict:
@@ -64,11 +69,34 @@ def per_step_inprocess(base: Path, size: int, calls: int) -> dict:
             t0 = time.perf_counter()
             denoise(variants[name], x, 0.5, ctx, pooled, None, [0, 1], load=False)
             times[name].append(time.perf_counter() - t0)
+    overhead = injection_overhead_s(patched_no_lora, x)
     b, p = statistics.median(times["base"]), statistics.median(times["patched"])
     return {"base_s": b, "patched_s": p, "ratio": paired_ratio(times["patched"], times["base"]),
             "ratio_of_medians": p / b, "ratio_of_minimums": min(times["patched"]) / min(times["base"]),
+            "injection_overhead_ms": overhead * 1e3, "injection_overhead_fraction": overhead / b,
             "calls": calls, "latent": [2, 16, lat, lat],
             "torch_threads": torch.get_num_threads()}
+
+
+def injection_overhead_s(patched, x, n: int = 2000) -> float:
+    """Seconds per model call spent in the ω wrapper itself (rows, ω MLP, hook add/remove), timed
+    around a model call that returns at once: the deterministic part of per_step_ratio."""
+    import torch
+    (injector,) = [w for ws in patched.wrappers["apply_model"].values() for w in ws]
+
+    class Instant:  # stands in for ComfyUI's WrapperExecutor
+        class_obj = patched.model
+
+        def __call__(self, *args, **kwargs):
+            return args[0]
+    options = {"cond_or_uncond": [0, 1]}
+    t = torch.full((x.shape[0],), 0.5)
+    for _ in range(50):
+        injector(Instant(), x, t, None, None, None, options)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        injector(Instant(), x, t, None, None, None, options)
+    return (time.perf_counter() - t0) / n
 
 
 def paired_ratio(numer: list[float], denom: list[float]) -> float:
@@ -85,12 +113,7 @@ def server_measurements(client, size: int, steps: int, repeats: int, sweep_n: in
     from comfy_client import graph
     slider = "tiny_sd3_slider.safetensors"
     seed = iter(range(1000, 100000))
-
-    def run(g) -> float:
-        r = client.run(g)
-        if not r.ok:
-            raise RuntimeError(r.error)
-        return exec_seconds(r)
+    run = runner(client)
 
     def pref(i: int) -> str:
         a = (i * 0.137) % 1.0
@@ -116,32 +139,50 @@ def server_measurements(client, size: int, steps: int, repeats: int, sweep_n: in
         new_strength.append(run(graph("sd3", lora_loader={**lora, "strength": strengths[(i + 1) % 2]},
                                       seed=next(seed), **common)))
 
-    sweep_batch, separate = [], []
-    for rep in range(max(2, repeats // 3)):
-        sweep_batch.append(run(graph("sd3", slider=slider, sweep={"steps": sweep_n}, seed=next(seed), **common)))
-        total = 0.0
-        for i in range(sweep_n):
-            a = i / (sweep_n - 1)
-            total += run(graph("sd3", slider=slider, preference=f"{1 - a:.4f}, {a:.4f}", seed=next(seed), **common))
-        separate.append(total)
-
+    sweep = measure_sweep(run, size, steps, max(2, repeats // 4), sweep_n, seed)
     med = statistics.median
     return {
         "requeue": {"same_omega_s": med(same_omega), "new_omega_s": med(new_omega),
                     "ratio": paired_ratio(new_omega, same_omega), "samples": repeats},
         "lora_strength": {"same_strength_s": med(same_strength), "new_strength_s": med(new_strength),
                           "ratio": paired_ratio(new_strength, same_strength), "samples": repeats},
-        "sweep": {"batch_s": med(sweep_batch), "separate_s": med(separate),
-                  "ratio": paired_ratio(sweep_batch, separate), "n": sweep_n},
+        "sweep": sweep,
     }
+
+
+def measure_sweep(run, size: int, steps: int, repeats: int, sweep_n: int, seed) -> dict:
+    """One graph whose latent batch carries sweep_n preferences vs sweep_n graphs of one each."""
+    from comfy_client import graph
+    slider = "tiny_sd3_slider.safetensors"
+    common = dict(size=size, steps=steps, prefix="bench")
+    run(graph("sd3", slider=slider, sweep={"steps": sweep_n}, seed=next(seed), **common))  # warm-up
+    sweep_batch, separate = [], []
+    for _ in range(repeats):
+        sweep_batch.append(run(graph("sd3", slider=slider, sweep={"steps": sweep_n}, seed=next(seed), **common)))
+        total = 0.0
+        for i in range(sweep_n):
+            a = i / (sweep_n - 1)
+            total += run(graph("sd3", slider=slider, preference=f"{1 - a:.4f}, {a:.4f}", seed=next(seed), **common))
+        separate.append(total)
+    return {"batch_s": statistics.median(sweep_batch), "separate_s": statistics.median(separate),
+            "ratio": paired_ratio(sweep_batch, separate), "n": sweep_n, "repeats": repeats}
+
+
+def runner(client):
+    def run(g) -> float:
+        r = client.run(g)
+        if not r.ok:
+            raise RuntimeError(r.error)
+        return exec_seconds(r)
+    return run
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512, help="image size in pixels (latent = size / 8)")
     ap.add_argument("--steps", type=int, default=4, help="sampler steps per queued graph")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--calls", type=int, default=20, help="model calls per variant for per_step_ratio")
+    ap.add_argument("--repeats", type=int, default=11)
+    ap.add_argument("--calls", type=int, default=40, help="model calls per variant for per_step_ratio")
     ap.add_argument("--sweep", type=int, default=8)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "runtime.json")
     ap.add_argument("--per-step-only", type=Path, help=argparse.SUPPRESS)  # internal: ComfyUI's python
@@ -161,14 +202,24 @@ def main() -> None:
         print("per-step (in-process) ...", flush=True)
         proc = subprocess.run([comfy_python(), __file__, "--per-step-only", str(root), "--size", str(args.size),
                                "--calls", str(args.calls)], capture_output=True, text=True,
-                              env={**os.environ, "COMFYUI_DIR": str(comfy_dir())})
+                              env={**os.environ, **THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())})
         if proc.returncode != 0:
             sys.exit(proc.stderr[-3000:])
         per_step = json.loads(proc.stdout.strip().splitlines()[-1])
         print("server re-queue / sweep / LoraLoader ...", flush=True)
-        server, url, _ = start_server(root, COMFY_ARGS)
+        server, url, _ = start_server(root, COMFY_ARGS, THREAD_ENV)
         try:
             measured = server_measurements(ComfyClient(url, root), args.size, args.steps, args.repeats, args.sweep)
+        finally:
+            stop_server(server)
+        # The sweep again with ComfyUI's default threads: batching pays off through parallelism
+        # (all cores on a CPU, the whole GPU), which one thread cannot show.
+        print("sweep with default threads ...", flush=True)
+        server, url, _ = start_server(root, COMFY_ARGS)
+        try:
+            measured["sweep_default_threads"] = measure_sweep(
+                runner(ComfyClient(url, root)), args.size, args.steps, max(2, args.repeats // 4), args.sweep,
+                iter(range(500000, 600000)))
         finally:
             stop_server(server)
     results = {
@@ -176,15 +227,17 @@ def main() -> None:
         "requeue_ratio": round(measured["requeue"]["ratio"], 4),
         "sweep_ratio": round(measured["sweep"]["ratio"], 4),
         "lora_strength_requeue_ratio": round(measured["lora_strength"]["ratio"], 4),
+        "sweep_ratio_default_threads": round(measured["sweep_default_threads"]["ratio"], 4),
         "targets": {"per_step_ratio": 1.02, "requeue_ratio": 1.05, "sweep_ratio": 0.5},
         "details": {"per_step": per_step, **measured},
         "setup": {"model": "tiny random SD3 (2 joint blocks, width 128)", "image_size": args.size,
-                  "steps": args.steps, "device": "cpu", "comfy_args": ["--cpu", *COMFY_ARGS], "machine": platform.machine(),
+                  "steps": args.steps, "device": "cpu", "comfy_args": ["--cpu", *COMFY_ARGS], "env": THREAD_ENV, "machine": platform.machine(),
                   "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    for k in ("per_step_ratio", "requeue_ratio", "sweep_ratio", "lora_strength_requeue_ratio"):
+    for k in ("per_step_ratio", "requeue_ratio", "sweep_ratio", "lora_strength_requeue_ratio",
+              "sweep_ratio_default_threads"):
         print(f"{k}: {results[k]}")
     print(f"wrote {args.out}")
 

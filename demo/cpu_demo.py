@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "outputs" / "cpu_demo"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--file", default="", help="skip training: evaluate this ParetoSlider file instead")
     args = ap.parse_args(argv)
 
     import torch
@@ -47,9 +48,10 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    print(f"[demo] training a ParetoSlider on the toy task: brightness <-> saturation, {args.steps} steps "
-          f"x 96 images, {args.threads} CPU thread(s)", flush=True)
-    path = task.train(out / "run", args.steps, args.seed, progress=True)
+    if not args.file:
+        print(f"[demo] training a ParetoSlider on the toy task: brightness <-> saturation, {args.steps} steps "
+              f"x 96 images, {args.threads} CPU thread(s)", flush=True)
+    path = Path(args.file) if args.file else task.train(out / "run", args.steps, args.seed, progress=True)
     t_train = time.time() - t0
     print(f"[demo] trained in {t_train:.0f}s -> {path}", flush=True)
 

@@ -13,12 +13,12 @@ import torch
 from comfy.patcher_extension import WrappersMP
 from comfy_api.latest import io
 
-from ..pareto_core import validate_preference
-from .injection import WRAPPER_KEY, OmegaInjector
+from ..pareto_core import ParetoSliderMismatchError, validate_preference
+from .injection import BLOCK_MODULATION_ARCHS, WRAPPER_KEY, OmegaInjector
 from .loader import LoadedSlider
 from .lora import add_lora
 from .model_info import describe_model
-from .types import CATEGORY, ParetoPreferenceType, ParetoSliderType
+from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
 log = logging.getLogger("ParetoSlider")
 _CACHE_ATTR = "_paretoslider_lora_clones"   # lives and dies with the input ModelPatcher
@@ -44,6 +44,9 @@ def apply_paretoslider(model, slider: LoadedSlider, omega: torch.Tensor, lora_st
     """Validate, then return a clone of `model` that samples with ω (K,) or per-sample ω (N, K)."""
     info = describe_model(model)
     slider.file.check_compatible(info.architecture, info.width, info.name)
+    if slider.metadata.embedding.block_modulation and info.architecture not in BLOCK_MODULATION_ARCHS:
+        raise ParetoSliderMismatchError(
+            f"{slider.name} uses block modulation, which ParetoSlider supports on SD3 and Flux only")
     omega = validate_preference(omega, slider.metadata.num_objectives, slider.objective_names)
     patched = lora_clone(model, slider, lora_strength).clone()
     injector = OmegaInjector(slider.file.preference_modules(), omega, info)

@@ -18,6 +18,7 @@ from ..pareto_core import PreferenceError, PreferenceModules, rows_for_batch
 from .model_info import ModelInfo
 
 WRAPPER_KEY = "paretoslider"
+BLOCK_MODULATION_ARCHS = ("sd3", "flux")
 
 
 def omega_rows(omega: torch.Tensor, batch: int, cond_or_uncond: list | None) -> torch.Tensor:

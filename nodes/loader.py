@@ -8,7 +8,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..pareto_core import ParetoSliderFile, ParetoSliderFileError, load_paretoslider
-from .types import CATEGORY, ParetoSliderType
+from .socket_types import CATEGORY, ParetoSliderType
 
 FOLDER = "paretoslider"
 

@@ -19,7 +19,7 @@ SUPPORTED = "SD3 / SD3.5, Flux / Flux Kontext and LTX-2"
 class ModelInfo:
     architecture: str       # "sd3" | "flux" | "ltx2" | "ltxv"
     width: int              # width of the timestep-embedding vector ω is added to
-    name: str               # for messages, e.g. "SD3.5 Medium"
+    name: str               # a known variant for messages, e.g. "SD3.5 Medium" ("" if unknown)
     embedder_path: str      # module path inside diffusion_model whose output gets ω
     row_expand: str         # how embedder rows relate to batch rows when more: "tile" | "interleave"
 
@@ -27,7 +27,7 @@ class ModelInfo:
         return diffusion_model.get_submodule(self.embedder_path)
 
 
-_SD3_NAMES = {1536: "SD3.5 Medium", 2432: "SD3.5 Large / SD3 (width 2432)"}
+_SD3_NAMES = {1536: "SD3.5 Medium", 2432: "SD3.5 Large"}
 
 
 def describe_model(model) -> ModelInfo:
@@ -37,20 +37,20 @@ def describe_model(model) -> ModelInfo:
     kind = type(base)
     if kind is model_base.SD3:
         width = int(dm.t_embedder.mlp[-1].out_features)
-        return ModelInfo("sd3", width, _SD3_NAMES.get(width, f"SD3 (width {width})"),
+        return ModelInfo("sd3", width, _SD3_NAMES.get(width, ""),
                          "t_embedder", "tile")
     if kind is model_base.Flux:
         width = int(dm.hidden_size)
         # Flux Kontext with timestep-zero reference latents embeds [t, 0]: 2 chunks of rows.
-        return ModelInfo("flux", width, "Flux" if width == 3072 else f"Flux (width {width})",
+        return ModelInfo("flux", width, "",
                          "time_in", "tile")
     if kind is model_base.LTXAV:
         width = int(dm.adaln_single.linear.in_features)
         # a per-token timestep gives one embedder row per (sample, token), sample-major
-        return ModelInfo("ltx2", width, f"LTX-2 (width {width})", "adaln_single.emb", "interleave")
+        return ModelInfo("ltx2", width, "", "adaln_single.emb", "interleave")
     if kind is model_base.LTXV:
         width = int(dm.adaln_single.linear.in_features)
-        return ModelInfo("ltxv", width, f"LTX-Video (width {width})", "adaln_single.emb", "interleave")
+        return ModelInfo("ltxv", width, "LTX-Video", "adaln_single.emb", "interleave")
     raise ParetoSliderMismatchError(
         f"ParetoSlider supports {SUPPORTED} models; this model is {kind.__name__}. Connect the "
         "MODEL output of a loader for one of those")

@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from ..pareto_core import parse_preference, validate_preference
 from .loader import LoadedSlider
-from .types import CATEGORY, ParetoPreferenceType, ParetoSliderType
+from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
 
 def preference_for(slider: LoadedSlider, value) -> torch.Tensor:

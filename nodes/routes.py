@@ -36,7 +36,7 @@ async def info_handler(request: web.Request) -> web.Response:
         return web.json_response({"error": "give ?name=<file in models/paretoslider>"}, status=400)
     try:
         return web.json_response(slider_info(name))
-    except ValueError as err:  # ParetoSliderFileError: missing / corrupt / not ParetoSlider
+    except (ValueError, OSError) as err:  # missing, corrupt, not a ParetoSlider file
         return web.json_response({"error": str(err)}, status=404)
 
 

@@ -5,7 +5,7 @@ from comfy_api.latest import io
 
 from ..pareto_core import PreferenceError, edge_sweep, simplex_grid
 from .loader import LoadedSlider
-from .types import CATEGORY, ParetoPreferenceType, ParetoSliderType
+from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
 
 class ParetoSliderSweep(io.ComfyNode):

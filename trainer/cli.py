@@ -35,10 +35,27 @@ def cmd_train(args) -> int:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         return 0
     from .train import run
-    path = run(cfg, resume=args.resume)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"[paretoslider] wrote {path}")
+    ok = False
+    try:
+        path = run(cfg, resume=args.resume)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"[paretoslider] wrote {path}")
+        ok = True
+    finally:
+        _close_process_group(wait=ok)
     return 0
+
+
+def _close_process_group(wait: bool) -> None:
+    """Leave a multi-process run together: without this a process can abort (SIGABRT) when the
+    one hosting the rendezvous store exits first. After an error, don't wait for the others."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        try:
+            if wait:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        # errors the user can act on (a reward that failed, a diverged run) without a traceback
+        from .train import TrainingDiverged
+        try:
+            from .rewards import RewardError
+        except ImportError:                      # pragma: no cover
+            RewardError = TrainingDiverged
+        if isinstance(err, (TrainingDiverged, RewardError)):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        raise
 
 
 def train_entry() -> int:

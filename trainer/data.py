@@ -69,7 +69,7 @@ def read_edits(spec: str) -> list[Sample]:
     return out
 
 
-def load_samples(data_cfg, backbone=None) -> list[Sample]:
+def load_samples(data_cfg) -> list[Sample]:
     """Samples from the config's data section (edits when given, else prompts)."""
     if data_cfg.edits:
         samples = read_edits(data_cfg.edits)

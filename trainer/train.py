@@ -20,7 +20,15 @@ Programmatic API (stable; the CPU toy benchmark and the CLI both go through it):
     cfg.preference.fixed = [0.25, 0.75]
     path = run(cfg, backbone=my_backbone, rewards=...)
 
+    # Everything else run() takes:
+    path = run(cfg, backbone=bb, rewards=[fn_a, fn_b],      # a list works too, in objective order
+               samples=[Sample("red circle"), ...],         # instead of cfg.data
+               resume="latest",                              # or a checkpoints/step-N folder
+               callback=lambda step, metrics: ...)          # after every step
+
 `run` returns the path of the final ParetoSlider file (cfg.output.dir / cfg.output.name).
+Metrics (CSV/TensorBoard, and the callback's dict): loss, loss/<objective>, kl, grad_norm,
+skipped_updates, rewards/<objective>/mean|std, lr, time/step_s.
 `Trainer(cfg, backbone, rewards)` exposes the pieces (`.step()`, `.save_checkpoint()`,
 `.export()`) for finer control; `trainer.inject.preference_hooks(transformer, backbone, modules,
 omega)` is the context manager that feeds ω into a diffusers transformer.
@@ -34,7 +42,6 @@ import os
 import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -109,22 +116,28 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)          # module inits (LoRA A, preference MLP) identical on all ranks
         device = self.acc.device
         self.dtype = resolve_dtype(cfg.model.dtype, device)
+        # data first: a wrong path should fail before minutes of model loading
+        self.samples = list(samples) if samples is not None else load_samples(cfg.data)
+        if not self.samples:
+            raise ValueError("data: no training prompts / edit pairs found")
+        self.rewards = build_rewards(cfg, rewards)       # a missing reward model fails fast too
         if backbone is None:
             from .backbones import build_backbone
             backbone = build_backbone(cfg.model, device=device, dtype=self.dtype)
         self.backbone = backbone
         self.device = _device_of(backbone)
-        self.autocast = (torch.autocast(self.device.type, dtype=self.dtype)
-                         if self.device.type == "cuda" and self.dtype != torch.float32 else nullcontext())
-        self.rewards = build_rewards(cfg, rewards)
-        self.samples = list(samples) if samples is not None else load_samples(cfg.data, backbone)
-        if not self.samples:
-            raise ValueError("data: no training prompts / edit pairs found")
+        if cfg.model.offload_text_encoders and hasattr(backbone, "offload_text_encoders"):
+            backbone.offload_text_encoders(self.samples)
+        self._use_autocast = self.dtype != torch.float32     # CPU autocast handles bf16 too
         self.K = cfg.num_objectives
 
         tr = backbone.transformer
         self.lora_targets = list(cfg.lora.targets or backbone.default_lora_targets)
         self.lora_modules = attach_lora(tr, cfg.lora.rank, cfg.lora.alpha, self.lora_targets, cfg.lora.dropout)
+        if cfg.lora.dropout > 0:       # diffusers models load in eval mode; LoRA dropout needs train mode
+            for name, m in tr.named_modules():
+                if "lora_dropout" in name and isinstance(m, torch.nn.Dropout):
+                    m.train()
         if cfg.model.gradient_checkpointing and hasattr(tr, "enable_gradient_checkpointing"):
             tr.enable_gradient_checkpointing()
         p = cfg.preference
@@ -140,23 +153,30 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.train.seed * 1000 + 7919 * self.rank)
         self.step_index = 0
         self.nan_streak = 0
+        self.fp16_scaling = self.dtype == torch.float16 and self.device.type == "cuda"
+        self.loss_scale = 2.0 ** 16 if self.fp16_scaling else 1.0
+        self._clean_updates = 0
         self.out_dir = Path(cfg.output.dir)
         self._writer = None
         self._csv_fields: list[str] | None = None
         self._resumed_from: int | None = None
 
     # ------------------------------------------------------------------ model calls
+    def autocast(self):
+        """Autocast to model.dtype (bf16 by default on GPU); none in fp32. A fresh context per use."""
+        return torch.autocast(self.device.type, dtype=self.dtype) if self._use_autocast else nullcontext()
+
     def velocity(self, x, sigma, cond, omega, which: str = "theta") -> torch.Tensor:
         """which: theta (trainable, with grad), old (EMA sampling policy), ref (base, no ω)."""
         tr, bb = self.backbone.transformer, self.backbone
         if which == "ref":
-            with torch.no_grad(), adapters_disabled(tr), self.autocast:
+            with torch.no_grad(), adapters_disabled(tr), self.autocast():
                 return bb.velocity(x, sigma, cond).float()
         if which == "old":
             with torch.no_grad(), self.policy.swapped_in(), preference_hooks(tr, bb, self.modules, omega), \
-                    self.autocast:
+                    self.autocast():
                 return bb.velocity(x, sigma, cond).float()
-        with preference_hooks(tr, bb, self.modules, omega), self.autocast:
+        with preference_hooks(tr, bb, self.modules, omega), self.autocast():
             return bb.velocity(x, sigma, cond).float()
 
     # ------------------------------------------------------------------ one step
@@ -219,6 +239,8 @@ class Trainer:
         images = torch.cat([self.backbone.decode(x0[sl].to(self.dtype)) for sl in self._sample_chunks(x0.shape[0])])
         prompts = [s.prompt for s in samples]
         sources = self.backbone.source_images(samples)
+        if sources is not None:
+            sources = sources.to(images.device)
         cols = []
         for name, fn in self.rewards:
             r = torch.as_tensor(fn(images, prompts, sources)).float().reshape(-1).cpu()
@@ -249,14 +271,30 @@ class Trainer:
         return bool(t.item() > 0.5)
 
     def _optimizer_step(self, finite: bool) -> tuple[bool, float]:
+        """Average gradients over processes, then update unless the loss or a gradient is
+        non-finite. fp16 runs use dynamic loss scaling: an overflow halves the scale and skips the
+        update without counting as a NaN step; 1000 clean updates double it again."""
         self._sync_grads()
         grads = [p.grad for p in self.policy.params if p.grad is not None]
+        if self.loss_scale != 1.0:
+            for g in grads:
+                g.div_(self.loss_scale)
         norm = torch.norm(torch.stack([g.detach().float().norm() for g in grads])) if grads else torch.tensor(0.)
-        ok = self._all_true(finite and bool(torch.isfinite(norm)))
+        grads_ok = self._all_true(bool(torch.isfinite(norm)))
+        ok = self._all_true(finite) and grads_ok
+        if self.fp16_scaling and finite and not grads_ok:
+            self.loss_scale = max(self.loss_scale / 2, 1.0)
+            self._clean_updates = 0
+            self.optimizer.zero_grad(set_to_none=True)
+            return True, float("nan")          # an fp16 overflow, not a diverged step
         if ok:
             if self.cfg.train.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.policy.params, self.cfg.train.grad_clip)
             self.optimizer.step()
+            if self.fp16_scaling:
+                self._clean_updates += 1
+                if self._clean_updates % 1000 == 0:
+                    self.loss_scale = min(self.loss_scale * 2, 2.0 ** 24)
         self.optimizer.zero_grad(set_to_none=True)
         return ok, float(norm)
 
@@ -316,7 +354,8 @@ class Trainer:
         else:
             self.nan_streak = 0
         metrics = {k: v / max(count - skipped, 1) for k, v in sums.items()}
-        metrics["grad_norm"] = float(sum(gnorms) / max(len(gnorms), 1))
+        finite_norms = [g for g in gnorms if math.isfinite(g)]
+        metrics["grad_norm"] = float(sum(finite_norms) / max(len(finite_norms), 1))
         metrics["skipped_updates"] = float(skipped)
         # rewards over all processes
         R_all = self.acc.gather(R.to(self.device)).cpu() if self.world > 1 else R
@@ -331,13 +370,13 @@ class Trainer:
         """Forward θ with ω hooked, compute the loss and backpropagate while the hooks are still
         installed (gradient checkpointing recomputes block activations during backward)."""
         with preference_hooks(self.backbone.transformer, self.backbone, self.modules, omega):
-            with self.autocast:
+            with self.autocast():
                 v = v_fn().float()
             loss, per, kl = loss_fn(v)
             total = (loss + self.cfg.train.kl * kl).mean() * scale
             if not torch.isfinite(total):
                 return None
-            total.backward()
+            (total * self.loss_scale).backward()
         return loss.detach(), per.detach(), kl.detach()
 
     def _nft_update(self, x0, cond, omega, r, n_steps: int):
@@ -420,7 +459,8 @@ class Trainer:
         return self.out_dir / "checkpoints"
 
     def save_checkpoint(self) -> Path:
-        """checkpoints/step-<N>/: trainable + old params, optimizer, per-process RNG, counters.
+        """checkpoints/step-<N>/: trainable + old params, optimizer, per-process RNG, counters, and
+        the ParetoSlider file as of this step.
         Written into a hidden temp folder, then renamed (a crash never leaves a half checkpoint)."""
         self.check_in_sync()
         final = self.checkpoint_dir / f"step-{self.step_index:07d}"
@@ -437,8 +477,11 @@ class Trainer:
         if self.is_main:
             torch.save({"current": self.policy.current_state(), "old": self.policy.old_state(),
                         "optimizer": self.optimizer.state_dict()}, tmp / "state.pt")
+            # the slider as of this step, usable in ComfyUI while training goes on
+            self.export(tmp / self.cfg.output.name)
             with open(tmp / "progress.json", "w") as f:
                 json.dump({"step": self.step_index, "nan_streak": self.nan_streak, "world": self.world,
+                       "loss_scale": self.loss_scale, "clean_updates": self._clean_updates,
                            "config": self.cfg.to_dict()}, f, indent=1)
         self.acc.wait_for_everyone()
         if self.is_main:
@@ -487,6 +530,8 @@ class Trainer:
         self.step_index = int(progress["step"])
         self._resumed_from = self.step_index
         self.nan_streak = int(progress["nan_streak"])
+        self.loss_scale = float(progress.get("loss_scale", self.loss_scale))
+        self._clean_updates = int(progress.get("clean_updates", 0))
 
     # ------------------------------------------------------------------ export
     def metadata(self, summary: dict | None = None) -> ParetoSliderMetadata:

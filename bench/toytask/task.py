@@ -26,7 +26,7 @@ TRAIN = dict(
     beta=1.0,
     kl=0.2,
     ema_decay=0.9,
-    adv_clip=5.0,
+    adv_clip=1.0,              # A_max: r = 1/2 + 1/2 clip(A / A_max); 5 (the default) learned too slowly here
 )
 LORA = dict(rank=8, alpha=16.0)
 PREFERENCE = dict(hidden=64, omegas_per_prompt=2, corner_prob=0.1, block_modulation=False)

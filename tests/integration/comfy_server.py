@@ -52,13 +52,14 @@ def make_base_dir(root: Path) -> dict[str, Path]:
     return files
 
 
-def start_server(root: Path, extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, Path]:
+def start_server(root: Path, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
     log = root / f"comfyui_{port}.log"
     cmd = [comfy_python(), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
            "--disable-auto-launch", "--disable-api-nodes", "--base-directory", str(root), *extra_args]
     proc = subprocess.Popen(cmd, cwd=comfy_dir(), stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     url = f"http://127.0.0.1:{port}"
     client = ComfyClient(url)
     t0 = time.time()

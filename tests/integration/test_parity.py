@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file, save_file
 

@@ -72,3 +72,13 @@ def test_cli_print_config_applies_overrides(capsys):
     rc = main(["train", "-c", str(CONFIGS / "sd35_photo_vs_sketch.yaml"), "--print-config", "train.steps=7"])
     assert rc == 0
     assert "steps: 7" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["sd35_photo_vs_sketch.yaml", "flux_kontext_adherence_vs_fidelity.yaml"])
+def test_example_configs_use_registered_rewards_and_options(name):
+    from trainer.rewards import describe_rewards
+    known = describe_rewards()
+    for ob in load_config(CONFIGS / name).objectives:
+        assert ob.reward in known, f"{name}: {ob.reward} is not a registered reward"
+        unknown = set(ob.kwargs) - set(known[ob.reward]["options"])
+        assert not unknown, f"{name}: {ob.reward} has no option(s) {unknown}"

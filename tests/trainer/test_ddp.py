@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from pareto_core import load_paretoslider

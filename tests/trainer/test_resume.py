@@ -25,6 +25,7 @@ def test_resume_is_bit_identical(tiny_sd3_path, tmp_path):
     run(first, rewards=rewards)
     ckpt = latest_checkpoint(tmp_path / "b")
     assert ckpt is not None and ckpt.name == "step-0000002"
+    assert (ckpt / "paretoslider.safetensors").is_file()                 # the slider as of step 2
     assert not list((tmp_path / "b" / "checkpoints").glob(".tmp-*"))     # written atomically
     second = tiny_config(tiny_sd3_path, tmp_path / "b", steps=3)
     second.output.checkpoint_every = 1

@@ -50,6 +50,7 @@ def test_sd3_nft_smoke_writes_a_valid_file(tiny_sd3_path, tmp_path):
 def test_flux_kontext_nft_smoke_writes_a_valid_file(tiny_kontext_path, edits_jsonl, tmp_path):
     cfg = tiny_config(tiny_kontext_path, tmp_path / "run", backbone="flux_kontext", steps=2)
     cfg.data.prompts, cfg.data.edits = None, str(edits_jsonl)
+    cfg.model.offload_text_encoders = True
     seen = []
 
     def fidelity(images, prompts, sources):
@@ -98,3 +99,34 @@ def test_nan_guard_skips_steps_then_stops(tiny_sd3_path, tmp_path, monkeypatch, 
     assert all(torch.equal(a, p) for a, p in zip(before, trainer.policy.params))
     with pytest.raises(TrainingDiverged, match="max_nan_steps=2"):
         trainer.step()
+
+
+def test_fp16_loss_scale_overflow_halves_the_scale_without_counting_as_nan(tiny_sd3_path, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_sd3_path, tmp_path / "run", steps=2, max_nan_steps=1)
+    trainer = Trainer(cfg, rewards=[brightness, redness])
+    trainer.fp16_scaling, trainer.loss_scale = True, 2.0 ** 16
+    sync = trainer._sync_grads
+
+    def overflow():                      # what an fp16 backward with too large a scale produces
+        sync()
+        trainer.policy.params[0].grad.view(-1)[0] = float("inf")
+    monkeypatch.setattr(trainer, "_sync_grads", overflow)
+    before = [p.detach().clone() for p in trainer.policy.params]
+    trainer.step()                       # max_nan_steps=1 would raise if this counted as a NaN step
+    assert trainer.nan_streak == 0 and trainer.loss_scale == 2.0 ** 15
+    assert all(torch.equal(a, p) for a, p in zip(before, trainer.policy.params))
+
+
+def test_bf16_autocast_with_checkpointing_and_block_modulation(tiny_sd3_path, tmp_path):
+    """The GPU configuration (bf16 weights + autocast, fp32 LoRA and preference modules, gradient
+    checkpointing), exercised on CPU, with block modulation on."""
+    cfg = tiny_config(tiny_sd3_path, tmp_path / "run", steps=1)
+    cfg.model.dtype, cfg.model.gradient_checkpointing, cfg.preference.block_modulation = "bf16", True, True
+    trainer = Trainer(cfg, rewards=[brightness, redness])
+    assert next(trainer.backbone.transformer.parameters()).dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in trainer.policy.params)
+    metrics = trainer.step()
+    assert metrics["skipped_updates"] == 0 and metrics["grad_norm"] > 0
+    f = load_paretoslider(trainer.export())
+    assert f.metadata.embedding.block_modulation
+    assert f.preference_state["block_modulation.net.2.weight"].abs().sum() > 0

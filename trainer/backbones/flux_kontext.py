@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Backbone, Conditioning, Sample
-from .sd3 import load_pipeline
+from .sd3 import load_pipeline, offload_text_encoders
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -75,6 +75,7 @@ class FluxKontextBackbone(Backbone):
         self.image_ids = position_ids(h2, h2, 1.0).to(self.device, dtype)
         self._text: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._src: dict[int, torch.Tensor] = {}
+        self.text_device = self.device          # caches live on CPU; see offload_text_encoders
 
     def _resize(self, img: torch.Tensor) -> torch.Tensor:
         return F.interpolate(img[None].float(), size=(self.resolution, self.resolution), mode="bilinear",
@@ -92,10 +93,11 @@ class FluxKontextBackbone(Backbone):
     def encode(self, samples: Sequence[Sample]) -> Conditioning:
         todo = sorted({s.prompt for s in samples if s.prompt not in self._text})
         if todo:
-            pe, pooled, text_ids = self.pipe.encode_prompt(todo, None, device=self.device,
+            pe, pooled, text_ids = self.pipe.encode_prompt(todo, None, device=self.text_device,
                                                            max_sequence_length=self.max_sequence_length)
             for i, p in enumerate(todo):
-                self._text[p] = (pe[i].to(self.dtype), pooled[i].to(self.dtype), text_ids.to(self.dtype))
+                self._text[p] = (pe[i].to("cpu", self.dtype), pooled[i].to("cpu", self.dtype),
+                                 text_ids.to("cpu", self.dtype))
         src = []
         for s in samples:
             if s.source is None:
@@ -103,12 +105,17 @@ class FluxKontextBackbone(Backbone):
                                  "image; give data.edits")
             key = id(s.source)
             if key not in self._src:
-                self._src[key] = self.encode_source(s.source)
+                self._src[key] = self.encode_source(s.source).cpu()
             src.append(self._src[key])
         tensors = {"prompt_embeds": torch.stack([self._text[s.prompt][0] for s in samples]),
                    "pooled": torch.stack([self._text[s.prompt][1] for s in samples]),
                    "image_latents": torch.stack(src)}
-        return Conditioning(tensors, {"text_ids": self._text[samples[0].prompt][2]})
+        return Conditioning({k: v.to(self.device) for k, v in tensors.items()},
+                            {"text_ids": self._text[samples[0].prompt][2].to(self.device)})
+
+    def offload_text_encoders(self, samples: Sequence[Sample], chunk: int = 16) -> None:
+        """Encode these samples' instructions and sources now, then keep CLIP and T5 in CPU memory."""
+        offload_text_encoders(self, samples, ("text_encoder", "text_encoder_2"), chunk)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         z = torch.randn(n, self.channels, self.latent_size, self.latent_size, generator=generator,

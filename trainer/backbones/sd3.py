@@ -72,20 +72,26 @@ class SD3Backbone(Backbone):
         self.resolution, self.shift, self.max_sequence_length = resolution, shift, max_sequence_length
         self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.latent_channels = self.transformer.config.in_channels
-        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}   # on CPU: grows with the prompts
+        self.text_device = self.device
 
     @torch.no_grad()
     def encode(self, samples: Sequence[Sample]) -> Conditioning:
         todo = sorted({s.prompt for s in samples if s.prompt not in self._cache})
         if todo:
             embeds, _, pooled, _ = self.pipe.encode_prompt(
-                todo, None, None, device=self.device, do_classifier_free_guidance=False,
+                todo, None, None, device=self.text_device, do_classifier_free_guidance=False,
                 max_sequence_length=self.max_sequence_length)
             for i, p in enumerate(todo):
-                self._cache[p] = (embeds[i].to(self.dtype), pooled[i].to(self.dtype))
-        pe = torch.stack([self._cache[s.prompt][0] for s in samples])
-        pp = torch.stack([self._cache[s.prompt][1] for s in samples])
+                self._cache[p] = (embeds[i].to("cpu", self.dtype), pooled[i].to("cpu", self.dtype))
+        pe = torch.stack([self._cache[s.prompt][0] for s in samples]).to(self.device)
+        pp = torch.stack([self._cache[s.prompt][1] for s in samples]).to(self.device)
         return Conditioning({"prompt_embeds": pe, "pooled": pp}, {})
+
+    def offload_text_encoders(self, samples: Sequence[Sample], chunk: int = 16) -> None:
+        """Encode these samples' prompts now, then keep the text encoders in CPU memory (prompts
+        seen later are encoded there, slowly). Saves the text encoders' GPU memory (T5-XXL: ~10 GB)."""
+        offload_text_encoders(self, samples, ("text_encoder", "text_encoder_2", "text_encoder_3"), chunk)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         h = self.resolution // self.vae_factor
@@ -108,3 +114,16 @@ class SD3Backbone(Backbone):
     def sigmas(self, steps: int) -> torch.Tensor:
         s = torch.linspace(1.0, 0.0, steps + 1)
         return self.shift * s / (1 + (self.shift - 1) * s)
+
+
+def offload_text_encoders(backbone, samples, names, chunk: int = 16) -> None:
+    samples = list(samples)
+    for i in range(0, len(samples), chunk):
+        backbone.encode(samples[i:i + chunk])
+    for name in names:
+        m = getattr(backbone.pipe, name, None)
+        if m is not None:
+            m.to("cpu")
+    backbone.text_device = torch.device("cpu")
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
