@@ -34,7 +34,8 @@ class ModelConfig:
     backbone: str = _f("sd3", "backbone adapter: sd3 (SD3/SD3.5 text-to-image) | flux_kontext (editing); "
                               "ignored when a ready backbone is passed to trainer.train.run")
     path: str = _f("", "local diffusers folder (with model_index.json) or single-file checkpoint (.safetensors)")
-    config_path: str = _f("", "for a single-file checkpoint: local diffusers folder with the configs/tokenizers")
+    config_path: str = _f("", "with a single-file model.path: the local diffusers folder of the same model "
+                              "(configs, tokenizers, VAE, text encoders)")
     variant: str = _f("", "free text written to the file's metadata, e.g. sd3.5-medium, flux-kontext-dev")
     dtype: str = _f("auto", "weights/autocast dtype: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16")
     resolution: int = _f(512, "training image size in pixels (square; sources are resized to it)")

@@ -47,3 +47,26 @@ def test_model_path_errors_say_what_to_give(tmp_path):
     single.write_bytes(b"\0" * 16)
     with pytest.raises(ValueError, match="model.config_path"):
         load_pipeline(StableDiffusion3Pipeline, str(single))
+
+
+def test_single_file_transformer_with_config_folder(tiny_sd3_path, tmp_path):
+    """A diffusers-layout transformer .safetensors + model.config_path for the rest of the pipeline."""
+    import torch
+    from diffusers import SD3Transformer2DModel
+    from safetensors.torch import save_file
+    from trainer.backbones.sd3 import SD3Backbone
+    other = SD3Transformer2DModel.from_pretrained(str(tiny_sd3_path), subfolder="transformer")
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(0.5)                      # different weights than the folder's
+    single = tmp_path / "finetune.safetensors"
+    save_file({"transformer." + k: v.contiguous() for k, v in other.state_dict().items()}, str(single))
+    bb = SD3Backbone(str(single), config_path=str(tiny_sd3_path), resolution=32, max_sequence_length=8)
+    sd = bb.transformer.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in other.state_dict().items())
+    # a transformer of another shape is refused with a message naming the config folder
+    bad = tmp_path / "bad.safetensors"
+    save_file({"transformer_blocks.0.attn.to_q.weight": torch.zeros(3, 3),
+               "time_text_embed.x": torch.zeros(1)}, str(bad))
+    with pytest.raises(ValueError, match="model.config_path"):
+        SD3Backbone(str(bad), config_path=str(tiny_sd3_path), resolution=32)

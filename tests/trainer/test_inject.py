@@ -170,3 +170,34 @@ def test_gradient_checkpointing_gives_the_same_gradients(sd3):
         grads.append([p.grad.clone() for p in pp.params])
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_sd35_dual_attention_blocks_take_block_modulation_and_lora():
+    """SD3.5 Medium's dual-attention blocks (AdaLayerNormZeroX, attn2) with qk-norm."""
+    from diffusers import SD3Transformer2DModel
+
+    class Stub:
+        temb_module, joint_blocks = "time_text_embed", "transformer_blocks"
+    torch.manual_seed(0)
+    tr = SD3Transformer2DModel(sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=2,
+                               attention_head_dim=64, num_attention_heads=2, joint_attention_dim=32,
+                               caption_projection_dim=128, pooled_projection_dim=16, pos_embed_max_size=8,
+                               dual_attention_layers=(0,), qk_norm="rms_norm").eval()
+    names = attach_lora(tr, 2, 4.0, ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj",
+                                     "add_v_proj", "to_add_out"))
+    assert any(".attn2.to_q" in n for n in names)
+    modules = _randomise(PreferenceModules(EmbeddingConfig(2, 128, hidden=8, block_modulation=True)))
+    g = torch.Generator().manual_seed(1)
+    x, ctx, pooled = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 5, 32, generator=g), torch.randn(2, 16, generator=g)
+    t = torch.tensor([600.0, 300.0])
+    omega = torch.tensor([[1.0, 0.0], [0.3, 0.7]])
+
+    def v(rows=slice(None), w=omega):
+        with torch.no_grad(), preference_hooks(tr, Stub, modules, w):
+            return tr(hidden_states=x[rows], encoder_hidden_states=ctx[rows], pooled_projections=pooled[rows],
+                      timestep=t[rows], return_dict=False)[0]
+    both = v()
+    rows = torch.cat([v(slice(i, i + 1), omega[i]) for i in range(2)])
+    assert torch.allclose(both, rows, atol=1e-5)
+    modules.block_modulation = None
+    assert not torch.allclose(both, v(), atol=1e-5)

@@ -2,10 +2,11 @@
 
 - a diffusers folder (model_index.json with transformer/, vae/, text_encoder{,_2,_3}/ and the
   tokenizers): everything is read from it;
-- a single `.safetensors` checkpoint (the original SD3.5 release format): give `config_path`, a
-  local diffusers folder of the same model for the configs and tokenizers
-  (`StableDiffusion3Pipeline.from_single_file(path, config=config_path)`); nothing is downloaded.
-A missing T5 (text_encoder_3) is allowed: diffusers then feeds zeros for its tokens.
+- a single `.safetensors` file plus `config_path`, a local diffusers folder of the same model
+  (configs, tokenizers, VAE, text encoders; nothing is downloaded): a transformer in diffusers'
+  key layout (e.g. a fine-tune) replaces the folder's transformer; the original release layout
+  (`model.diffusion_model.*`) goes through `from_single_file(path, config=config_path)`.
+A folder without T5 (model_index.json: "text_encoder_3": [null, null]) works: diffusers feeds zeros.
 """
 from __future__ import annotations
 
@@ -36,8 +37,46 @@ def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = to
         raise ValueError(f"model.path {path!r} is a single-file checkpoint; also set model.config_path to a "
                          "local diffusers folder of the same model (configs and tokenizers), since nothing "
                          "is downloaded")
-    return cls.from_single_file(str(p), config=str(Path(config_path).expanduser()), local_files_only=True,
-                                **{key: dtype})
+    if p.suffix != ".safetensors":
+        raise ValueError(f"model.path {path!r}: only .safetensors checkpoints are read (never pickles)")
+    cfg_dir = Path(config_path).expanduser()
+    if not (cfg_dir / "model_index.json").is_file():
+        raise FileNotFoundError(f"model.config_path {config_path!r} is not a diffusers folder (no model_index.json)")
+    prefix = _diffusers_transformer_prefix(p)
+    if prefix is not None:
+        # a transformer saved in diffusers' own key layout (e.g. a fine-tune): the rest of the
+        # pipeline comes from config_path, the transformer weights from this file
+        pipe = cls.from_pretrained(str(cfg_dir), local_files_only=True, **{key: dtype})
+        _load_transformer_file(pipe.transformer, p, prefix, dtype)
+        return pipe
+    # the original release layout (model.diffusion_model.*): diffusers converts it
+    return cls.from_single_file(str(p), config=str(cfg_dir), local_files_only=True, **{key: dtype})
+
+
+def _diffusers_transformer_prefix(path: Path) -> str | None:
+    """The key prefix ("" or "transformer.") of a diffusers-layout transformer file, else None."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        keys = list(f.keys())
+    for prefix in ("", "transformer."):
+        if any(k.startswith(prefix + "transformer_blocks.") for k in keys) and \
+                any(k.startswith(prefix + "time_text_embed.") for k in keys):
+            return prefix
+    return None
+
+
+def _load_transformer_file(transformer, path: Path, prefix: str, dtype: torch.dtype) -> None:
+    from safetensors.torch import load_file
+    state = {k[len(prefix):]: v.to(dtype) for k, v in load_file(str(path)).items() if k.startswith(prefix)}
+    expected = transformer.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    bad_shape = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
+    if missing or extra or bad_shape:
+        raise ValueError(f"model.path {path.name}: its transformer does not match model.config_path's "
+                         f"(missing {missing[:3]}, unexpected {extra[:3]}, other shapes {bad_shape[:3]}); "
+                         "point model.config_path at the diffusers folder of the same model")
+    transformer.load_state_dict(state, strict=True)
 
 
 def _diffusers_at_least(version: str) -> bool:
