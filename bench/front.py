@@ -371,7 +371,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fixed-from", default="",
                     help="reuse the fixed-weight runs of another --work folder (for an investigation that "
                          "only changes ParetoSlider's ω sampling: preference.* overrides do not touch fixed runs)")
+    ap.add_argument("--table", action="store_true", help="print the markdown results table of --out/front.json")
     args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads((Path(args.out) / "front.json").read_text())))
+        return 0
     t_start = time.time()
     overrides: dict = {}
     for item in args.set:
@@ -499,6 +503,43 @@ def main(argv=None) -> int:
     _log(f"wrote {out / 'front.json'}, {out / 'front.png'}, {out / 'strip.png'} (total {total:.0f}s)")
     print_ratios(report)
     return 0
+
+
+def markdown_table(r: dict) -> str:
+    """The results table of docs/BENCHMARK.md / README, from front.json."""
+    def f(s, nd=3):
+        return "n/a" if s.get("mean") is None else f"{s['mean']:.{nd}f} [{s['min']:.{nd}f}, {s['max']:.{nd}f}]"
+    lines = ["| method | training steps per seed | HV held-out | HV training | Spearman lightness / colourfulness "
+             "| fidelity: lowest point (floor %.3f) | points below floor |" % r["floor"],
+             "|---|---|---|---|---|---|---|"]
+    S = r["protocol"]["fixed_steps_S"]
+    steps = {"paretoslider": f"{2 * S} (2/5)", "paretoslider_1of5": f"{S} (1/5)", "fixed": f"5 × {S}",
+             "soups": f"(the 2 end runs, 2 × {S})", "blend": f"(the 2 end runs, 2 × {S})"}
+    for m in METHODS:
+        sp = r["spearman"][m]
+        fd = r["fidelity"][m]
+        lines.append(f"| {LABELS[m]} | {steps[m]} | {f(r['hypervolume']['heldout'][m], 4)} | "
+                     f"{f(r['hypervolume']['training'][m], 4)} | {f(sp['lightness'], 2)} / {f(sp['colourfulness'], 2)} | "
+                     f"{fd['lowest']:.3f} | {fd['points_below_floor']}/{fd['points']} |")
+    b = r["base"]
+    lines.append(f"| base model | 0 | — | — | — | {b['fidelity']:.3f} | — |")
+    lines.append("")
+    lines.append("| ratio (ParetoSlider 2/5 unless noted) | ratio of means | per seed mean [min, max] | target |")
+    lines.append("|---|---|---|---|")
+    targets = {"heldout_paretoslider_vs_fixed": "≥ 1.0", "heldout_paretoslider_vs_soups": "≥ 1.0",
+               "heldout_paretoslider_vs_blend": "≥ 1.0", "training_paretoslider_vs_fixed": "≥ 0.9"}
+    for k, v in r["ratios"].items():
+        if not k.startswith(("heldout_paretoslider_vs", "training_paretoslider_vs", "heldout_paretoslider_1of5_vs_fixed",
+                             "training_paretoslider_1of5_vs_fixed")):
+            continue
+        om = "n/a" if v["of_means"] is None else f"{v['of_means']:.3f}"
+        lines.append(f"| HV {k.replace('_', ' ')} | {om} | {f(v)} | {targets.get(k, '')} |")
+    for k, v in r["corner_coverage"].items():
+        for end in ("omega_0", "omega_1"):
+            e = v[end]
+            tgt = "≥ 0.8" if k == "paretoslider" else ""
+            lines.append(f"| corner coverage {k.replace('_', ' ')} at ω = {end[-1]} ({e['score']}) | — | {f(e)} | {tgt} |")
+    return "\n".join(lines)
 
 
 def _fmt(s: dict) -> str:

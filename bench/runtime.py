@@ -143,9 +143,11 @@ def server_measurements(client, size: int, steps: int, repeats: int, sweep_n: in
     med = statistics.median
     return {
         "requeue": {"same_omega_s": med(same_omega), "new_omega_s": med(new_omega),
-                    "ratio": paired_ratio(new_omega, same_omega), "samples": repeats},
+                    "ratio": paired_ratio(new_omega, same_omega), "samples": repeats,
+                    "extra_s": statistics.median(n - s for n, s in zip(new_omega, same_omega))},
         "lora_strength": {"same_strength_s": med(same_strength), "new_strength_s": med(new_strength),
-                          "ratio": paired_ratio(new_strength, same_strength), "samples": repeats},
+                          "ratio": paired_ratio(new_strength, same_strength), "samples": repeats,
+                          "extra_s": statistics.median(n - s for n, s in zip(new_strength, same_strength))},
         "sweep": sweep,
     }
 
@@ -180,9 +182,9 @@ def runner(client):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512, help="image size in pixels (latent = size / 8)")
-    ap.add_argument("--steps", type=int, default=4, help="sampler steps per queued graph")
-    ap.add_argument("--repeats", type=int, default=11)
-    ap.add_argument("--calls", type=int, default=40, help="model calls per variant for per_step_ratio")
+    ap.add_argument("--steps", type=int, default=20, help="sampler steps per queued graph (KSampler's default)")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--calls", type=int, default=80, help="model calls per variant for per_step_ratio")
     ap.add_argument("--sweep", type=int, default=8)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "runtime.json")
     ap.add_argument("--per-step-only", type=Path, help=argparse.SUPPRESS)  # internal: ComfyUI's python
@@ -229,6 +231,16 @@ def main() -> None:
         "lora_strength_requeue_ratio": round(measured["lora_strength"]["ratio"], 4),
         "sweep_ratio_default_threads": round(measured["sweep_default_threads"]["ratio"], 4),
         "targets": {"per_step_ratio": 1.02, "requeue_ratio": 1.05, "sweep_ratio": 0.5},
+        "notes": [
+            "per_step_ratio is timing noise around the wrapper's own cost, details.per_step."
+            "injection_overhead_fraction (ω MLP + hook add/remove per model call, timed alone).",
+            "sweep_ratio: on a CPU a batch of 8 costs what 8 samples cost (compute-bound, one "
+            "thread), so it cannot reach 0.5 here; the target is a GPU property.",
+            "sweep_ratio_default_threads: 2 threads on a shared 2-core machine; the single runs "
+            "suffer more from thread oversubscription than the batch, so this flatters the sweep.",
+            "lora_strength_requeue_ratio: re-patching a 9 MB tiny model's LoRA costs milliseconds; "
+            "on a real model it is what ParetoSlider's cached LoRA clone avoids.",
+        ],
         "details": {"per_step": per_step, **measured},
         "setup": {"model": "tiny random SD3 (2 joint blocks, width 128)", "image_size": args.size,
                   "steps": args.steps, "device": "cpu", "comfy_args": ["--cpu", *COMFY_ARGS], "env": THREAD_ENV, "machine": platform.machine(),

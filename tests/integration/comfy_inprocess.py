@@ -57,7 +57,7 @@ def load_slider(ext, path: str | os.PathLike):
 
 
 def denoise(patcher, x, sigma, context, pooled, guidance: float | None = 3.5,
-            cond_or_uncond: list | None = None, load: bool = True):
+            cond_or_uncond: list | None = None, load: bool = True, **extra):
     """patcher.model.apply_model with the patcher's wrappers merged into transformer_options, as
     sampling does (comfy.sampler_helpers.prepare_model_patcher); returns the denoised x0."""
     import torch
@@ -70,7 +70,9 @@ def denoise(patcher, x, sigma, context, pooled, guidance: float | None = 3.5,
                                                copy_dict1=False)
     options["cond_or_uncond"] = cond_or_uncond or [0]
     b = x.shape[0]
-    kwargs = {"y": pooled}
+    kwargs = dict(extra)
+    if pooled is not None:
+        kwargs["y"] = pooled
     if guidance is not None:
         kwargs["guidance"] = torch.full((b,), guidance)
     sig = sigma if torch.is_tensor(sigma) else torch.full((b,), float(sigma))

@@ -111,6 +111,46 @@ def model_info() -> dict:
     return out
 
 
+def ltxv() -> dict:
+    """LTX path: a tiny LTX-Video model built in ComfyUI; ω via adaln_single.emb, per-sample rows,
+    and per-token timesteps (a denoise mask) expanded sample-major."""
+    import comfy.ldm.lightricks.model as ltx
+    import comfy.ops
+    from comfy.patcher_extension import WrappersMP
+    info_mod = import_module(ext.__name__ + ".nodes.model_info")
+    injection = import_module(ext.__name__ + ".nodes.injection")
+    torch.manual_seed(0)
+    net = ltx.LTXVModel(num_layers=1, attention_head_dim=4, cross_attention_dim=128, caption_channels=4096,
+                        in_channels=128, operations=comfy.ops.disable_weight_init)
+    model = load_model({k: torch.randn_like(v) * 0.05 for k, v in net.state_dict().items()})
+    info = info_mod.describe_model(model)
+    mods = core.PreferenceModules(core.EmbeddingConfig(num_objectives=2, width=info.width, hidden=16))
+    with torch.no_grad():
+        for p in mods.parameters():
+            p.normal_(0, 0.5)
+
+    def patched(omega):
+        m = model.clone()
+        m.add_wrapper_with_key(WrappersMP.APPLY_MODEL, "paretoslider:test", injection.OmegaInjector(mods, omega, info))
+        return m
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 128, 2, 4, 4, generator=g)
+    ctx = torch.randn(2, 8, 4096, generator=g)
+    omegas = torch.tensor([[1.0, 0.0], [0.2, 0.8]])
+    kw = dict(frame_rate=25, attention_mask=None)
+    run = lambda m, xx, cc, **k: denoise(m, xx, 0.6, cc, None, None, **kw, **k)  # noqa: E731
+    batch = run(patched(omegas), x, ctx)
+    single_err = max((batch[i:i + 1] - run(patched(omegas[i]), x[i:i + 1], ctx[i:i + 1])).abs().max().item()
+                     for i in range(2))
+    mask = torch.ones(2, 1, 2, 4, 4)
+    per_token_err = (run(patched(omegas), x, ctx, denoise_mask=mask) - batch).abs().max().item()
+    base = run(model, x, ctx)
+    return {"architecture": info.architecture, "embedder": info.embedder_path,
+            "single_err": single_err, "per_token_err": per_token_err,
+            "omega_effect": (batch - base).abs().max().item(),
+            "rows_differ": (run(patched(omegas[0]), x, ctx) - batch).abs().max().item()}
+
+
 def velocity() -> dict:
     """v = (x - x0) / sigma for inputs saved by the parity test.
     args: arch inputs.safetensors out.safetensors slider[,slider...] ("-" = the base model)."""
@@ -132,7 +172,7 @@ def velocity() -> dict:
 
 
 CHECKS = {"per_sample": per_sample, "no_repatch": no_repatch, "unmapped_key": unmapped_key,
-          "model_info": model_info}
+          "model_info": model_info, "ltxv": ltxv}
 if check == "velocity":
     print(json.dumps(velocity()))
 elif check == "all":  # one ComfyUI import for all checks

@@ -49,3 +49,11 @@ def test_requeue_with_new_preference_does_not_repatch_lora_weights(checks):
 def test_lora_key_that_maps_to_nothing_is_an_error_naming_it(checks):
     err = checks["unmapped_key"]["error"]
     assert "transformer.no_such_block.attn.to_q.lora_A.weight" in err and "do not match this model" in err
+
+
+def test_ltx_preference_enters_adaln_single_emb_per_sample_and_per_token(checks):
+    r = checks["ltxv"]
+    assert r["architecture"] == "ltxv" and r["embedder"] == "adaln_single.emb"
+    assert r["single_err"] < 1e-5      # row i of a batch == sample i alone
+    assert r["per_token_err"] < 1e-5   # per-token timesteps (denoise mask): ω repeated per token
+    assert r["omega_effect"] > 1e-3 and r["rows_differ"] > 1e-3

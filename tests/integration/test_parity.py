@@ -1,10 +1,14 @@
 """The same tiny random weights and the same ParetoSlider file give the same velocity in diffusers
-(a reference implementation of docs/FORMAT_INJECTION.md, written here with plain hooks) and in
-ComfyUI with the runtime's nodes. This pins the injection semantics the trainer must follow."""
+(docs/FORMAT_INJECTION.md implemented twice: plain hooks written here, and the trainer's own
+trainer/inject.py) and in ComfyUI with the runtime's nodes."""
 from __future__ import annotations
 
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -46,34 +50,62 @@ def add_preference_hooks(model, file, omega: torch.Tensor, batch: int) -> list:
     return handles
 
 
-def diffusers_velocity_flux(file, omega, x, sigma, context, pooled, guidance: float) -> torch.Tensor:
+@contextmanager
+def handwritten_hooks(model, file, omega: torch.Tensor, batch: int):
+    handles = add_preference_hooks(model, file, omega, batch)
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def trainer_hooks(model, file, omega: torch.Tensor, batch: int):
+    """The trainer's own injection (trainer/inject.py) with its backbones' module names."""
+    inject = pytest.importorskip("trainer.inject")
+    from trainer.backbones.sd3 import SD3Backbone
+    names = SimpleNamespace(temb_module=SD3Backbone.temb_module, joint_blocks=SD3Backbone.joint_blocks)
+    with inject.preference_hooks(model, names, file.preference_modules(), omega):
+        yield
+
+
+HOOKS = {"handwritten": handwritten_hooks, "trainer": trainer_hooks}
+
+
+def diffusers_velocity_flux(file, omega, x, sigma, context, pooled, guidance: float,
+                            hooks=handwritten_hooks) -> torch.Tensor:
     model = build_transformer("flux")
     merge_lora(model, file.lora)
+    with hooks(model, file, omega, x.shape[0]), torch.no_grad():
+        return flux_forward(model, x, sigma, context, pooled, guidance)
+
+
+def flux_forward(model, x, sigma, context, pooled, guidance: float) -> torch.Tensor:
+    """diffusers Flux on ComfyUI's latent layout: pack 2×2 patches, (0, row, col) image ids."""
     b, c, h, w = x.shape
     packed = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // 2) * (w // 2), c * 4)
     img_ids = torch.zeros(h // 2, w // 2, 3)
     img_ids[..., 1] = torch.arange(h // 2)[:, None]
     img_ids[..., 2] = torch.arange(w // 2)[None, :]
-    handles = add_preference_hooks(model, file, omega, b)
-    with torch.no_grad():
-        out = model(hidden_states=packed, encoder_hidden_states=context, pooled_projections=pooled,
-                    timestep=sigma, img_ids=img_ids.reshape(-1, 3), txt_ids=torch.zeros(context.shape[1], 3),
-                    guidance=torch.full((b,), guidance), return_dict=False)[0]
-    for hd in handles:
-        hd.remove()
+    out = model(hidden_states=packed, encoder_hidden_states=context, pooled_projections=pooled,
+                timestep=sigma, img_ids=img_ids.reshape(-1, 3), txt_ids=torch.zeros(context.shape[1], 3),
+                guidance=torch.full((b,), guidance), return_dict=False)[0]
     return out.view(b, h // 2, w // 2, c, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
 
-def diffusers_velocity_sd3(file, omega: torch.Tensor, x, sigma, context, pooled) -> torch.Tensor:
+def diffusers_velocity_sd3(file, omega: torch.Tensor, x, sigma, context, pooled,
+                           hooks=handwritten_hooks) -> torch.Tensor:
     model = build_transformer("sd3")
     merge_lora(model, file.lora)
-    handles = add_preference_hooks(model, file, omega, x.shape[0])
-    with torch.no_grad():
-        v = model(hidden_states=x, encoder_hidden_states=context, pooled_projections=pooled,
-                  timestep=sigma * 1000, return_dict=False)[0]
-    for h in handles:
-        h.remove()
-    return v
+    with hooks(model, file, omega, x.shape[0]), torch.no_grad():
+        return sd3_forward(model, x, sigma, context, pooled)
+
+
+def sd3_forward(model, x, sigma, context, pooled) -> torch.Tensor:
+    """diffusers SD3 takes timestep = sigma · 1000, like ComfyUI's t_embedder."""
+    return model(hidden_states=x, encoder_hidden_states=context, pooled_projections=pooled,
+                 timestep=sigma * 1000, return_dict=False)[0]
 
 
 def comfy_velocities(comfy_base, arch: str, sliders: list[str], tensors: dict, tmp: Path) -> dict:
@@ -90,7 +122,8 @@ def comfy_velocities(comfy_base, arch: str, sliders: list[str], tensors: dict, t
 SD3_SLIDERS = ["tiny_sd3_slider.safetensors", "tiny_sd3_blockmod.safetensors"]
 
 
-def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path):
+@pytest.mark.parametrize("hooks", sorted(HOOKS))
+def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path, hooks):
     root, _ = comfy_base
     g = torch.Generator().manual_seed(5)
     x = torch.randn(3, 16, 8, 8, generator=g)
@@ -102,7 +135,7 @@ def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy
                            dict(x=x, sigma=sigma, context=context, pooled=pooled, omega=omega), tmp_path)
     for slider in SD3_SLIDERS:
         ref = diffusers_velocity_sd3(load_paretoslider(root / "models" / "paretoslider" / slider),
-                                     omega, x, sigma, context, pooled)
+                                     omega, x, sigma, context, pooled, HOOKS[hooks])
         rel = ((got[slider] - ref).norm() / ref.norm()).item()
         assert rel < 1e-5, f"{slider}: ComfyUI and diffusers disagree, relative error {rel:.2e}"
         # and the file matters: the base model is far from it
@@ -112,7 +145,8 @@ def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy
 FLUX_SLIDERS = ["tiny_flux_slider.safetensors", "tiny_flux_blockmod.safetensors"]
 
 
-def test_flux_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path):
+@pytest.mark.parametrize("hooks", sorted(HOOKS))
+def test_flux_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path, hooks):
     root, _ = comfy_base
     g = torch.Generator().manual_seed(6)
     x = torch.randn(3, 16, 8, 8, generator=g)
@@ -125,7 +159,49 @@ def test_flux_velocity_matches_diffusers_reference_with_per_row_preferences(comf
                                 guidance=torch.tensor(3.5)), tmp_path)
     for slider in FLUX_SLIDERS:
         ref = diffusers_velocity_flux(load_paretoslider(root / "models" / "paretoslider" / slider),
-                                      omega, x, sigma, context, pooled, 3.5)
+                                      omega, x, sigma, context, pooled, 3.5, HOOKS[hooks])
         rel = ((got[slider] - ref).norm() / ref.norm()).item()
         assert rel < 1e-5, f"{slider}: ComfyUI and diffusers disagree, relative error {rel:.2e}"
         assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["sd3", "flux"])
+def test_file_exported_by_the_trainer_gives_the_trainers_velocity_in_comfyui(comfy_base, tmp_path, arch):
+    """peft LoRA + preference modules → trainer.model.lora_state_for_file → save_paretoslider →
+    ComfyUI with the runtime's nodes == the trainer's own forward (trainer/inject.py hooks)."""
+    trainer_model = pytest.importorskip("trainer.model")
+    inject = pytest.importorskip("trainer.inject")
+    from trainer.backbones.flux_kontext import FluxKontextBackbone
+    from trainer.backbones.sd3 import SD3Backbone
+    from pareto_core import save_paretoslider
+    from tiny_models import metadata, random_preference
+    backbone = SD3Backbone if arch == "sd3" else FluxKontextBackbone
+    root, _ = comfy_base
+    model = build_transformer(arch)  # the same weights as models/diffusion_models/tiny_<arch>
+    trainer_model.attach_lora(model, rank=4, alpha=8.0, targets=backbone.default_lora_targets)
+    torch.manual_seed(11)
+    with torch.no_grad():
+        for _, p in trainer_model.lora_parameters(model):
+            p.normal_(0, 0.05)
+    meta = metadata(arch, 128, block_modulation=True)
+    modules = random_preference(meta.embedding, seed=12)
+    name = f"trainer_export_{arch}.safetensors"
+    save_paretoslider(root / "models" / "paretoslider" / name, meta,
+                      trainer_model.lora_state_for_file(model, 8.0, 4), modules)
+
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(3, 16, 8, 8, generator=g)
+    context = torch.randn(3, 8, 64, generator=g)
+    pooled = torch.randn(3, 32, generator=g)
+    sigma = torch.tensor([0.9, 0.5, 0.2])
+    omega = torch.tensor([[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]])
+    with inject.preference_hooks(model, backbone, modules.eval(), omega), torch.no_grad():
+        ref = (sd3_forward(model, x, sigma, context, pooled) if arch == "sd3"
+               else flux_forward(model, x, sigma, context, pooled, 3.5))
+    tensors = dict(x=x, sigma=sigma, context=context, pooled=pooled, omega=omega)
+    if arch == "flux":
+        tensors["guidance"] = torch.tensor(3.5)
+    got = comfy_velocities(comfy_base, arch, [name, "-"], tensors, tmp_path)
+    rel = ((got[name] - ref).norm() / ref.norm()).item()
+    assert rel < 1e-5, f"trainer export vs ComfyUI: relative error {rel:.2e}"
+    assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3

@@ -124,3 +124,10 @@ def test_missing_file_is_refused_before_running_with_where_to_put_it(comfy):
         comfy.run(graph("sd3", slider="no_such_slider.safetensors"))
     text = str(err.value.body)
     assert "no_such_slider.safetensors" in text and "not found" in text and "paretoslider" in text
+
+
+def test_sweep_with_a_latent_batch_that_does_not_fit_says_which_batch_size_to_use(comfy):
+    g = graph("sd3", slider="tiny_sd3_slider.safetensors", sweep={"steps": 4}, prefix="bad_sweep_batch")
+    g["latent"]["inputs"]["batch_size"] = 3  # not wired to the sweep's count
+    r = comfy.run(g)
+    assert not r.ok and "use a latent batch size of 4" in r.error, r.error
