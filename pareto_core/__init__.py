@@ -6,4 +6,10 @@ from .preference import (BlockModulation, EmbeddingConfig, PreferenceEmbedding, 
                          PreferenceModules, edge_sweep, parse_preference, rows_for_batch,
                          simplex_grid, validate_preference)
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+__all__ = [
+    "ARCHITECTURES", "FORMAT_VERSION", "Objective", "ParetoSliderFile", "ParetoSliderFileError",
+    "ParetoSliderMetadata", "ParetoSliderMismatchError", "load_paretoslider", "read_metadata",
+    "save_paretoslider", "BlockModulation", "EmbeddingConfig", "PreferenceEmbedding", "PreferenceError",
+    "PreferenceModules", "edge_sweep", "parse_preference", "rows_for_batch", "simplex_grid",
+    "validate_preference",
+]

@@ -74,7 +74,7 @@ def upstream(wf: dict, node: dict, input_name: str) -> tuple[dict, int] | None:
     inp = next((i for i in node.get("inputs", []) if i["name"] == input_name), None)
     if not inp or inp.get("link") is None:
         return None
-    link = next(l for l in wf["links"] if l[0] == inp["link"])
+    link = next(lk for lk in wf["links"] if lk[0] == inp["link"])
     return by_id(wf)[link[1]], link[2]
 
 
@@ -92,7 +92,7 @@ def test_workflow_is_ui_format(path):
     ids = [n["id"] for n in wf["nodes"]]
     assert len(ids) == len(set(ids)), f"{path.name}: duplicate node ids"
     assert wf["last_node_id"] >= max(ids)
-    link_ids = [l[0] for l in wf["links"]]
+    link_ids = [lk[0] for lk in wf["links"]]
     assert len(link_ids) == len(set(link_ids)), f"{path.name}: duplicate link ids"
     assert wf["last_link_id"] >= max(link_ids)
     for n in wf["nodes"]:
@@ -114,7 +114,7 @@ def test_links_are_consistent(path):
         assert out["type"] == type_, f"{path.name}: link {lid} type {type_} != output type {out['type']}"
         assert inp["type"] in (type_, "*"), (
             f"{path.name}: link {lid} carries {type_} into {nodes[target]['type']}.{inp['name']} ({inp['type']})")
-    known = {l[0] for l in wf["links"]}
+    known = {lk[0] for lk in wf["links"]}
     for n in wf["nodes"]:
         for inp in n.get("inputs", []):
             assert inp.get("link") is None or inp["link"] in known, f"{path.name}: dangling input link"

@@ -5,6 +5,8 @@ the prompt's shape + colour) at ω = 0.5. About two minutes on 2 CPU cores.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -20,7 +22,7 @@ FLOOR = 0.8
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from bench.toytask import task
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("PARETOSLIDER_TEST_THREADS", "2")))
     out = tmp_path_factory.mktemp("toy_front")
     path = task.train(out, STEPS, seed=0)
     return path

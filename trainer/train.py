@@ -300,7 +300,7 @@ class Trainer:
 
     def step(self) -> dict[str, float]:
         """Sample, score, optimise; returns this step's metrics (already averaged over processes)."""
-        cfg, t = self.cfg, self.cfg.train
+        t = self.cfg.train
         t0 = time.perf_counter()
         samples, omega, groups = self._draw_batch()
         cond = self.backbone.encode(samples)

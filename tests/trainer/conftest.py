@@ -1,6 +1,5 @@
 """Shared fixtures for the trainer tests: tiny random diffusers pipelines built once per session."""
 import pytest
-import torch
 
 
 @pytest.fixture(scope="session")
