@@ -320,7 +320,7 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
 def strip(e: dict, path: Path) -> None:
     """Rows: methods (per prompt); columns: ω = 0 … 1 (11 points; fixed runs at their 5 points)."""
     from PIL import Image, ImageDraw
-    tile, pad, left, top = 48, 3, 150, 18
+    tile, pad, left, top = 48, 3, 205, 18
     grid = e["methods"]["paretoslider"]["w"]
     prompts = e["strip_prompts"]
     rows = []
@@ -329,7 +329,8 @@ def strip(e: dict, path: Path) -> None:
         for meth in METHODS:
             imgs = e["strip"][meth]
             ws = e["methods"][meth]["w"]
-            rows.append((f"  {LABELS[meth].split(' (')[0]}" + (" 1/5" if meth.endswith("1of5") else ""),
+            rows.append((f"  {LABELS[meth].split(' (')[0]}" + (" 1/5" if meth.endswith("1of5") else "")
+                         + (" (ω=.25→0.2, .75→0.7)" if meth == "fixed" else ""),
                          {w: imgs[i][pi] for i, w in enumerate(ws)}))
     W = left + len(grid) * (tile + pad)
     H = top + len(rows) * (tile + pad) + 4

@@ -4,6 +4,7 @@ from typing_extensions import override
 from comfy_api.latest import ComfyExtension, io
 
 from .apply import ApplyParetoSlider
+from .front_preview import ParetoSliderFrontPreview
 from .loader import ParetoSliderLoader, register_model_folder
 from .preference import ParetoSliderPreference
 from .sweep import ParetoSliderSweep
@@ -18,7 +19,8 @@ class ParetoSliderExtension(ComfyExtension):
 
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [ParetoSliderLoader, ParetoSliderPreference, ApplyParetoSlider, ParetoSliderSweep]
+        return [ParetoSliderLoader, ParetoSliderPreference, ApplyParetoSlider, ParetoSliderSweep,
+                ParetoSliderFrontPreview]
 
 
 async def comfy_entrypoint() -> ParetoSliderExtension:

@@ -29,6 +29,8 @@ OURS = {
     "ParetoSliderSweep": {"inputs": [("slider", "PARETO_SLIDER")],
                           "widgets": ["mode", "steps", "from_objective", "to_objective"],
                           "outputs": ["PARETO_PREFERENCE", "INT"]},
+    "ParetoSliderFrontPreview": {"inputs": [("slider", "PARETO_SLIDER"), ("preference", "PARETO_PREFERENCE")],
+                                 "widgets": ["width"], "outputs": ["IMAGE"]},
 }
 
 # Core node types the examples may use → their widgets in saved order (ComfyUI v0.20.x;

@@ -151,6 +151,60 @@ def ltxv() -> dict:
             "rows_differ": (run(patched(omegas[0]), x, ctx) - batch).abs().max().item()}
 
 
+def front_preview() -> dict:
+    """ParetoSlider Front Preview: a front as `trainer eval` stores it, a minimal one, and none."""
+    import dataclasses
+
+    import folder_paths
+    import numpy as np
+    node = import_module(ext.__name__ + ".nodes.front_preview").ParetoSliderFrontPreview
+    folder_paths.set_temp_directory(str(base / "temp"))   # where the UI preview is written
+    slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
+
+    def with_front(front):
+        meta = dataclasses.replace(slider.metadata, front=front)
+        return type(slider)(slider.name, slider.stamp,
+                            core.ParetoSliderFile(meta, slider.file.lora, slider.file.preference_state))
+    t = np.linspace(0, 1, 11)
+    eval_front = {"omega": [[round(1 - v, 6), round(v, 6)] for v in t],
+                  "scores": {"clip": [0.31 - 0.09 * v ** 1.8 for v in t], "aesthetic": [5.1 + 0.9 * v ** 0.6 for v in t]},
+                  "std": {"clip": [0.01] * 11, "aesthetic": [0.1] * 11}, "scorers": ["clip", "aesthetic"],
+                  "hypervolume": 0.0712, "reference": [0.22, 5.02], "base": {"clip": 0.262, "aesthetic": 5.02},
+                  "steps": 20, "seed": 0, "samples_per_prompt": 1, "prompts": 8, "lora_strength": 1.0}
+
+    def run(s, omega=None, width=384):
+        out = node.execute(s, None if omega is None else torch.tensor(omega), width)
+        return out.result[0], out.ui
+    a, ui = run(with_front(eval_front), [0.9, 0.1])
+    b, _ = run(with_front(eval_front), [0.2, 0.8])
+    a2, _ = run(with_front(eval_front), [0.9, 0.1])
+    none, _ = run(with_front(eval_front))
+    rows, _ = run(with_front(eval_front), [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    tiny, _ = run(slider, [0.5, 0.5], 512)          # the test files' minimal front: no scorers, no hypervolume
+    msg_img, _ = run(with_front(None), [0.5, 0.5])
+    saved = [Path(folder_paths.get_temp_directory(), r["subfolder"], r["filename"]) for r in ui.values]
+    mod = import_module(ext.__name__ + ".nodes.front_preview")
+    _, msg = mod.front_preview(with_front(None), None, 384)
+    _, no_msg = mod.front_preview(with_front(eval_front), torch.tensor([0.9, 0.1]), 384)
+    changed = lambda x, y: int(((x - y).abs().amax(-1) > 0.1).sum())  # pixels that differ
+
+    def marker_at(img):   # centre (x, y) of the red marker pixels inside the plot (legend excluded)
+        px = img[0, : int(img.shape[1] * 0.75)]
+        red = (px[..., 0] > 0.7) & (px[..., 1] < 0.35) & (px[..., 2] < 0.45)
+        ys, xs = torch.nonzero(red, as_tuple=True)
+        return [float(xs.float().mean()), float(ys.float().mean())]
+    return {
+        "shape": list(a.shape), "dtype": str(a.dtype), "range": [float(a.min()), float(a.max())],
+        "omega_moves_marker": changed(a, b), "marker_a": marker_at(a), "marker_b": marker_at(b),
+        "same_omega_same_image": changed(a, a2),
+        "marker_drawn": changed(a, none), "rows_drawn": changed(rows, none),
+        "tiny_shape": list(tiny.shape), "message_when_front": no_msg,
+        "ui_files": [p.is_file() for p in saved],
+        "no_front": {"shape": list(msg_img.shape), "message": msg, "differs_from_plot": changed(msg_img, none),
+                     "background": float(msg_img.mean())},
+    }
+
+
 def velocity() -> dict:
     """v = (x - x0) / sigma for inputs saved by the parity test.
     args: arch inputs.safetensors out.safetensors slider[,slider...] ("-" = the base model)."""
@@ -172,7 +226,7 @@ def velocity() -> dict:
 
 
 CHECKS = {"per_sample": per_sample, "no_repatch": no_repatch, "unmapped_key": unmapped_key,
-          "model_info": model_info, "ltxv": ltxv}
+          "model_info": model_info, "ltxv": ltxv, "front_preview": front_preview}
 if check == "velocity":
     print(json.dumps(velocity()))
 elif check == "all":  # one ComfyUI import for all checks

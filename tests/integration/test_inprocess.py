@@ -57,3 +57,24 @@ def test_ltx_preference_enters_adaln_single_emb_per_sample_and_per_token(checks)
     assert r["single_err"] < 1e-5      # row i of a batch == sample i alone
     assert r["per_token_err"] < 1e-5   # per-token timesteps (denoise mask): ω repeated per token
     assert r["omega_effect"] > 1e-3 and r["rows_differ"] > 1e-3
+
+
+def test_front_preview_draws_the_stored_front_and_the_marker_follows_omega(checks):
+    r = checks["front_preview"]
+    assert r["shape"] == [1, 288, 384, 3] and r["dtype"] == "torch.float32"   # width 384, height 3/4
+    assert 0.0 <= r["range"][0] and r["range"][1] <= 1.0
+    assert r["message_when_front"] is None
+    assert r["omega_moves_marker"] > 200 and r["same_omega_same_image"] == 0
+    (xa, ya), (xb, yb) = r["marker_a"], r["marker_b"]
+    assert xb < xa - 50 and yb < ya - 30   # ω (0.2, 0.8): less of scorer 1 (x), more of scorer 2 (y up)
+    assert r["marker_drawn"] > 200 and r["rows_drawn"] > 200   # one ω, and a sweep's N rows
+    assert r["tiny_shape"] == [1, 384, 512, 3]   # a minimal front (no scorers/hypervolume keys) still draws
+    assert r["ui_files"] == [True]               # the UI preview was written
+
+
+def test_front_preview_without_a_front_shows_how_to_add_one(checks):
+    r = checks["front_preview"]["no_front"]
+    assert r["shape"] == [1, 288, 384, 3]
+    assert r["message"].startswith("no measured front in this file: run python -m trainer eval")
+    assert r["message"].endswith("to add one")
+    assert r["differs_from_plot"] > 1000 and r["background"] > 0.9

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 
 from comfy_client import PromptRejected, graph
 
@@ -11,6 +12,7 @@ NODES = {
     "ParetoSliderPreference": ["slider", "preference"],
     "ApplyParetoSlider": ["model", "slider", "preference", "lora_strength"],
     "ParetoSliderSweep": ["slider", "mode", "steps", "from_objective", "to_objective"],
+    "ParetoSliderFrontPreview": ["slider"],
 }
 ARCHS = ["sd3", "flux"]
 
@@ -28,6 +30,9 @@ def test_server_lists_the_nodes_with_their_input_contract(comfy):
         assert info[node]["category"] == "ParetoSlider"
         assert info[node]["input_order"]["required"] == inputs
     assert info["ParetoSliderSweep"]["output"] == ["PARETO_PREFERENCE", "INT"]
+    preview = info["ParetoSliderFrontPreview"]
+    assert preview["input_order"]["optional"] == ["preference", "width"]
+    assert preview["output"] == ["IMAGE"] and preview["output_node"]
     assert "tiny_sd3_slider.safetensors" in info["ParetoSliderLoader"]["input"]["required"]["slider_name"][1]["options"]
 
 
@@ -38,6 +43,19 @@ def test_info_route_gives_objectives_and_errors(comfy):
     assert body["architecture"] == "sd3" and body["width"] == 128 and body["front"]
     status, body = comfy.get_status("/paretoslider/info?name=bad_pickle.safetensors")
     assert status == 404 and "never unpickles" in body["error"]
+
+
+def test_front_preview_runs_in_a_graph_and_shows_an_image(comfy):
+    g = {"loader": {"class_type": "ParetoSliderLoader", "inputs": {"slider_name": "tiny_sd3_slider.safetensors"}},
+         "pref": {"class_type": "ParetoSliderPreference", "inputs": {"slider": ["loader", 0], "preference": "0.3, 0.7"}},
+         "preview": {"class_type": "ParetoSliderFrontPreview",
+                     "inputs": {"slider": ["loader", 0], "preference": ["pref", 0], "width": 320}}}
+    r = run_ok(comfy, g)
+    images = r.outputs["preview"]["images"]
+    assert len(images) == 1 and images[0]["type"] == "temp"
+    path = comfy.base_dir / "temp" / images[0]["subfolder"] / images[0]["filename"]
+    with Image.open(path) as img:
+        assert img.size == (320, 240)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
