@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from trainer.backbones.toy import DEFAULT_BASE, PROMPTS
+from trainer.backbones.toy import DEFAULT_BASE
 
 pytestmark = pytest.mark.skipif(not DEFAULT_BASE.is_file(),
                                 reason=f"toy base model {DEFAULT_BASE} missing (python -m bench.toytask.pretrain)")

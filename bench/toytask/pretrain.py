@@ -4,8 +4,11 @@
 
 Reproduces the committed base: seed 0, 1500 steps, batch 64, AdamW (lr 1e-3, 200 warm-up steps,
 cosine to 1e-4), logit-normal sigmas, EMA 0.999 of the weights with warm-up (the EMA is what is saved),
-1 torch thread on CPU (~10-15 minutes on a free core). Bit-identical output needs the same
-torch version and thread count; any run of the script gives an equivalent base.
+1 torch thread on CPU (~8-9 minutes on a free core; the committed file took 17 minutes on a
+busy machine, log in bench/toytask/base/pretrain.log). The same torch version (2.13.0+cpu) and
+thread count should reproduce it bit for bit (not verified byte for byte: three earlier runs with
+other step counts, with 1 and 2 threads, logged identical losses over their shared first 300
+steps); any run gives an equivalent base.
 Rectified flow as in SD3: x_t = (1 - s) x0 + s n, the model predicts v = n - x0.
 """
 from __future__ import annotations
