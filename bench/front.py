@@ -337,10 +337,10 @@ def strip(e: dict, path: Path) -> None:
     canvas = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(canvas)
     try:   # a font with ω in it (matplotlib ships DejaVu)
-        from PIL import ImageFont
         import matplotlib
+        from PIL import ImageFont
         font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 11)
-    except Exception:
+    except (ImportError, OSError):
         font = None
     for ci, w in enumerate(grid):
         d.text((left + ci * (tile + pad) + 4, 3), f"ω={w:.1f}", fill="black", font=font)
@@ -452,14 +452,14 @@ def main(argv=None) -> int:
     for meth in METHODS:
         tr_wall = tr_cpu = 0.0
         for r in jobs_info:
-            if meth == "fixed" and r["kind"] == "fixed":
-                tr_wall += r["wall"]; tr_cpu += r["cpu"]
-            elif meth in ("soups", "blend") and r["kind"] == "fixed" and r["w"] in (0.0, 1.0):
-                tr_wall += r["wall"]; tr_cpu += r["cpu"]
-            elif meth == "paretoslider" and r["kind"] == "paretoslider":
-                tr_wall += r["wall"]; tr_cpu += r["cpu"]
+            fixed_all = meth == "fixed" and r["kind"] == "fixed"
+            ends = meth in ("soups", "blend") and r["kind"] == "fixed" and r["w"] in (0.0, 1.0)
+            if fixed_all or ends or (meth == "paretoslider" and r["kind"] == "paretoslider"):
+                tr_wall += r["wall"]
+                tr_cpu += r["cpu"]
             elif meth == "paretoslider_1of5" and r["kind"] == "paretoslider":
-                tr_wall += r["wall_1of5"]; tr_cpu += r["cpu_1of5"]
+                tr_wall += r["wall_1of5"]
+                tr_cpu += r["cpu_1of5"]
         n = max(len(args.seeds), 1)
         secs[meth] = {"train_wall_per_seed": tr_wall / n, "train_cpu_per_seed": tr_cpu / n,
                       "eval_per_seed": float(np.mean([e["eval_seconds"][meth] for e in evals])),
@@ -510,8 +510,8 @@ def markdown_table(r: dict) -> str:
     """The results table of docs/BENCHMARK.md / README, from front.json."""
     def f(s, nd=3):
         return "n/a" if s.get("mean") is None else f"{s['mean']:.{nd}f} [{s['min']:.{nd}f}, {s['max']:.{nd}f}]"
-    lines = ["| method | training steps per seed | HV held-out | HV training | Spearman lightness / colourfulness "
-             "| fidelity: lowest point (floor %.3f) | points below floor |" % r["floor"],
+    lines = [("| method | training steps per seed | HV held-out | HV training | Spearman lightness / colourfulness "
+              f"| fidelity: lowest point (floor {r['floor']:.3f}) | points below floor |"),
              "|---|---|---|---|---|---|---|"]
     S = r["protocol"]["fixed_steps_S"]
     steps = {"paretoslider": f"{2 * S} (2/5)", "paretoslider_1of5": f"{S} (1/5)", "fixed": f"5 × {S}",
@@ -553,9 +553,9 @@ def print_ratios(r: dict) -> None:
     print("\n=== results (mean [min, max] over seeds) ===")
     for space in ("heldout", "training"):
         print(f"hypervolume {space}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in r["hypervolume"][space].items()))
-    print("fidelity floor %.3f (base %.3f); ParetoSlider lowest point %.3f, points below floor: %d/%d" % (
-        r["floor"], r["base"]["fidelity"], r["fidelity"]["paretoslider"]["lowest"],
-        r["fidelity"]["paretoslider"]["points_below_floor"], r["fidelity"]["paretoslider"]["points"]))
+    fp = r["fidelity"]["paretoslider"]
+    print(f"fidelity floor {r['floor']:.3f} (base {r['base']['fidelity']:.3f}); ParetoSlider lowest point "
+          f"{fp['lowest']:.3f}, points below floor: {fp['points_below_floor']}/{fp['points']}")
     for meth in METHODS:
         print(f"spearman {meth}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in r["spearman"][meth].items()))
     secs = r["seconds"]

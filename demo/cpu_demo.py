@@ -61,9 +61,8 @@ def main(argv=None) -> int:
                             seed=0, batch_size=11, progress=False)
 
     # one overview strip: 6 prompts (rows) x 11 ω (columns), same noise along each row
-    from trainer.evaluate import sweep
-    from trainer.evaluate import merged_lora
     from pareto_core import load_paretoslider
+    from trainer.evaluate import merged_lora, sweep
     bb = task.backbone()
     sl = load_paretoslider(path)
     omegas = omega_grid(2, 11)

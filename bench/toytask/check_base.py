@@ -13,7 +13,7 @@ import json
 import torch
 
 from bench.toytask import classifier, evaluators, sampling
-from trainer.backbones.toy import DEFAULT_BASE, PROMPTS, ToyBackbone
+from trainer.backbones.toy import DEFAULT_BASE, ToyBackbone
 
 
 @torch.no_grad()

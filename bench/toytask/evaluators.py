@@ -41,8 +41,8 @@ def colourfulness(images: torch.Tensor) -> torch.Tensor:
 
 def training_rewards() -> dict:
     """The two training rewards from the product's registry, keyed by objective name."""
-    from trainer.rewards.registry import build_reward
     import trainer.rewards.image  # noqa: F401  (registers brightness / saturation)
+    from trainer.rewards.registry import build_reward
     return {"brightness": build_reward({"id": "brightness", "mode": "luma"}),
             "saturation": build_reward("saturation")}
 

@@ -23,8 +23,15 @@ from pathlib import Path
 import torch
 
 from bench.toytask import data
-from trainer.backbones.toy import (DEFAULT_BASE, DEFAULT_CONFIG, DEFAULT_TOKENS, PROMPTS, ToyTextEncoder,
-                                   build_transformer, save_toy_base)
+from trainer.backbones.toy import (
+    DEFAULT_BASE,
+    DEFAULT_CONFIG,
+    DEFAULT_TOKENS,
+    PROMPTS,
+    ToyTextEncoder,
+    build_transformer,
+    save_toy_base,
+)
 
 
 def main(argv=None):

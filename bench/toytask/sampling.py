@@ -12,9 +12,10 @@ A *policy* here is the base transformer plus a weighted sum of trained pieces:
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -121,7 +122,7 @@ def euler_sample(velocity_fns: list[tuple[float, object]], noise: torch.Tensor, 
                  omega: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """x_{s'} = x_s + (s' - s) * v, with v = sum_j w_j v_j (a blend when there are several)."""
     x = noise.clone()
-    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+    for s, s_next in itertools.pairwise(sigmas):
         sig = torch.full((x.shape[0],), float(s))
         v = sum(w * fn(x, sig, cond, omega) for w, fn in velocity_fns if w != 0)
         x = x + (float(s_next) - float(s)) * v

@@ -7,31 +7,31 @@ through the product's own `trainer.train.run`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from trainer.backbones.base import Sample
 from trainer.backbones.toy import DEFAULT_BASE, PROMPTS, ToyBackbone
 from trainer.config import config_from_dict
 
 # Decided before the full benchmark ran (see docs/BENCHMARK.md); the bench, the demo and CI use these.
-TRAIN = dict(
-    algorithm="nft",
-    prompts_per_step=6,        # 6 prompts x 2 ω x 8 samples = 96 samples per step
-    group_size=8,
-    sample_steps=10,
-    train_timesteps=3,
-    minibatch=48,              # -> 2 optimiser steps per training step
-    lr=3e-3,
-    beta=1.0,
-    kl=0.2,
-    ema_decay=0.9,
-    adv_clip=1.0,              # A_max: r = 1/2 + 1/2 clip(A / A_max); 5 (the default) learned too slowly here
-)
-LORA = dict(rank=8, alpha=16.0)
-PREFERENCE = dict(hidden=64, omegas_per_prompt=2, corner_prob=0.1, block_modulation=False)
-OBJECTIVES = [dict(name="brightness", reward="brightness", label="Bright", kwargs={"mode": "luma"}),
-              dict(name="saturation", reward="saturation", label="Saturated")]
+TRAIN = {
+    "algorithm": "nft",
+    "prompts_per_step": 6,      # 6 prompts x 2 ω x 8 samples = 96 samples per step
+    "group_size": 8,
+    "sample_steps": 10,
+    "train_timesteps": 3,
+    "minibatch": 48,            # -> 2 optimiser steps per training step
+    "lr": 3e-3,
+    "beta": 1.0,
+    "kl": 0.2,
+    "ema_decay": 0.9,
+    "adv_clip": 1.0,            # A_max: r = 1/2 + 1/2 clip(A / A_max); 5 (the default) learned too slowly here
+}
+LORA = {"rank": 8, "alpha": 16.0}
+PREFERENCE = {"hidden": 64, "omegas_per_prompt": 2, "corner_prob": 0.1, "block_modulation": False}
+OBJECTIVES = [{"name": "brightness", "reward": "brightness", "label": "Bright", "kwargs": {"mode": "luma"}},
+              {"name": "saturation", "reward": "saturation", "label": "Saturated"}]
 
 
 def samples() -> list[Sample]:

@@ -13,8 +13,8 @@ The pretrained base lives in bench/toytask/base/toy_base.safetensors (keys `tran
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from safetensors import safe_open
@@ -30,9 +30,9 @@ PROMPTS = tuple(f"{c} {s}" for s in SHAPES for c in COLOURS)   # index = shape *
 DEFAULT_BASE = Path(__file__).resolve().parents[2] / "bench" / "toytask" / "base" / "toy_base.safetensors"
 
 # 4 joint blocks, 3 heads x 32 = width 96, patch 2 on 16x16 RGB: ~1.3 M parameters.
-DEFAULT_CONFIG = dict(sample_size=16, patch_size=2, in_channels=3, out_channels=3, num_layers=4,
-                      attention_head_dim=32, num_attention_heads=3, joint_attention_dim=64,
-                      caption_projection_dim=96, pooled_projection_dim=32, pos_embed_max_size=8)
+DEFAULT_CONFIG = {"sample_size": 16, "patch_size": 2, "in_channels": 3, "out_channels": 3, "num_layers": 4,
+                  "attention_head_dim": 32, "num_attention_heads": 3, "joint_attention_dim": 64,
+                  "caption_projection_dim": 96, "pooled_projection_dim": 32, "pos_embed_max_size": 8}
 DEFAULT_TOKENS = 4
 
 
