@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Backbone, Conditioning, Sample
-from .sd3 import load_pipeline, offload_text_encoders
+from .sd3 import frozen_pipeline_parts, load_pipeline, offload_text_encoders
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -54,14 +54,8 @@ class FluxKontextBackbone(Backbone):
         self.pipe = pipeline if pipeline is not None else load_pipeline(FluxKontextPipeline, path,
                                                                         config_path, dtype)
         self.device, self.dtype = torch.device(device), dtype
-        self.pipe.to(self.device)
-        for name in ("vae", "text_encoder", "text_encoder_2"):
-            m = getattr(self.pipe, name, None)
-            if m is not None:
-                m.requires_grad_(False).eval()
-        self.transformer = self.pipe.transformer
-        self.vae = self.pipe.vae
-        self.width = int(self.transformer.config.num_attention_heads * self.transformer.config.attention_head_dim)
+        self.transformer, self.vae, self.width = frozen_pipeline_parts(
+            self.pipe, self.device, ("text_encoder", "text_encoder_2"))
         self.variant = variant or f"flux-kontext-{self.width}"
         self.resolution, self.guidance, self.max_sequence_length = resolution, guidance, max_sequence_length
         self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)

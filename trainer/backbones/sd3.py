@@ -79,6 +79,18 @@ def _load_transformer_file(transformer, path: Path, prefix: str, dtype: torch.dt
     transformer.load_state_dict(state, strict=True)
 
 
+def frozen_pipeline_parts(pipe, device: torch.device, encoders: tuple[str, ...]):
+    """Move `pipe` to `device`, freeze its VAE and text encoders; return (transformer, vae, width)
+    where width is the transformer's inner (timestep-embedding) width."""
+    pipe.to(device)
+    for name in ("vae", *encoders):
+        m = getattr(pipe, name, None)
+        if m is not None:
+            m.requires_grad_(False).eval()
+    cfg = pipe.transformer.config
+    return pipe.transformer, pipe.vae, int(cfg.num_attention_heads * cfg.attention_head_dim)
+
+
 def _diffusers_at_least(version: str) -> bool:
     import diffusers
     from packaging.version import Version
@@ -99,14 +111,8 @@ class SD3Backbone(Backbone):
         self.pipe = pipeline if pipeline is not None else load_pipeline(StableDiffusion3Pipeline, path,
                                                                         config_path, dtype)
         self.device, self.dtype = torch.device(device), dtype
-        self.pipe.to(self.device)
-        for name in ("vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
-            m = getattr(self.pipe, name, None)
-            if m is not None:
-                m.requires_grad_(False).eval()
-        self.transformer = self.pipe.transformer
-        self.vae = self.pipe.vae
-        self.width = int(self.transformer.config.num_attention_heads * self.transformer.config.attention_head_dim)
+        self.transformer, self.vae, self.width = frozen_pipeline_parts(
+            self.pipe, self.device, ("text_encoder", "text_encoder_2", "text_encoder_3"))
         self.variant = variant or f"sd3-{self.transformer.config.num_layers}L-{self.width}"
         self.resolution, self.shift, self.max_sequence_length = resolution, shift, max_sequence_length
         self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
