@@ -21,6 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .errors import ParetoSliderError
 from .preference import EmbeddingConfig, PreferenceModules
 
 FORMAT_VERSION = 1
@@ -38,11 +39,11 @@ ARCHITECTURES = {
 }
 
 
-class ParetoSliderFileError(ValueError):
+class ParetoSliderFileError(ParetoSliderError):
     """The file cannot be used: not safetensors, truncated, wrong version, inconsistent."""
 
 
-class ParetoSliderMismatchError(ValueError):
+class ParetoSliderMismatchError(ParetoSliderError):
     """The file is fine but was trained for another model."""
 
 
@@ -57,6 +58,49 @@ class Objective:
 
 
 @dataclass
+class TrainingMetadata:
+    """How the file was trained: the fields other code reads are typed (a misspelt name is an
+    AttributeError, not a silent None); hyperparameters that are only shown go in `settings`."""
+    algorithm: str = ""                        # "nft" | "grpo"
+    steps: int = 0                             # optimiser steps done when the file was written
+    fixed_preference: list[float] | None = None  # the constant ω of a fixed-weight run; None = ω-conditioned
+    processes: int = 1                         # data-parallel processes
+    backbone: str = ""                         # trainer backbone id, e.g. "sd3"
+    final_rewards: dict[str, float] = field(default_factory=dict)   # objective → mean reward, last step
+    settings: dict[str, Any] = field(default_factory=dict)          # lr, beta, kl, group size, ...
+
+    def __getitem__(self, key: str) -> Any:
+        """`training["steps"]` reads a field or a setting; an unknown key is a KeyError."""
+        if key in _TRAINING_FIELDS:
+            return getattr(self, key)
+        return self.settings[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "TrainingMetadata":
+        """Reads this layout and format-1 files written before it (one flat dict, rewards under
+        "final" as rewards_<name>_mean)."""
+        d = dict(d or {})
+        settings = dict(d.pop("settings", {}) or {})
+        final = d.pop("final_rewards", None)
+        if final is None:
+            old = d.pop("final", None) or {}
+            final = {k[len("rewards_"):-len("_mean")]: v for k, v in old.items()
+                     if k.startswith("rewards_") and k.endswith("_mean")}
+        known = {k: d.pop(k) for k in list(d) if k in _TRAINING_FIELDS}
+        fixed = known.get("fixed_preference")
+        return cls(algorithm=str(known.get("algorithm", "")), steps=int(known.get("steps", 0)),
+                   fixed_preference=None if fixed is None else [float(v) for v in fixed],
+                   processes=int(known.get("processes", 1)), backbone=str(known.get("backbone", "")),
+                   final_rewards={str(k): float(v) for k, v in final.items()}, settings={**d, **settings})
+
+
+_TRAINING_FIELDS = ("algorithm", "steps", "fixed_preference", "processes", "backbone", "final_rewards")
+
+
+@dataclass
 class ParetoSliderMetadata:
     architecture: str                         # one of ARCHITECTURES
     width: int                                # timestep-embedding width the modules produce
@@ -64,9 +108,13 @@ class ParetoSliderMetadata:
     embedding: EmbeddingConfig
     variant: str = ""                         # e.g. "sd3.5-medium", "flux-kontext-dev"
     lora: dict[str, Any] = field(default_factory=dict)       # rank, alpha, targets
-    training: dict[str, Any] = field(default_factory=dict)   # algorithm, steps, seeds, ...
+    training: TrainingMetadata = field(default_factory=TrainingMetadata)
     front: dict[str, Any] | None = None       # {"omega": [[..]], "scores": {name: [..]}, ...}
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if not isinstance(self.training, TrainingMetadata):     # a plain dict from a caller
+            self.training = TrainingMetadata.from_dict(self.training)
 
     @property
     def num_objectives(self) -> int:
@@ -92,7 +140,8 @@ class ParetoSliderMetadata:
             objectives = [Objective(**o) for o in d["objectives"]]
             meta = cls(architecture=d["architecture"], width=int(d["width"]), objectives=objectives,
                        embedding=EmbeddingConfig.from_dict(d["embedding"]), variant=d.get("variant", ""),
-                       lora=d.get("lora", {}), training=d.get("training", {}), front=d.get("front"),
+                       lora=d.get("lora", {}), training=TrainingMetadata.from_dict(d.get("training")),
+                       front=d.get("front"),
                        format_version=version)
         except ParetoSliderFileError:
             raise
@@ -179,10 +228,14 @@ def read_header(path: str | os.PathLike) -> dict:
         head = f.read(8)
         if len(head) < 8:
             raise ParetoSliderFileError(f"{path.name}: file is empty or truncated ({size} bytes)")
-        if head[:2] == b"PK" or head[:1] == b"\x80":
+        (n,) = struct.unpack("<Q", head)
+        # a zip (torch.save) or a raw pickle (b"\x80" + protocol). Not decided on the first byte
+        # alone: a safetensors header of length 0x..80 starts with b"\x80" too, and a JSON "{" follows it
+        first_json = f.read(1) if 8 + n <= size else b""
+        if first_json != b"{" and (head[:2] == b"PK" or (head[:1] == b"\x80" and 2 <= head[1] <= 5)):
             raise ParetoSliderFileError(f"{path.name}: this is a pickle/.ckpt file, not safetensors; "
                                         "ParetoSlider never unpickles files, export it as .safetensors")
-        (n,) = struct.unpack("<Q", head)
+        f.seek(8)
         if n > MAX_HEADER_BYTES:
             raise ParetoSliderFileError(f"{path.name}: not a safetensors file (header length {n} is "
                                         "impossible); ParetoSlider only reads .safetensors")

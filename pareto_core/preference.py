@@ -12,8 +12,10 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
+from .errors import ParetoSliderError
 
-class PreferenceError(ValueError):
+
+class PreferenceError(ParetoSliderError):
     """A preference vector that cannot be used (wrong length, NaN, negative, all zero)."""
 
 

@@ -3,7 +3,7 @@
 Subcommands:
   train        train and export a ParetoSlider file
   config-help  every config field with its default and help text
-  eval         the evaluation sweep (trainer.evaluate), when installed
+  eval         the evaluation sweep (trainer.evaluate)
 Console script: `paretoslider-train` = `python -m trainer train`.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import argparse
 import os
 import sys
 
-from .config import ConfigError, describe, load_config
+from .config import describe, load_config
+from .errors import cli_exit_code
 
 
 def _train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -27,13 +28,14 @@ def _train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_train(args) -> int:
+def cmd_train(args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")       # local weights only; never download
     cfg = load_config(args.config, list(args.overrides) + list(args.overrides_pos))
     if args.print_config:
         import yaml
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        return 0
+        return
+    from .distributed import close_process_group
     from .train import run
     ok = False
     try:
@@ -42,20 +44,7 @@ def cmd_train(args) -> int:
             print(f"[paretoslider] wrote {path}")
         ok = True
     finally:
-        _close_process_group(wait=ok)
-    return 0
-
-
-def _close_process_group(wait: bool) -> None:
-    """Leave a multi-process run together: without this a process can abort (SIGABRT) when the
-    one hosting the rendezvous store exits first. After an error, don't wait for the others."""
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        try:
-            if wait:
-                dist.barrier()
-        finally:
-            dist.destroy_process_group()
+        close_process_group(wait=ok)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,36 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("rest", nargs=argparse.REMAINDER)
     args, unknown = parser.parse_known_args(argv)
     if args.command == "eval":
-        try:
-            from . import evaluate
-        except ImportError as err:
-            print(f"error: trainer.evaluate is not available ({err})", file=sys.stderr)
-            return 2
+        from . import evaluate
         return int(evaluate.main(list(args.rest) + unknown) or 0)
     if unknown:
         parser.error(f"unrecognised arguments: {' '.join(unknown)}")
-    try:
-        if args.command == "config-help":
-            print(describe())
-            return 0
-        return cmd_train(args)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:
-        # errors the user can act on (a reward that failed, a diverged run) without a traceback
-        from .train import TrainingDiverged
-        try:
-            from .rewards import RewardError
-        except ImportError:                      # pragma: no cover
-            RewardError = TrainingDiverged
-        if isinstance(err, (TrainingDiverged, RewardError)):
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        raise
+    if args.command == "config-help":
+        print(describe())
+        return 0
+    return cli_exit_code(lambda: cmd_train(args), "train")
 
 
 def train_entry() -> int:

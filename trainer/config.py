@@ -18,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A config value that cannot be used; the message names the field."""
 
 
@@ -112,7 +114,7 @@ class TrainSettings:
 class OutputConfig:
     dir: str = _f("runs/paretoslider", "run folder: logs, checkpoints/, and the exported file")
     name: str = _f("paretoslider.safetensors", "exported file name (inside dir)")
-    checkpoint_every: int = _f(50, "write a resumable checkpoint every N steps (0 = only at the end)")
+    checkpoint_every: int = _f(50, "write a resumable checkpoint every N steps (0 = none: the run cannot be resumed)")
     keep_checkpoints: int = _f(2, "how many checkpoints to keep")
     log_every: int = _f(1, "log metrics every N steps")
     tensorboard: bool = _f(True, "write TensorBoard event files (logs/) besides metrics.csv")

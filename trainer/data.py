@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .backbones.base import Sample
+from .errors import UserError, MissingPathError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -33,7 +34,7 @@ def read_prompts(spec) -> list[str]:
         return [str(p).strip() for p in spec if str(p).strip()]
     path = Path(str(spec)).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"data.prompts: {path} is not a file; give a .txt with one prompt a line "
+        raise MissingPathError(f"data.prompts: {path} is not a file; give a .txt with one prompt a line "
                                 "or an inline list")
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     return [ln for ln in lines if ln and not ln.startswith("#")]
@@ -50,22 +51,22 @@ def read_edits(spec: str) -> list[Sample]:
                 rec = json.loads(line)
                 img, text = rec["image"], rec["instruction"]
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise ValueError(f"data.edits: {path.name} line {i + 1} is not "
+                raise UserError(f"data.edits: {path.name} line {i + 1} is not "
                                  '{"image": ..., "instruction": ...}') from None
             p = Path(img) if Path(img).is_absolute() else path.parent / img
             if not p.is_file():
-                raise FileNotFoundError(f"data.edits: {path.name} line {i + 1}: image {p} not found")
+                raise MissingPathError(f"data.edits: {path.name} line {i + 1}: image {p} not found")
             out.append(Sample(prompt=str(text), source=load_image(p), key=f"{p.name}|{text}"))
     elif path.is_dir():
         for p in sorted(path.iterdir()):
             if p.suffix.lower() in IMAGE_EXTS:
                 txt = p.with_suffix(".txt")
                 if not txt.is_file():
-                    raise FileNotFoundError(f"data.edits: {p.name} has no instruction file {txt.name}")
+                    raise MissingPathError(f"data.edits: {p.name} has no instruction file {txt.name}")
                 for text in read_prompts(txt):
                     out.append(Sample(prompt=text, source=load_image(p), key=f"{p.name}|{text}"))
     else:
-        raise FileNotFoundError(f"data.edits: {path} is neither a .jsonl file nor a folder")
+        raise MissingPathError(f"data.edits: {path} is neither a .jsonl file nor a folder")
     return out
 
 
@@ -74,9 +75,9 @@ def load_samples(data_cfg) -> list[Sample]:
     if data_cfg.edits:
         samples = read_edits(data_cfg.edits)
         if not samples:
-            raise ValueError(f"data.edits: no (image, instruction) pairs found in {data_cfg.edits}")
+            raise UserError(f"data.edits: no (image, instruction) pairs found in {data_cfg.edits}")
         return samples
     prompts = read_prompts(data_cfg.prompts)
     if not prompts:
-        raise ValueError("data.prompts: no prompts; give a .txt file (one prompt a line) or a list")
+        raise UserError("data.prompts: no prompts; give a .txt file (one prompt a line) or a list")
     return [Sample(prompt=p, key=p) for p in prompts]

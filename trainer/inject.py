@@ -24,14 +24,7 @@ from torch import nn
 from pareto_core import PreferenceModules, rows_for_batch
 
 
-def _get(root: nn.Module, dotted: str) -> nn.Module:
-    mod = root
-    for part in dotted.split("."):
-        mod = getattr(mod, part) if not part.isdigit() else mod[int(part)]
-    return mod
-
-
-def _unwrap(transformer: nn.Module) -> nn.Module:
+def unwrap(transformer: nn.Module) -> nn.Module:
     # accelerate/DDP or peft wrappers keep the diffusers model in .module / .base_model.model
     while True:
         if hasattr(transformer, "module") and isinstance(transformer.module, nn.Module):
@@ -53,7 +46,7 @@ def preference_hooks(transformer: nn.Module, backbone, modules: PreferenceModule
     if modules is None or omega is None:
         yield
         return
-    root = _unwrap(transformer)
+    root = unwrap(transformer)
     handles = []
     cache: dict[str, torch.Tensor] = {}
 
@@ -71,10 +64,10 @@ def preference_hooks(transformer: nn.Module, backbone, modules: PreferenceModule
             cache["vec"] = modules.block_vector(w)
         return output + modules.temb_delta(w).to(output.dtype)
 
-    handles.append(_get(root, backbone.temb_module).register_forward_hook(add_temb))
+    handles.append(root.get_submodule(backbone.temb_module).register_forward_hook(add_temb))
 
     if block_mod:
-        blocks = _get(root, backbone.joint_blocks)
+        blocks = root.get_submodule(backbone.joint_blocks)
 
         def capture_gate(_module, _inputs, output):
             # AdaLayerNormZero → (x, gate_msa, shift_mlp, scale_mlp, gate_mlp); SD3.5's

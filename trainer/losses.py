@@ -1,4 +1,5 @@
 """Pure loss functions (no model, no state): advantages, DiffusionNFT, Flow-GRPO, velocity KL.
+(The Flow-GRPO SDE step and its log-probability live with the sampler, trainer.sampling.)
 
 Written from the papers' equations; every function is unit-tested against hand-computed values
 (tests/trainer/test_losses.py).
@@ -6,8 +7,6 @@ Written from the papers' equations; every function is unit-tested against hand-c
 Conventions: rectified flow, x_t = (1 - σ) x0 + σ ε, velocity target v = ε - x0.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -103,32 +102,6 @@ def velocity_kl(v_theta: torch.Tensor, v_ref: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- Flow-GRPO
-
-def sde_step_std(sigma: torch.Tensor, eta: float, sigma_cap: float) -> torch.Tensor:
-    """σ_t = η·sqrt(s / (1 - s)) with s = min(σ, sigma_cap) (σ = 1 would be infinite)."""
-    s = torch.clamp(sigma, max=sigma_cap)
-    return eta * torch.sqrt(s / (1.0 - s))
-
-
-def sde_step_mean(x_t: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
-                  std: torch.Tensor) -> torch.Tensor:
-    """Mean of the Flow-GRPO reverse SDE step from σ to σ_next (dt = σ_next - σ < 0):
-
-    x' = x + [v + std²/(2σ) · (x + (1 - σ) v)] · dt
-    (the ODE drift plus the score correction that keeps the marginals of the flow).
-    """
-    shape = (-1,) + (1,) * (x_t.ndim - 1)
-    s, sn, sd = sigma.reshape(shape), sigma_next.reshape(shape), std.reshape(shape)
-    dt = sn - s
-    return x_t + (v + sd.pow(2) / (2 * s) * (x_t + (1 - s) * v)) * dt
-
-
-def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, std² I), averaged over elements → (B,). std is (B,)."""
-    sd = std.reshape((-1,) + (1,) * (x.ndim - 1)).to(torch.float64)
-    lp = (-((x.double() - mean.double()) ** 2) / (2 * sd ** 2) - torch.log(sd) - 0.5 * math.log(2 * math.pi))
-    return _flat_mean(lp).to(x.dtype if x.is_floating_point() else torch.float32)
-
 
 def grpo_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor,
               clip: float) -> torch.Tensor:

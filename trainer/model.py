@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from pareto_core import PreferenceModules
+from .errors import UserError
 
 ADAPTER = "default"
 
@@ -31,7 +32,7 @@ def attach_lora(transformer: nn.Module, rank: int, alpha: float, targets: Sequen
     try:
         inject_adapter_in_model(config, transformer, adapter_name=ADAPTER)
     except ValueError as err:
-        raise ValueError(f"lora.targets {list(targets)} match no module of {type(transformer).__name__} "
+        raise UserError(f"lora.targets {list(targets)} match no module of {type(transformer).__name__} "
                          f"({err}); use names like to_q, to_k, to_v, to_out.0") from None
     # peft stores adapters in the base weights' dtype; keep them (and so the optimiser state) in fp32
     # when the base is bf16/fp16 — the LoRA forward casts its input to the adapter dtype
@@ -40,7 +41,7 @@ def attach_lora(transformer: nn.Module, rank: int, alpha: float, targets: Sequen
             p.data = p.data.float()
     names = [n for n, m in transformer.named_modules() if isinstance(m, BaseTunerLayer)]
     if not names:
-        raise ValueError(f"lora.targets {list(targets)} match no module of {type(transformer).__name__}")
+        raise UserError(f"lora.targets {list(targets)} match no module of {type(transformer).__name__}")
     return names
 
 
@@ -88,10 +89,10 @@ def lora_state_for_file(transformer: nn.Module, alpha: float, rank: int,
 class PolicyParams:
     """The trainable tensors θ (LoRA + preference modules) and the EMA old policy θ_old."""
 
-    def __init__(self, transformer: nn.Module, modules: PreferenceModules | None, train_preference: bool = True):
+    def __init__(self, transformer: nn.Module, modules: PreferenceModules | None):
         self.named: list[tuple[str, nn.Parameter]] = [("transformer." + n, p)
                                                        for n, p in lora_parameters(transformer)]
-        if modules is not None and train_preference:
+        if modules is not None:
             self.named += [("paretoslider." + n, p) for n, p in modules.named_parameters()]
         for _, p in self.named:
             p.requires_grad_(True)
@@ -105,11 +106,6 @@ class PolicyParams:
     def update_old(self, decay: float) -> None:
         for o, (_, p) in zip(self.old, self.named):
             o.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
-
-    @torch.no_grad()
-    def sync_old(self) -> None:
-        for o, (_, p) in zip(self.old, self.named):
-            o.copy_(p.detach())
 
     @contextmanager
     def swapped_in(self) -> Iterator[None]:

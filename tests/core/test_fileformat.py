@@ -90,6 +90,20 @@ def test_pickle_is_never_unpickled(tmp_path):
         load_paretoslider(tmp_path / "ckpt.safetensors")
 
 
+def test_a_header_length_ending_in_0x80_is_not_mistaken_for_a_pickle(tmp_path):
+    # safetensors starts with its header length (little endian): a length of 0x..80 starts with
+    # the byte a pickle starts with; the file must still load
+    meta, lora = make_meta(), make_lora()
+    for pad in range(300):
+        meta.variant = "x" * pad
+        path = save_paretoslider(tmp_path / "f.safetensors", meta, lora, PreferenceModules(meta.embedding))
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a header length ending in 0x80")
+    assert load_paretoslider(path).metadata.variant == meta.variant
+
+
 def test_random_bytes_are_not_safetensors(tmp_path):
     p = tmp_path / "noise.safetensors"
     p.write_bytes(b"hello world, this is not a model file at all")

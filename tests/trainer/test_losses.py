@@ -103,23 +103,3 @@ def test_late_scalarised_grpo_clips_advantages():
                                                   torch.tensor([[0.5, 0.5]]), clip=0.2, adv_clip=5.0)
     assert torch.allclose(per, torch.tensor([[-5.0, 1.0]]))
     assert total.item() == pytest.approx(-2.0)
-
-
-def test_gaussian_log_prob_per_element_mean():
-    x = torch.ones(2, 3)
-    mean = torch.zeros(2, 3)
-    lp = losses.gaussian_log_prob(x, mean, torch.tensor([1.0, 2.0]))
-    c = 0.5 * math.log(2 * math.pi)
-    assert lp[0].item() == pytest.approx(-0.5 - c)
-    assert lp[1].item() == pytest.approx(-1 / 8 - math.log(2) - c)
-
-
-def test_sde_step_mean_and_std_match_hand_computation():
-    x, v = torch.ones(1, 1), torch.full((1, 1), 2.0)
-    s, sn = torch.tensor([0.5]), torch.tensor([0.25])
-    # dt = -¼; drift = v + std²/(2σ)(x + (1-σ)v) = 2 + 1·(1 + 1) = 4 → x' = 1 - 1 = 0
-    assert losses.sde_step_mean(x, v, s, sn, torch.tensor([1.0])).item() == pytest.approx(0.0)
-    # std = 0 is the Euler ODE step: 1 + 2·(-¼) = 0.5
-    assert losses.sde_step_mean(x, v, s, sn, torch.tensor([0.0])).item() == pytest.approx(0.5)
-    assert losses.sde_step_std(torch.tensor([0.5]), 0.7, 0.9).item() == pytest.approx(0.7)
-    assert losses.sde_step_std(torch.tensor([1.0]), 0.7, 0.9).item() == pytest.approx(0.7 * 3.0)

@@ -104,7 +104,7 @@ def test_nan_guard_skips_steps_then_stops(tiny_sd3_path, tmp_path, monkeypatch, 
 def test_fp16_loss_scale_overflow_halves_the_scale_without_counting_as_nan(tiny_sd3_path, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_sd3_path, tmp_path / "run", steps=2, max_nan_steps=1)
     trainer = Trainer(cfg, rewards=[brightness, redness])
-    trainer.fp16_scaling, trainer.loss_scale = True, 2.0 ** 16
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16, growth_interval=1000)   # as fp16 on CUDA
     sync = trainer._sync_grads
 
     def overflow():                      # what an fp16 backward with too large a scale produces
@@ -113,7 +113,7 @@ def test_fp16_loss_scale_overflow_halves_the_scale_without_counting_as_nan(tiny_
     monkeypatch.setattr(trainer, "_sync_grads", overflow)
     before = [p.detach().clone() for p in trainer.policy.params]
     trainer.step()                       # max_nan_steps=1 would raise if this counted as a NaN step
-    assert trainer.nan_streak == 0 and trainer.loss_scale == 2.0 ** 15
+    assert trainer.nan_streak == 0 and trainer.scaler.get_scale() == 2.0 ** 15
     assert all(torch.equal(a, p) for a, p in zip(before, trainer.policy.params))
 
 

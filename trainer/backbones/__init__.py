@@ -10,6 +10,7 @@ import importlib
 
 import torch
 
+from ..errors import UserError
 from .base import Backbone, Conditioning, Sample
 
 # name → (module, class)
@@ -20,10 +21,17 @@ BACKBONES = {
 }
 
 
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """model.dtype → torch dtype; "auto" is bf16 on a GPU, fp32 on the CPU."""
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
 def build_backbone(model_cfg, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Backbone:
     name = model_cfg.backbone
     if name not in BACKBONES:
-        raise ValueError(f"model.backbone: unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+        raise UserError(f"model.backbone: unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     module, cls_name = BACKBONES[name]
     cls = getattr(importlib.import_module(module), cls_name)
     if name == "toy":
@@ -32,7 +40,7 @@ def build_backbone(model_cfg, device: torch.device | str = "cpu", dtype: torch.d
             kwargs["path"] = model_cfg.path
         return cls(**kwargs)
     if not model_cfg.path:
-        raise ValueError("model.path: give the local diffusers folder or single-file checkpoint of the model")
+        raise UserError("model.path: give the local diffusers folder or single-file checkpoint of the model")
     common = dict(path=model_cfg.path, config_path=model_cfg.config_path, device=device, dtype=dtype,
                   resolution=model_cfg.resolution, max_sequence_length=model_cfg.max_sequence_length,
                   variant=model_cfg.variant)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .base import Backbone, Conditioning, Sample
 from .sd3 import frozen_pipeline_parts, load_pipeline, offload_text_encoders
+from ..errors import UserError
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,7 @@ class FluxKontextBackbone(Backbone):
         self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.latent_size = resolution // self.vae_factor
         if self.latent_size % 2:
-            raise ValueError(f"model.resolution {resolution} gives an odd latent size {self.latent_size}; "
+            raise UserError(f"model.resolution {resolution} gives an odd latent size {self.latent_size}; "
                              f"use a multiple of {2 * self.vae_factor}")
         self.channels = self.vae.config.latent_channels
         h2 = self.latent_size // 2
@@ -95,7 +96,7 @@ class FluxKontextBackbone(Backbone):
         src = []
         for s in samples:
             if s.source is None:
-                raise ValueError(f"Flux Kontext edits an image, but the sample {s.prompt!r} has no source "
+                raise UserError(f"Flux Kontext edits an image, but the sample {s.prompt!r} has no source "
                                  "image; give data.edits")
             key = id(s.source)
             if key not in self._src:

@@ -17,31 +17,32 @@ from typing import Sequence
 import torch
 
 from .base import Backbone, Conditioning, Sample
+from ..errors import UserError, MissingPathError
 
 
 def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = torch.float32):
     """A diffusers pipeline from local files only (HF_HUB_OFFLINE style)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"model.path {path!r} does not exist; give a local diffusers folder "
+        raise MissingPathError(f"model.path {path!r} does not exist; give a local diffusers folder "
                                 "or a single-file .safetensors checkpoint")
     # diffusers >= 0.36 calls it `dtype` (torch_dtype is deprecated there); older ones `torch_dtype`
     key = "dtype" if "dtype" in inspect.signature(cls.from_pretrained).parameters or _diffusers_at_least("0.36") \
         else "torch_dtype"
     if p.is_dir():
         if not (p / "model_index.json").is_file():
-            raise FileNotFoundError(f"model.path {path!r} is a folder without model_index.json; give the "
+            raise MissingPathError(f"model.path {path!r} is a folder without model_index.json; give the "
                                     "diffusers folder of the model (the one containing transformer/ and vae/)")
         return cls.from_pretrained(str(p), local_files_only=True, **{key: dtype})
     if not config_path:
-        raise ValueError(f"model.path {path!r} is a single-file checkpoint; also set model.config_path to a "
+        raise UserError(f"model.path {path!r} is a single-file checkpoint; also set model.config_path to a "
                          "local diffusers folder of the same model (configs and tokenizers), since nothing "
                          "is downloaded")
     if p.suffix != ".safetensors":
-        raise ValueError(f"model.path {path!r}: only .safetensors checkpoints are read (never pickles)")
+        raise UserError(f"model.path {path!r}: only .safetensors checkpoints are read (never pickles)")
     cfg_dir = Path(config_path).expanduser()
     if not (cfg_dir / "model_index.json").is_file():
-        raise FileNotFoundError(f"model.config_path {config_path!r} is not a diffusers folder (no model_index.json)")
+        raise MissingPathError(f"model.config_path {config_path!r} is not a diffusers folder (no model_index.json)")
     prefix = _diffusers_transformer_prefix(p)
     if prefix is not None:
         # a transformer saved in diffusers' own key layout (e.g. a fine-tune): the rest of the
@@ -73,7 +74,7 @@ def _load_transformer_file(transformer, path: Path, prefix: str, dtype: torch.dt
     extra = sorted(set(state) - set(expected))
     bad_shape = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
     if missing or extra or bad_shape:
-        raise ValueError(f"model.path {path.name}: its transformer does not match model.config_path's "
+        raise UserError(f"model.path {path.name}: its transformer does not match model.config_path's "
                          f"(missing {missing[:3]}, unexpected {extra[:3]}, other shapes {bad_shape[:3]}); "
                          "point model.config_path at the diffusers folder of the same model")
     transformer.load_state_dict(state, strict=True)

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .base import Backbone, Conditioning, Sample
+from ..errors import UserError, MissingPathError
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = ("red", "green", "blue", "yellow")
@@ -39,7 +40,7 @@ DEFAULT_TOKENS = 4
 def prompt_index(prompt: str) -> int:
     key = " ".join(prompt.strip().lower().split())
     if key not in PROMPTS:
-        raise ValueError(f"unknown toy prompt {prompt!r}; the toy backbone knows: {', '.join(PROMPTS)}")
+        raise UserError(f"unknown toy prompt {prompt!r}; the toy backbone knows: {', '.join(PROMPTS)}")
     return PROMPTS.index(key)
 
 
@@ -76,7 +77,7 @@ class ToyBackbone(Backbone):
         if path is not None:
             path = Path(path)
             if not path.is_file():
-                raise FileNotFoundError(
+                raise MissingPathError(
                     f"toy base model {path} not found; run `python -m bench.toytask.pretrain` to make it")
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads((f.metadata() or {}).get("toy_config", "{}"))

@@ -22,10 +22,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from ..errors import UserError
+
 _REGISTRY: dict[str, type["Reward"]] = {}
 
 
-class RewardError(RuntimeError):
+class RewardError(UserError, RuntimeError):
     """A reward could not be built or returned unusable scores. The message names the reward."""
 
 

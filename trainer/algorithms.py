@@ -1,0 +1,157 @@
+"""The RL algorithms behind one interface: DiffusionNFT (the default) and Flow-GRPO.
+
+The training loop (trainer/train.py) does the same for both: roll out, score, normalise the
+advantages inside (prompt, ω) groups, then for every minibatch and every training point
+backpropagate `update_loss`. What differs lives here:
+
+| | rollout | training points | loss | old policy after a step |
+|---|---|---|---|---|
+| NFT  | ODE, old (EMA) policy | σ drawn per sample | late-scalarised NFT | EMA with `ema_decay` |
+| GRPO | SDE, current policy θ | trajectory steps   | late-scalarised PPO | = θ (on-policy) |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+from . import losses, sampling
+
+if TYPE_CHECKING:
+    from .backbones.base import Conditioning
+    from .train import Trainer
+
+LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class Rollout:
+    """What a step's sampling produced: final latents, and for GRPO the trajectory + log-probs."""
+    x0: torch.Tensor
+    trajectory: list[torch.Tensor] | None = None
+    log_probs: torch.Tensor | None = None          # (B, steps − 1)
+
+
+@dataclass
+class Update:
+    """One backward pass: the θ forward to run and the loss of its velocity → (loss, per-objective, kl)."""
+    forward: Callable[[], torch.Tensor]
+    loss: LossFn
+
+
+class Algorithm:
+    name = ""
+
+    def __init__(self, trainer: "Trainer"):
+        self.tr = trainer
+        self.t = trainer.cfg.train
+
+    def rollout(self, cond: "Conditioning", omega: torch.Tensor) -> Rollout:
+        raise NotImplementedError
+
+    def training_points(self) -> list:
+        """The timesteps / trajectory steps one minibatch is trained on (drawn from the run's generator)."""
+        raise NotImplementedError
+
+    def update(self, rollout: Rollout, idx: torch.Tensor, cond: "Conditioning", omega: torch.Tensor,
+               advantages: torch.Tensor, point) -> Update:
+        raise NotImplementedError
+
+    def old_policy_decay(self) -> float:
+        raise NotImplementedError
+
+    def _kl(self, v: torch.Tensor, v_ref: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        return losses.velocity_kl(v, v_ref) if v_ref is not None else torch.zeros_like(like)
+
+
+class NFT(Algorithm):
+    """DiffusionNFT: forward-process, likelihood-free; any ODE sampler; CFG-free."""
+    name = "nft"
+
+    @torch.no_grad()
+    def rollout(self, cond, omega):
+        tr = self.tr
+        sigmas = tr.backbone.sigmas(self.t.sample_steps).to(tr.device)
+        x = tr.backbone.noise(omega.shape[0], tr.generator).float()
+        for sl in tr.sample_chunks(x.shape[0]):
+            c, om = cond.index(sl), omega[sl].to(tr.device)
+            x[sl] = sampling.euler_sample(lambda xs, s: tr.velocity(xs.to(tr.dtype), s, c, om, "old"),
+                                          x[sl], sigmas)
+        return Rollout(x)
+
+    def training_points(self):
+        return list(range(self.t.train_timesteps))
+
+    def update(self, rollout, idx, cond, omega, advantages, point):
+        tr, t = self.tr, self.t
+        x0 = rollout.x0[idx]
+        b = x0.shape[0]
+        lo, hi = t.timestep_range
+        sigma = (lo + (hi - lo) * torch.rand(b, generator=tr.generator)).clamp(1e-3, 1.0).to(tr.device)
+        eps = torch.randn(x0.shape, generator=tr.generator).to(tr.device)
+        s = sigma.reshape(-1, *([1] * (x0.ndim - 1)))
+        x_t = (1 - s) * x0 + s * eps
+        xin = x_t.to(tr.dtype)
+        v_old = tr.velocity(xin, sigma, cond, omega, "old")
+        v_ref = tr.velocity(xin, sigma, cond, None, "ref") if t.kl > 0 else None
+        r = losses.nft_weight(advantages, t.adv_clip)
+
+        def loss(v):
+            total, per = losses.late_scalarised_nft_loss(v, v_old, x_t, x0, sigma, r, omega, t.beta)
+            return total, per, self._kl(v, v_ref, total)
+        return Update(lambda: tr.backbone.velocity(xin, sigma, cond), loss)
+
+    def old_policy_decay(self):
+        return self.t.ema_decay
+
+
+class GRPO(Algorithm):
+    """Flow-GRPO: SDE sampling with the current policy, PPO-clipped ratio of step log-probs."""
+    name = "grpo"
+
+    @torch.no_grad()
+    def rollout(self, cond, omega):
+        tr = self.tr
+        sigmas = tr.backbone.sigmas(self.t.sample_steps).to(tr.device)
+        om = omega.to(tr.device)
+
+        def velocity(x, s):        # θ, batched in sample chunks
+            return torch.cat([tr.velocity(x[sl].to(tr.dtype), s[sl], cond.index(sl), om[sl], "theta")
+                              for sl in tr.sample_chunks(x.shape[0])])
+        x = tr.backbone.noise(omega.shape[0], tr.generator).float()
+        x0, traj, logp = sampling.sde_sample(velocity, x, sigmas, self.t.grpo_eta, tr.generator)
+        return Rollout(x0, traj, logp)
+
+    def training_points(self):
+        steps = torch.randperm(self.t.sample_steps - 1, generator=self.tr.generator)
+        return steps[:self.t.train_timesteps].tolist()
+
+    def update(self, rollout, idx, cond, omega, advantages, j):
+        tr, t = self.tr, self.t
+        sig = tr.backbone.sigmas(t.sample_steps).to(tr.device)
+        x = rollout.trajectory[j][idx].to(tr.device)
+        x_next = rollout.trajectory[j + 1][idx].to(tr.device)
+        old_logp = rollout.log_probs[idx, j].to(tr.device)
+        b = x.shape[0]
+        s, s_next = sig[j].expand(b), sig[j + 1].expand(b)
+        xin = x.to(tr.dtype)
+        v_ref = tr.velocity(xin, s, cond, None, "ref") if t.kl > 0 else None
+
+        def loss(v):
+            mean, std = sampling.sde_step(x, v, s, s_next, t.grpo_eta, float(sig[1]))
+            logp = sampling.gaussian_log_prob(x_next, mean, std)
+            total, per = losses.late_scalarised_grpo_loss(logp, old_logp, advantages, omega, t.grpo_clip,
+                                                          t.adv_clip)
+            return total, per, self._kl(v, v_ref, total)
+        return Update(lambda: tr.backbone.velocity(xin, s, cond), loss)
+
+    def old_policy_decay(self):
+        return 0.0                 # on-policy: the old policy is θ after every step
+
+
+ALGORITHMS: dict[str, type[Algorithm]] = {"nft": NFT, "grpo": GRPO}
+
+
+def build_algorithm(trainer: "Trainer") -> Algorithm:
+    return ALGORITHMS[trainer.cfg.train.algorithm](trainer)
