@@ -5,16 +5,18 @@
 - `PolicyParams` lists the trainable tensors (LoRA, then preference modules) and keeps the EMA
   "old" policy that samples; `swapped_in` evaluates the model with the old values.
 - `lora_state_for_file` returns the LoRA in the file's key form, with `.alpha` tensors.
+- `make_trainable` builds all of it for a run (LoRA, preference modules, θ / θ_old, AdamW).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
-from pareto_core import PreferenceModules
+from pareto_core import EmbeddingConfig, PreferenceModules
 from .errors import UserError
 
 ADAPTER = "default"
@@ -135,3 +137,38 @@ class PolicyParams:
     def load_current_state(self, state: dict[str, torch.Tensor]) -> None:
         for n, p in self.named:
             p.copy_(state[n])
+
+
+@dataclass
+class Trainable:
+    """What a run trains, built in one place: the LoRA on the transformer, the preference
+    modules, θ / θ_old and the optimiser (LoRA at train.lr, modules at lr · preference.lr_scale)."""
+    lora_targets: list[str]
+    lora_modules: list[str]
+    embedding: EmbeddingConfig
+    modules: PreferenceModules
+    policy: PolicyParams
+    optimizer: torch.optim.Optimizer
+
+
+def make_trainable(backbone, cfg, device: torch.device) -> Trainable:
+    tr = backbone.transformer
+    targets = list(cfg.lora.targets or backbone.default_lora_targets)
+    lora_modules = attach_lora(tr, cfg.lora.rank, cfg.lora.alpha, targets, cfg.lora.dropout)
+    if cfg.lora.dropout > 0:       # diffusers models load in eval mode; LoRA dropout needs train mode
+        for name, m in tr.named_modules():
+            if "lora_dropout" in name and isinstance(m, nn.Dropout):
+                m.train()
+    if cfg.model.gradient_checkpointing and hasattr(tr, "enable_gradient_checkpointing"):
+        tr.enable_gradient_checkpointing()
+    p = cfg.preference
+    embedding = EmbeddingConfig(num_objectives=cfg.num_objectives, width=backbone.width, hidden=p.hidden,
+                                block_modulation=p.block_modulation, num_frequencies=p.num_frequencies)
+    torch.manual_seed(cfg.train.seed + 1)
+    modules = PreferenceModules(embedding).to(device, torch.float32)
+    policy = PolicyParams(tr, modules)
+    n_lora = sum(1 for n, _ in policy.named if n.startswith("transformer."))
+    groups = [{"params": policy.params[:n_lora], "lr": cfg.train.lr},
+              {"params": policy.params[n_lora:], "lr": cfg.train.lr * p.lr_scale}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    return Trainable(targets, lora_modules, embedding, modules, policy, optimizer)

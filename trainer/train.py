@@ -1,32 +1,13 @@
 """The training run, as orchestration: roll out, score, normalise, update, log, checkpoint, export.
 
-Programmatic API (stable; the CPU toy benchmark and the CLI both go through it)::
+    path = run(load_config("my.yaml", overrides=["train.steps=20"]))      # → the exported file
+    path = run(cfg, backbone=bb, rewards={"bright": f, "sat": g}, samples=[...], resume="latest",
+               callback=lambda step, metrics: ...)
 
-    from trainer.config import load_config
-    from trainer.train import run
-
-    cfg = load_config("trainer/configs/sd35_photo_vs_sketch.yaml",
-                      overrides=["train.steps=20", "output.dir=runs/x"])
-    path = run(cfg)                                  # -> Path of the exported .safetensors
-
-    # A ready backbone (any trainer.backbones.base.Backbone) and reward callables:
-    path = run(cfg, backbone=my_backbone, rewards={"brightness": fn_a, "saturation": fn_b})
-    # reward callable: fn(images (B,3,H,W) in [0,1], prompts: list[str], sources: Tensor|None) -> Tensor (B,)
-    # The dict keys must be the objective names of cfg.objectives (in that order ω is indexed).
-
-    cfg.preference.fixed = [0.25, 0.75]              # fixed-weight baseline (ω constant)
-    path = run(cfg, backbone=bb, rewards=[fn_a, fn_b],      # a list works too, in objective order
-               samples=[Sample("red circle"), ...],         # instead of cfg.data
-               resume="latest",                              # or a checkpoints/step-N folder
-               callback=lambda step, metrics: ...)          # after every step
-
-Metrics (CSV/TensorBoard, and the callback's dict): loss, loss/<objective>, kl, grad_norm,
-skipped_updates, rewards/<objective>/mean|std, lr, time/step_s.
-
-Where things live: the algorithms (NFT, GRPO) in trainer/algorithms.py, the sampler in
-trainer/sampling.py, rewards and scoring in trainer/scoring.py, checkpoints in
-trainer/checkpoint.py, metrics in trainer/metrics_log.py, process-group helpers in
-trainer/distributed.py, the file's metadata in trainer/export.py.
+(docs/TRAINING.md "Programmatic API"). Metrics: loss, loss/<objective>, kl, grad_norm,
+skipped_updates, rewards/<objective>/mean|std, lr, time/step_s. The pieces live next door:
+algorithms.py (NFT, GRPO), sampling.py, scoring.py, checkpoint.py, metrics_log.py,
+distributed.py, export.py (docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
@@ -37,8 +18,6 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import torch
-
-from pareto_core import EmbeddingConfig, PreferenceModules
 
 from . import checkpoint, distributed, losses
 from .algorithms import build_algorithm
@@ -51,7 +30,7 @@ from .errors import UserError, log, setup_logging
 from .export import export
 from .inject import preference_hooks
 from .metrics_log import MetricsLog
-from .model import PolicyParams, adapters_disabled, attach_lora
+from .model import adapters_disabled, make_trainable
 from .omega import sample_omegas
 from .scoring import RewardFn, objective_rewards, score
 
@@ -89,25 +68,10 @@ class Trainer:
         if cfg.model.offload_text_encoders and hasattr(backbone, "offload_text_encoders"):
             backbone.offload_text_encoders(self.samples)
 
-        tr = backbone.transformer
-        self.lora_targets = list(cfg.lora.targets or backbone.default_lora_targets)
-        self.lora_modules = attach_lora(tr, cfg.lora.rank, cfg.lora.alpha, self.lora_targets, cfg.lora.dropout)
-        if cfg.lora.dropout > 0:       # diffusers models load in eval mode; LoRA dropout needs train mode
-            for name, m in tr.named_modules():
-                if "lora_dropout" in name and isinstance(m, torch.nn.Dropout):
-                    m.train()
-        if cfg.model.gradient_checkpointing and hasattr(tr, "enable_gradient_checkpointing"):
-            tr.enable_gradient_checkpointing()
-        p = cfg.preference
-        self.embedding = EmbeddingConfig(num_objectives=cfg.num_objectives, width=backbone.width, hidden=p.hidden,
-                                         block_modulation=p.block_modulation, num_frequencies=p.num_frequencies)
-        torch.manual_seed(cfg.train.seed + 1)
-        self.modules = PreferenceModules(self.embedding).to(self.device, torch.float32)
-        self.policy = PolicyParams(tr, self.modules)
-        n_lora = sum(1 for n, _ in self.policy.named if n.startswith("transformer."))
-        groups = [{"params": self.policy.params[:n_lora], "lr": cfg.train.lr},
-                  {"params": self.policy.params[n_lora:], "lr": cfg.train.lr * p.lr_scale}]
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        trainable = make_trainable(backbone, cfg, self.device)
+        self.lora_targets, self.lora_modules = trainable.lora_targets, trainable.lora_modules
+        self.embedding, self.modules = trainable.embedding, trainable.modules
+        self.policy, self.optimizer = trainable.policy, trainable.optimizer
         # fp16 needs dynamic loss scaling (bf16 and fp32 do not): an overflow skips the update and
         # halves the scale; 1000 clean updates double it
         self.scaler = torch.amp.GradScaler(self.device.type, growth_interval=1000,

@@ -68,6 +68,17 @@ def test_cli_reports_config_errors_with_exit_code_2(capsys):
     assert "train.beta" in capsys.readouterr().err
 
 
+def test_cli_reports_a_missing_model_folder_in_one_line_with_exit_code_2(tmp_path, capsys):
+    rc = main(["train", "--config", str(CONFIGS / "sd35_photo_vs_sketch.yaml"),
+               "--set", "objectives=[{name: a, reward: brightness}, {name: b, reward: saturation}]",
+               "--set", f"model.path={tmp_path / 'no-such-model'}", "--set", f"output.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "train error: model.path" in err and "does not exist" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()          # nothing written for a run that never started
+
+
 def test_cli_print_config_applies_overrides(capsys):
     rc = main(["train", "-c", str(CONFIGS / "sd35_photo_vs_sketch.yaml"), "--print-config", "train.steps=7"])
     assert rc == 0
