@@ -6,7 +6,7 @@ backpropagate `update_loss`. What differs lives here:
 
 | | rollout | training points | loss | old policy after a step |
 |---|---|---|---|---|
-| NFT  | ODE, old (EMA) policy | σ drawn per sample | late-scalarised NFT | EMA with `ema_decay` |
+| NFT  | ODE, old (EMA) policy | σ per sample (the schedule's, shuffled) | late-scalarised NFT × A_max | EMA, decay min(0.001·n, 0.5) |
 | GRPO | SDE, current policy θ | trajectory steps   | late-scalarised PPO | = θ (on-policy) |
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from . import losses, sampling
+from .config import schedule_timesteps
 
 if TYPE_CHECKING:
     from .backbones.base import Conditioning
@@ -50,15 +51,17 @@ class Algorithm:
     def rollout(self, cond: "Conditioning", omega: torch.Tensor) -> Rollout:
         raise NotImplementedError
 
-    def training_points(self) -> list:
-        """The timesteps / trajectory steps one minibatch is trained on (drawn from the run's generator)."""
+    def training_points(self, n: int) -> list:
+        """The timesteps / trajectory steps a minibatch of n samples is trained on (drawn from the
+        run's generator)."""
         raise NotImplementedError
 
     def update(self, rollout: Rollout, idx: torch.Tensor, cond: "Conditioning", omega: torch.Tensor,
                advantages: torch.Tensor, point) -> Update:
         raise NotImplementedError
 
-    def old_policy_decay(self) -> float:
+    def old_policy_decay(self, step: int) -> float:
+        """EMA decay of θ_old after step `step` (0-based)."""
         raise NotImplementedError
 
     def _kl(self, v: torch.Tensor, v_ref: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
@@ -80,15 +83,24 @@ class NFT(Algorithm):
                                           x[sl], sigmas)
         return Rollout(x)
 
-    def training_points(self):
-        return list(range(self.t.train_timesteps))
+    def training_points(self, n):
+        """uniform: σ is drawn in `update` (None here). schedule: per sample a random permutation of
+        the sampler's first `schedule_timesteps` σ, so each sample trains on distinct σ (DiffusionNFT)."""
+        t = self.t
+        if t.timestep_sampling == "uniform":
+            return [None] * t.train_timesteps
+        sigmas = self.tr.backbone.sigmas(t.sample_steps)[:schedule_timesteps(t)].float()
+        perm = torch.argsort(torch.rand(n, len(sigmas), generator=self.tr.generator), dim=1)
+        return [sigmas[perm[:, j]] for j in range(t.train_timesteps)]
 
     def update(self, rollout, idx, cond, omega, advantages, point):
         tr, t = self.tr, self.t
         x0 = rollout.x0[idx]
         b = x0.shape[0]
-        lo, hi = t.timestep_range
-        sigma = (lo + (hi - lo) * torch.rand(b, generator=tr.generator)).clamp(1e-3, 1.0).to(tr.device)
+        if point is None:
+            lo, hi = t.timestep_range
+            point = (lo + (hi - lo) * torch.rand(b, generator=tr.generator)).clamp(1e-3, 1.0)
+        sigma = point.to(tr.device)
         eps = torch.randn(x0.shape, generator=tr.generator).to(tr.device)
         s = sigma.reshape(-1, *([1] * (x0.ndim - 1)))
         x_t = (1 - s) * x0 + s * eps
@@ -96,14 +108,19 @@ class NFT(Algorithm):
         v_old = tr.velocity(xin, sigma, cond, omega, "old")
         v_ref = tr.velocity(xin, sigma, cond, None, "ref") if t.kl > 0 else None
         r = losses.nft_weight(advantages, t.adv_clip)
+        # the references scale the policy loss by A_max before adding the KL term
+        scale = t.adv_clip if t.policy_loss_scale == "adv_clip" else 1.0
 
         def loss(v):
             total, per = losses.late_scalarised_nft_loss(v, v_old, x_t, x0, sigma, r, omega, t.beta)
-            return total, per, self._kl(v, v_ref, total)
+            return scale * total, scale * per, self._kl(v, v_ref, total)
         return Update(lambda: tr.backbone.velocity(xin, sigma, cond), loss)
 
-    def old_policy_decay(self):
-        return self.t.ema_decay
+    def old_policy_decay(self, step):
+        t = self.t
+        if t.ema_schedule == "constant":
+            return t.ema_decay
+        return min(t.ema_ramp * step, t.ema_max)      # DiffusionNFT's decay_type 1
 
 
 class GRPO(Algorithm):
@@ -123,7 +140,7 @@ class GRPO(Algorithm):
         x0, traj, logp = sampling.sde_sample(velocity, x, sigmas, self.t.grpo_eta, tr.generator)
         return Rollout(x0, traj, logp)
 
-    def training_points(self):
+    def training_points(self, n):
         steps = torch.randperm(self.t.sample_steps - 1, generator=self.tr.generator)
         return steps[:self.t.train_timesteps].tolist()
 
@@ -146,7 +163,7 @@ class GRPO(Algorithm):
             return total, per, self._kl(v, v_ref, total)
         return Update(lambda: tr.backbone.velocity(xin, s, cond), loss)
 
-    def old_policy_decay(self):
+    def old_policy_decay(self, step):
         return 0.0                 # on-policy: the old policy is θ after every step
 
 

@@ -44,6 +44,8 @@ class ModelConfig:
     max_sequence_length: int = _f(256, "T5 token length")
     guidance: float = _f(2.5, "Flux guidance-embedding value (distilled guidance)")
     shift: float = _f(3.0, "SD3 timestep shift of the sampling schedule (Flux computes its own)")
+    timestep_dtype: str = _f("fp32", "dtype of the timestep handed to the transformer: fp32 (as diffusers' "
+                                     "pipelines) | model (the weights' dtype: bf16 rounds σ·1000, the old behaviour)")
     gradient_checkpointing: bool = _f(False, "recompute transformer activations in backward (saves memory)")
     offload_text_encoders: bool = _f(False, "encode every training prompt once at the start, then keep the text "
                                             "encoders in CPU memory (saves ~10 GB of GPU memory with T5-XXL)")
@@ -65,8 +67,9 @@ class PreferenceSettings:
     fixed: list[float] | None = _f(None, "train at one constant ω (fixed-weight baseline), e.g. [0.25, 0.75]")
     omegas_per_prompt: int = _f(2, "distinct ω sampled per prompt in each step")
     corner_prob: float = _f(0.1, "2 objectives: probability of a corner (one-hot) ω; else Dirichlet(1,1)")
-    vertex_prob: float = _f(0.1, ">=3 objectives: probability of a vertex (one-hot) ω")
-    edge_prob: float = _f(0.3, ">=3 objectives: probability of an edge ω (two objectives, uniform mix)")
+    vertex_prob: float = _f(0.5, ">=3 objectives: probability of a vertex (one-hot) ω (reference: 0.5; was 0.1)")
+    edge_prob: float = _f(0.35, ">=3 objectives: probability of an edge ω (two objectives, uniform mix; "
+                                "reference: 0.35, was 0.3); the rest is Dirichlet(1,…,1)")
     lr_scale: float = _f(1.0, "learning-rate multiplier for the preference modules")
 
 
@@ -102,12 +105,29 @@ class TrainSettings:
     beta: float = _f(1.0, "NFT β: v+ = (1-β) v_old + β v_θ, v- = (1+β) v_old - β v_θ")
     adv_clip: float = _f(5.0, "A_max: NFT weight r = ½ + ½ clip(A/A_max, -1, 1); GRPO clips A to ±A_max")
     kl: float = _f(0.1, "weight of ‖v_θ - v_ref‖² (v_ref = base model, adapters and preference off)")
-    ema_decay: float = _f(0.9, "NFT: old (sampling) policy ← decay·old + (1-decay)·θ after each step")
+    ema_schedule: str = _f("ramp", "NFT old-policy decay after step n: ramp = min(ema_ramp·n, ema_max) (the "
+                                   "references: nearly on-policy early) | constant = ema_decay")
+    ema_ramp: float = _f(0.001, "NFT, ema_schedule ramp: decay grows by this per step")
+    ema_max: float = _f(0.5, "NFT, ema_schedule ramp: the largest decay")
+    ema_decay: float = _f(0.9, "NFT, ema_schedule constant: old (sampling) policy ← decay·old + (1-decay)·θ")
+    policy_loss_scale: str = _f("adv_clip", "NFT: adv_clip = the policy loss × A_max before the KL term is "
+                                            "added (the references) | none = unscaled (KL A_max× stronger)")
+    adv_eps: float = _f(1e-4, "ε in the group z-score (R − mean) / (std + ε) (references: 1e-4; was 1e-6)")
+    timestep_sampling: str = _f("schedule", "NFT training σ: schedule = the sampler's (shifted) σ, the first "
+                                            "timestep_fraction of its steps, shuffled per sample (the "
+                                            "references) | uniform = σ ~ U(timestep_range)")
+    timestep_fraction: float = _f(0.99, "NFT, timestep_sampling schedule: fraction of the sampling steps "
+                                        "whose σ are trained on")
     grpo_eta: float = _f(0.7, "GRPO: SDE noise level a in σ_t = a·sqrt(t/(1-t))")
     grpo_clip: float = _f(1e-4, "GRPO: PPO ratio clip ε")
-    timestep_range: list[float] = _f(None, "NFT: σ range sampled for the loss", factory=lambda: [0.0, 1.0])
+    timestep_range: list[float] = _f(None, "NFT, timestep_sampling uniform: σ range sampled for the loss", factory=lambda: [0.0, 1.0])
     seed: int = _f(0, "seed for every random choice (prompts, ω, noise, timesteps)")
     max_nan_steps: int = _f(3, "stop after this many consecutive steps with a non-finite loss")
+
+
+def schedule_timesteps(t: "TrainSettings") -> int:
+    """How many of the sampler's σ (from σ = 1 down) NFT trains on with timestep_sampling schedule."""
+    return max(1, int(t.sample_steps * t.timestep_fraction))
 
 
 @dataclass
@@ -296,6 +316,7 @@ def _need(cond: bool, where: str, msg: str, value: Any) -> None:
 def validate(cfg: TrainerConfig) -> None:
     m, t, p, o, lo = cfg.model, cfg.train, cfg.preference, cfg.output, cfg.lora
     _need(m.dtype in ("auto", "fp32", "bf16", "fp16"), "model.dtype", "must be auto, fp32, bf16 or fp16", m.dtype)
+    _need(m.timestep_dtype in ("fp32", "model"), "model.timestep_dtype", "must be fp32 or model", m.timestep_dtype)
     _need(m.resolution > 0 and m.resolution % 16 == 0, "model.resolution", "must be a positive multiple of 16",
           m.resolution)
     _need(lo.rank >= 1, "lora.rank", "must be >= 1", lo.rank)
@@ -314,6 +335,19 @@ def validate(cfg: TrainerConfig) -> None:
     _need(t.adv_clip > 0, "train.adv_clip", "must be > 0", t.adv_clip)
     _need(t.kl >= 0, "train.kl", "must be >= 0", t.kl)
     _need(0 <= t.ema_decay < 1, "train.ema_decay", "must be in [0, 1)", t.ema_decay)
+    _need(t.ema_schedule in ("ramp", "constant"), "train.ema_schedule", "must be ramp or constant", t.ema_schedule)
+    _need(t.ema_ramp >= 0 and 0 <= t.ema_max < 1, "train.ema_ramp / ema_max", "need ema_ramp >= 0 and "
+          "ema_max in [0, 1)", [t.ema_ramp, t.ema_max])
+    _need(t.policy_loss_scale in ("adv_clip", "none"), "train.policy_loss_scale", "must be adv_clip or none",
+          t.policy_loss_scale)
+    _need(t.adv_eps > 0, "train.adv_eps", "must be > 0", t.adv_eps)
+    _need(t.timestep_sampling in ("schedule", "uniform"), "train.timestep_sampling", "must be schedule or uniform",
+          t.timestep_sampling)
+    _need(0 < t.timestep_fraction <= 1, "train.timestep_fraction", "must be in (0, 1]", t.timestep_fraction)
+    _need(t.algorithm != "nft" or t.timestep_sampling != "schedule"
+          or t.train_timesteps <= schedule_timesteps(t), "train.train_timesteps",
+          f"must be <= the {schedule_timesteps(t)} schedule σ trained on (sample_steps × timestep_fraction)",
+          t.train_timesteps)
     _need(t.grad_clip >= 0, "train.grad_clip", "must be >= 0", t.grad_clip)
     _need(t.grpo_clip > 0, "train.grpo_clip", "must be > 0", t.grpo_clip)
     _need(t.grpo_eta >= 0, "train.grpo_eta", "must be >= 0", t.grpo_eta)

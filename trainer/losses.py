@@ -18,7 +18,7 @@ def _flat_mean(x: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- advantages
 
-def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """z-normalise each reward column inside its group.
 
     rewards (B, M) raw scores, groups (B,) integer group ids (one id per (prompt, ω) pair).

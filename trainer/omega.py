@@ -2,7 +2,8 @@
 
 2 objectives: with probability `corner_prob` a corner ((1,0) or (0,1)), else Dirichlet(1, 1)
 (= uniform on the segment). ≥3 objectives: a vertex (one-hot) with `vertex_prob`, an edge point
-(two random objectives, uniform mix) with `edge_prob`, else an interior point from Dirichlet(1,…,1).
+(two random objectives, uniform mix) with `edge_prob`, else an interior point from Dirichlet(1,…,1)
+(defaults 50% / 35% / 15%, as the reference ParetoSlider).
 All randomness comes from the given torch.Generator (bit-identical resume).
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ def _dirichlet_ones(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def sample_omegas(n: int, num_objectives: int, generator: torch.Generator, corner_prob: float = 0.1,
-                  vertex_prob: float = 0.1, edge_prob: float = 0.3,
+                  vertex_prob: float = 0.5, edge_prob: float = 0.35,
                   fixed: Sequence[float] | None = None) -> torch.Tensor:
     """n preference vectors (n, K), rows on the simplex."""
     k = num_objectives

@@ -128,7 +128,7 @@ class Trainer:
         cond = self.backbone.encode(samples)
         rollout = algo.rollout(cond, omega)
         R, _ = score(self.backbone, self.rewards, rollout.x0, samples, self.sample_chunks(len(samples)), self.dtype)
-        A = losses.group_advantages(R, groups)
+        A = losses.group_advantages(R, groups, t.adv_eps)
         names = [name for name, _ in self.rewards]
         sums = {"loss": 0.0, "kl": 0.0, **{f"loss/{n}": 0.0 for n in names}}
         count, skipped, gnorms = 0, 0, []
@@ -138,7 +138,7 @@ class Trainer:
                 idx = perm[sl]
                 c = cond.index(idx.to(self.device) if self.device.type != "cpu" else idx)
                 om, adv = omega[idx].to(self.device), A[idx].to(self.device)
-                points = algo.training_points()
+                points = algo.training_points(len(idx))
                 finite = True
                 for point in points:
                     out = self._backward(algo.update(rollout, idx, c, om, adv, point), om, 1.0 / len(points))
@@ -154,7 +154,7 @@ class Trainer:
                 gnorms.append(gn)
                 count += 1
                 skipped += 0 if ok else 1
-        self.policy.update_old(algo.old_policy_decay())
+        self.policy.update_old(algo.old_policy_decay(self.step_index))
         self.step_index += 1
         self._nan_guard(skipped, count)
         metrics = {k: v / max(count - skipped, 1) for k, v in sums.items()}

@@ -63,9 +63,18 @@ def test_nft_gradient_pushes_toward_positive_and_away_from_negative_samples():
 
 def test_group_advantages_normalise_each_reward_inside_each_group():
     r = torch.tensor([[1.0, 2.0], [3.0, 2.0], [5.0, 0.0], [7.0, 4.0]])
-    a = losses.group_advantages(r, torch.tensor([0, 0, 1, 1]))
+    a = losses.group_advantages(r, torch.tensor([0, 0, 1, 1]), eps=1e-6)
     expected = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [-1.0, -1.0], [1.0, 1.0]])
     assert torch.allclose(a, expected, atol=1e-5)
+
+
+def test_group_advantages_default_epsilon_is_the_references_1e_4():
+    # a near-constant reward (std 1e-5): A = ±1e-5 / (1e-5 + 1e-4) = ±1/11, not ±0.91 as with ε = 1e-6
+    r = torch.tensor([[0.0], [2e-5]], dtype=torch.float64).float()
+    a = losses.group_advantages(r, torch.tensor([0, 0]))
+    assert torch.allclose(a[:, 0], torch.tensor([-1 / 11, 1 / 11]), atol=1e-3)
+    assert torch.allclose(losses.group_advantages(r, torch.tensor([0, 0]), eps=1e-6)[:, 0],
+                          torch.tensor([-1 / 1.1, 1 / 1.1]), atol=1e-2)
 
 
 def test_nft_weight_maps_clipped_advantage_to_unit_interval():

@@ -45,7 +45,7 @@ def build_backbone(model_cfg, device: torch.device | str = "cpu", dtype: torch.d
                   resolution=model_cfg.resolution, max_sequence_length=model_cfg.max_sequence_length,
                   variant=model_cfg.variant)
     if name == "sd3":
-        return cls(shift=model_cfg.shift, **common)
+        return cls(shift=model_cfg.shift, timestep_dtype=model_cfg.timestep_dtype, **common)
     return cls(guidance=model_cfg.guidance, **common)
 
 

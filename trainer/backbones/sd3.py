@@ -107,7 +107,7 @@ class SD3Backbone(Backbone):
 
     def __init__(self, path: str, config_path: str = "", device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, resolution: int = 512, shift: float = 3.0,
-                 max_sequence_length: int = 256, variant: str = "", pipeline=None):
+                 max_sequence_length: int = 256, variant: str = "", pipeline=None, timestep_dtype: str = "fp32"):
         from diffusers import StableDiffusion3Pipeline
         self.pipe = pipeline if pipeline is not None else load_pipeline(StableDiffusion3Pipeline, path,
                                                                         config_path, dtype)
@@ -116,6 +116,7 @@ class SD3Backbone(Backbone):
             self.pipe, self.device, ("text_encoder", "text_encoder_2", "text_encoder_3"))
         self.variant = variant or f"sd3-{self.transformer.config.num_layers}L-{self.width}"
         self.resolution, self.shift, self.max_sequence_length = resolution, shift, max_sequence_length
+        self.timestep_dtype = timestep_dtype
         self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.latent_channels = self.transformer.config.in_channels
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}   # on CPU: grows with the prompts
@@ -145,7 +146,9 @@ class SD3Backbone(Backbone):
         return x.to(self.device, self.dtype)
 
     def velocity(self, x_t: torch.Tensor, sigma: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        sigma = sigma.to(x_t.device, x_t.dtype).reshape(-1).expand(x_t.shape[0])
+        # fp32 like diffusers' pipeline (timestep_dtype "model" rounds σ·1000 to bf16 first, as before)
+        dtype = x_t.dtype if self.timestep_dtype == "model" else torch.float32
+        sigma = sigma.to(x_t.device, dtype).reshape(-1).expand(x_t.shape[0])
         return self.transformer(hidden_states=x_t, timestep=sigma * 1000.0,
                                 encoder_hidden_states=cond.tensors["prompt_embeds"],
                                 pooled_projections=cond.tensors["pooled"], return_dict=False)[0]
