@@ -6,21 +6,19 @@ share its patches_uuid: ComfyUI then sees the same weights and does not re-patch
 """
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 
 import torch
 from comfy.patcher_extension import WrappersMP
 from comfy_api.latest import io
 
-from ..pareto_core import ParetoSliderMismatchError, validate_preference
-from .injection import BLOCK_MODULATION_ARCHS, WRAPPER_KEY, OmegaInjector
+from .errors import log, user_errors
+from .injection import WRAPPER_KEY, OmegaInjector, check_block_modulation
 from .loader import LoadedSlider
 from .lora import add_lora
 from .model_info import describe_model
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
-log = logging.getLogger("ParetoSlider")
 _CACHE_ATTR = "_paretoslider_lora_clones"   # lives and dies with the input ModelPatcher
 _CACHE_SIZE = 2
 
@@ -44,10 +42,9 @@ def apply_paretoslider(model, slider: LoadedSlider, omega: torch.Tensor, lora_st
     """Validate, then return a clone of `model` that samples with ω (K,) or per-sample ω (N, K)."""
     info = describe_model(model)
     slider.file.check_compatible(info.architecture, info.width, info.name)
-    if slider.metadata.embedding.block_modulation and info.architecture not in BLOCK_MODULATION_ARCHS:
-        raise ParetoSliderMismatchError(
-            f"{slider.name} uses block modulation, which ParetoSlider supports on SD3 and Flux only")
-    omega = validate_preference(omega, slider.metadata.num_objectives, slider.objective_names)
+    if slider.metadata.embedding.block_modulation:
+        check_block_modulation(info, slider.name)
+    omega = slider.check_preference(omega)
     patched = lora_clone(model, slider, lora_strength).clone()
     injector = OmegaInjector(slider.file.preference_modules(), omega, info)
     # One wrapper per slider file: applying the same file again replaces it, other files stack.
@@ -78,6 +75,7 @@ class ApplyParetoSlider(io.ComfyNode):
         )
 
     @classmethod
+    @user_errors
     def execute(cls, model, slider: LoadedSlider, preference: torch.Tensor,
                 lora_strength: float = 1.0) -> io.NodeOutput:
         return io.NodeOutput(apply_paretoslider(model, slider, preference, lora_strength))

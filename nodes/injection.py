@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import torch
 
-from ..pareto_core import PreferenceError, PreferenceModules, rows_for_batch
+from ..pareto_core import ParetoSliderMismatchError, PreferenceError, PreferenceModules, rows_for_batch
+from .errors import user_errors
 from .model_info import ModelInfo
 
 WRAPPER_KEY = "paretoslider"
-BLOCK_MODULATION_ARCHS = ("sd3", "flux")
 
 
 def omega_rows(omega: torch.Tensor, batch: int, cond_or_uncond: list | None) -> torch.Tensor:
@@ -35,7 +35,7 @@ def _expand(delta: torch.Tensor, rows_out: int, how: str) -> torch.Tensor:
     if rows_out == rows:
         return delta
     if rows_out % rows != 0:
-        raise PreferenceError(f"ParetoSlider: the model embedded {rows_out} timesteps for a batch of "
+        raise PreferenceError(f"the model embedded {rows_out} timesteps for a batch of "
                               f"{rows}; cannot assign preferences to rows")
     k = rows_out // rows
     return delta.repeat(k, 1) if how == "tile" else delta.repeat_interleave(k, dim=0)
@@ -57,6 +57,7 @@ class OmegaInjector:
             self._on_device[device] = copy.to(device).eval().requires_grad_(False)
         return self._on_device[device]
 
+    @user_errors   # runs inside the sampler node: a user error there reads like one of ours
     def __call__(self, executor, x: torch.Tensor, t: torch.Tensor, *args, **kwargs) -> Any:
         transformer_options = args[3] if len(args) > 3 else kwargs.get("transformer_options", {})
         rows = omega_rows(self.omega, x.shape[0], transformer_options.get("cond_or_uncond"))
@@ -83,13 +84,16 @@ class OmegaInjector:
         return hook
 
 
+def check_block_modulation(info: ModelInfo, file_name: str) -> None:
+    """Refuse a block-modulation file on a model whose blocks ParetoSlider cannot hook."""
+    if info.architecture not in _BLOCK_HOOKS:
+        raise ParetoSliderMismatchError(
+            f"{file_name} uses block modulation, which ParetoSlider supports on SD3 and Flux only")
+
+
 def block_modulation_hooks(dm: torch.nn.Module, info: ModelInfo, m: torch.Tensor) -> list:
-    if info.architecture == "sd3":
-        return _sd3_block_hooks(dm, m)
-    if info.architecture == "flux":
-        return _flux_block_hooks(dm, m)
-    raise PreferenceError(f"this ParetoSlider file uses block modulation, which ParetoSlider "
-                          f"supports on SD3 and Flux only, not on {info.name}")
+    check_block_modulation(info, "this ParetoSlider file")
+    return _BLOCK_HOOKS[info.architecture](dm, m)
 
 
 def _sd3_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
@@ -142,3 +146,6 @@ def _flux_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
             handles.append(block.img_mod.register_forward_hook(grab))
         handles.append(block.register_forward_hook(add, with_kwargs=True))
     return handles
+
+
+_BLOCK_HOOKS = {"sd3": _sd3_block_hooks, "flux": _flux_block_hooks}   # architectures with block modulation

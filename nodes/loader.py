@@ -5,9 +5,11 @@ import os
 from dataclasses import dataclass
 
 import folder_paths
+import torch
 from comfy_api.latest import io
 
-from ..pareto_core import ParetoSliderFile, ParetoSliderFileError, load_paretoslider
+from ..pareto_core import ParetoSliderFile, ParetoSliderFileError, load_paretoslider, validate_preference
+from .errors import user_errors, validation_message
 from .socket_types import CATEGORY, ParetoSliderType
 
 FOLDER = "paretoslider"
@@ -47,6 +49,12 @@ class LoadedSlider:
     @property
     def objective_names(self) -> list[str]:
         return [o.name for o in self.metadata.objectives]
+
+    def check_preference(self, omega) -> torch.Tensor:
+        """ω (K,) or (N, K) checked against this file's objectives (length, NaN, negative, all
+        zero) and normalised; PreferenceError naming the objectives otherwise."""
+        names = self.objective_names
+        return validate_preference(omega, len(names), names)
 
 
 def resolve_path(name: str) -> str:
@@ -91,11 +99,7 @@ class ParetoSliderLoader(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, slider_name: str) -> bool | str:
         # Replaces ComfyUI's "value not in list" with a message that says where files go.
-        try:
-            resolve_path(slider_name)
-        except ValueError as err:
-            return str(err)
-        return True
+        return validation_message(resolve_path, slider_name)
 
     @classmethod
     def fingerprint_inputs(cls, slider_name: str):
@@ -107,5 +111,6 @@ class ParetoSliderLoader(io.ComfyNode):
             return float("nan")  # never equal: re-run and report the error
 
     @classmethod
+    @user_errors
     def execute(cls, slider_name: str) -> io.NodeOutput:
         return io.NodeOutput(load_slider(slider_name))

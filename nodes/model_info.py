@@ -1,7 +1,8 @@
 """What a ComfyUI MODEL is, for ParetoSlider: architecture id, embedding width, injection points.
 
 The architecture ids are the file's (pareto_core.ARCHITECTURES). Detection goes by ComfyUI's
-model class (exact class: Flux2, Chroma, LongCat subclass Flux but are other models).
+model class (exact class: Flux2, Chroma, LongCat subclass Flux but are other models; LTX-Video
+v1, model_base.LTXV, is refused like them: no ParetoSlider file is for it).
 """
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from dataclasses import dataclass
 import torch
 import comfy.model_base as model_base
 
-from ..pareto_core import ARCHITECTURES, ParetoSliderMismatchError
+from ..pareto_core import ParetoSliderMismatchError
 
 SUPPORTED = "SD3 / SD3.5, Flux / Flux Kontext and LTX-2"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    architecture: str       # "sd3" | "flux" | "ltx2" | "ltxv"
+    architecture: str       # a pareto_core.ARCHITECTURES id: "sd3" | "flux" | "ltx2"
     width: int              # width of the timestep-embedding vector ω is added to
     name: str               # a known variant for messages, e.g. "SD3.5 Medium" ("" if unknown)
     embedder_path: str      # module path inside diffusion_model whose output gets ω
@@ -48,13 +49,6 @@ def describe_model(model) -> ModelInfo:
         width = int(dm.adaln_single.linear.in_features)
         # a per-token timestep gives one embedder row per (sample, token), sample-major
         return ModelInfo("ltx2", width, "", "adaln_single.emb", "interleave")
-    if kind is model_base.LTXV:
-        width = int(dm.adaln_single.linear.in_features)
-        return ModelInfo("ltxv", width, "LTX-Video", "adaln_single.emb", "interleave")
     raise ParetoSliderMismatchError(
         f"ParetoSlider supports {SUPPORTED} models; this model is {kind.__name__}. Connect the "
         "MODEL output of a loader for one of those")
-
-
-def architecture_label(arch: str) -> str:
-    return ARCHITECTURES.get(arch, {"ltxv": "LTX-Video"}.get(arch, arch))

@@ -1,18 +1,12 @@
 """ParetoSlider Preference: the ω widget's string → a validated preference vector."""
 from __future__ import annotations
 
-import torch
 from comfy_api.latest import io
 
-from ..pareto_core import parse_preference, validate_preference
+from ..pareto_core import parse_preference
+from .errors import user_errors
 from .loader import LoadedSlider
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
-
-
-def preference_for(slider: LoadedSlider, value) -> torch.Tensor:
-    """ω checked against the slider's objectives (length, NaN, negative, all zero) and normalised."""
-    names = slider.objective_names
-    return validate_preference(parse_preference(value), len(names), names)
 
 
 class ParetoSliderPreference(io.ComfyNode):
@@ -33,5 +27,6 @@ class ParetoSliderPreference(io.ComfyNode):
         )
 
     @classmethod
+    @user_errors
     def execute(cls, slider: LoadedSlider, preference: str) -> io.NodeOutput:
-        return io.NodeOutput(preference_for(slider, preference))
+        return io.NodeOutput(slider.check_preference(parse_preference(preference)))

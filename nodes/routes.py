@@ -4,14 +4,12 @@ The web widget labels the slider ends from it. Reads only the metadata (never th
 """
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from ..pareto_core import ARCHITECTURES, read_metadata
+from .errors import log
 from .loader import resolve_path
 
-log = logging.getLogger("ParetoSlider")
 _registered = False
 
 

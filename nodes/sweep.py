@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..pareto_core import PreferenceError, edge_sweep, simplex_grid
+from .errors import user_errors
 from .loader import LoadedSlider
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
@@ -33,6 +34,7 @@ class ParetoSliderSweep(io.ComfyNode):
         )
 
     @classmethod
+    @user_errors
     def execute(cls, slider: LoadedSlider, mode: str, steps: int, from_objective: int,
                 to_objective: int) -> io.NodeOutput:
         k = slider.metadata.num_objectives

@@ -112,9 +112,12 @@ def model_info() -> dict:
 
 
 def ltxv() -> dict:
-    """LTX path: a tiny LTX-Video model built in ComfyUI; ω via adaln_single.emb, per-sample rows,
-    and per-token timesteps (a denoise mask) expanded sample-major."""
+    """LTX: an LTX-Video (v1) model is refused like any unsupported model (no ParetoSlider file can
+    be for it), through the Apply node as the UI gets it. LTX-2's LTXAVModel is this network plus an
+    audio stream, so its ModelInfo (describe_model of an LTXAV) is checked on it: ω via
+    adaln_single.emb, per-sample rows, and per-token timesteps (a denoise mask) expanded sample-major."""
     import comfy.ldm.lightricks.model as ltx
+    import comfy.model_base
     import comfy.ops
     from comfy.patcher_extension import WrappersMP
     info_mod = import_module(ext.__name__ + ".nodes.model_info")
@@ -123,7 +126,18 @@ def ltxv() -> dict:
     net = ltx.LTXVModel(num_layers=1, attention_head_dim=4, cross_attention_dim=128, caption_channels=4096,
                         in_channels=128, operations=comfy.ops.disable_weight_init)
     model = load_model({k: torch.randn_like(v) * 0.05 for k, v in net.state_dict().items()})
-    info = info_mod.describe_model(model)
+    slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
+    try:
+        apply_mod.ApplyParetoSlider.execute(model, slider, torch.tensor([0.5, 0.5]))
+        refusal = ""
+    except Exception as err:  # noqa: BLE001  (the check reports whatever came out)
+        refusal = f"{type(err).__qualname__} ({type(err).__module__}): {err}"
+    kind = type(model.model)
+    model.model.__class__ = comfy.model_base.LTXAV   # described as LTX-2, then back to LTX-Video
+    try:
+        info = info_mod.describe_model(model)
+    finally:
+        model.model.__class__ = kind
     mods = core.PreferenceModules(core.EmbeddingConfig(num_objectives=2, width=info.width, hidden=16))
     with torch.no_grad():
         for p in mods.parameters():
@@ -145,8 +159,8 @@ def ltxv() -> dict:
     mask = torch.ones(2, 1, 2, 4, 4)
     per_token_err = (run(patched(omegas), x, ctx, denoise_mask=mask) - batch).abs().max().item()
     base = run(model, x, ctx)
-    return {"architecture": info.architecture, "embedder": info.embedder_path,
-            "single_err": single_err, "per_token_err": per_token_err,
+    return {"refusal": refusal, "architecture": info.architecture, "embedder": info.embedder_path,
+            "row_expand": info.row_expand, "single_err": single_err, "per_token_err": per_token_err,
             "omega_effect": (batch - base).abs().max().item(),
             "rows_differ": (run(patched(omegas[0]), x, ctx) - batch).abs().max().item()}
 
@@ -158,6 +172,7 @@ def front_preview() -> dict:
     import folder_paths
     import numpy as np
     node = import_module(ext.__name__ + ".nodes.front_preview").ParetoSliderFrontPreview
+    plot = import_module(ext.__name__ + ".nodes.front_plot")
     folder_paths.set_temp_directory(str(base / "temp"))   # where the UI preview is written
     slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
 
@@ -183,9 +198,14 @@ def front_preview() -> dict:
     tiny, _ = run(slider, [0.5, 0.5], 512)          # the test files' minimal front: no scorers, no hypervolume
     msg_img, _ = run(with_front(None), [0.5, 0.5])
     saved = [Path(folder_paths.get_temp_directory(), r["subfolder"], r["filename"]) for r in ui.values]
-    mod = import_module(ext.__name__ + ".nodes.front_preview")
-    _, msg = mod.front_preview(with_front(None), None, 384)
-    _, no_msg = mod.front_preview(with_front(eval_front), torch.tensor([0.9, 0.1]), 384)
+    labels = slider.metadata.labels
+    _, msg = plot.preview(None, labels, None, 384, slider.name)
+    _, no_msg = plot.preview(eval_front, labels, torch.tensor([0.9, 0.1]), 384, slider.name)
+    try:
+        run(with_front(eval_front), [0.2, 0.3, 0.5])
+        bad_preference = ""
+    except Exception as err:  # noqa: BLE001
+        bad_preference = f"{type(err).__qualname__}: {err}"
     changed = lambda x, y: int(((x - y).abs().amax(-1) > 0.1).sum())  # pixels that differ
 
     def marker_at(img):   # centre (x, y) of the red marker pixels inside the plot (legend excluded)
@@ -198,7 +218,7 @@ def front_preview() -> dict:
         "omega_moves_marker": changed(a, b), "marker_a": marker_at(a), "marker_b": marker_at(b),
         "same_omega_same_image": changed(a, a2),
         "marker_drawn": changed(a, none), "rows_drawn": changed(rows, none),
-        "tiny_shape": list(tiny.shape), "message_when_front": no_msg,
+        "tiny_shape": list(tiny.shape), "message_when_front": no_msg, "bad_preference": bad_preference,
         "ui_files": [p.is_file() for p in saved],
         "no_front": {"shape": list(msg_img.shape), "message": msg, "differs_from_plot": changed(msg_img, none),
                      "background": float(msg_img.mean())},

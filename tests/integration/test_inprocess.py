@@ -51,9 +51,16 @@ def test_lora_key_that_maps_to_nothing_is_an_error_naming_it(checks):
     assert "transformer.no_such_block.attn.to_q.lora_A.weight" in err and "do not match this model" in err
 
 
+def test_ltx_video_v1_is_refused_with_a_clear_message(checks):
+    refusal = checks["ltxv"]["refusal"]
+    assert refusal.startswith("ParetoSliderError (builtins): ParetoSlider supports SD3 / SD3.5, Flux / "
+                              "Flux Kontext and LTX-2 models; this model is LTXV."), refusal
+    assert "\n" not in refusal
+
+
 def test_ltx_preference_enters_adaln_single_emb_per_sample_and_per_token(checks):
-    r = checks["ltxv"]
-    assert r["architecture"] == "ltxv" and r["embedder"] == "adaln_single.emb"
+    r = checks["ltxv"]   # LTX-2's ModelInfo on the LTX-Video network its LTXAVModel extends
+    assert r["architecture"] == "ltx2" and r["embedder"] == "adaln_single.emb" and r["row_expand"] == "interleave"
     assert r["single_err"] < 1e-5      # row i of a batch == sample i alone
     assert r["per_token_err"] < 1e-5   # per-token timesteps (denoise mask): ω repeated per token
     assert r["omega_effect"] > 1e-3 and r["rows_differ"] > 1e-3
@@ -64,6 +71,7 @@ def test_front_preview_draws_the_stored_front_and_the_marker_follows_omega(check
     assert r["shape"] == [1, 288, 384, 3] and r["dtype"] == "torch.float32"   # width 384, height 3/4
     assert 0.0 <= r["range"][0] and r["range"][1] <= 1.0
     assert r["message_when_front"] is None
+    assert r["bad_preference"].startswith("ParetoSliderError: ") and "3 value(s)" in r["bad_preference"]
     assert r["omega_moves_marker"] > 200 and r["same_omega_same_image"] == 0
     (xa, ya), (xb, yb) = r["marker_a"], r["marker_b"]
     assert xb < xa - 50 and yb < ya - 30   # ω (0.2, 0.8): less of scorer 1 (x), more of scorer 2 (y up)

@@ -127,6 +127,16 @@ BAD_RUNS = {
 }
 
 
+def assert_one_line_user_error(r, node_type: str) -> None:
+    """The execution_error as the UI gets it: 'ParetoSliderError: <one line>', from `node_type`,
+    its traceback ending at the node (nodes/errors.py), none of pareto_core's frames."""
+    data = next(d for kind, d in r.messages if kind == "execution_error")
+    assert data["node_type"] == node_type and data["exception_type"] == "ParetoSliderError", data
+    assert data["exception_message"].endswith("\n") and "\n" not in data["exception_message"][:-1]
+    assert data["traceback"][-1].startswith("  File ") and "errors.py" in data["traceback"][-1]
+    assert "pareto_core" not in "".join(data["traceback"])
+
+
 @pytest.mark.parametrize("case", sorted(BAD_RUNS))
 def test_bad_input_gives_a_clear_message(comfy, case):
     slider, pref, arch, words = BAD_RUNS[case]
@@ -135,6 +145,9 @@ def test_bad_input_gives_a_clear_message(comfy, case):
     for w in words:
         assert w in r.error, f"{case}: {w!r} not in the message {r.error!r}"
     assert "Traceback" not in r.error
+    node = {"loader": "ParetoSliderLoader", "pref": "ParetoSliderPreference", "apply": "ApplyParetoSlider"}
+    failed = next(d["node_id"] for kind, d in r.messages if kind == "execution_error")
+    assert_one_line_user_error(r, node[failed])
 
 
 def test_missing_file_is_refused_before_running_with_where_to_put_it(comfy):
@@ -149,3 +162,4 @@ def test_sweep_with_a_latent_batch_that_does_not_fit_says_which_batch_size_to_us
     g["latent"]["inputs"]["batch_size"] = 3  # not wired to the sweep's count
     r = comfy.run(g)
     assert not r.ok and "use a latent batch size of 4" in r.error, r.error
+    assert_one_line_user_error(r, "KSampler")   # raised while sampling, by the ω wrapper

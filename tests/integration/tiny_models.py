@@ -1,8 +1,11 @@
 """Tiny random SD3 / Flux transformers (diffusers configs) saved as files ComfyUI's UNETLoader
 detects, and ParetoSlider files for them written with the core writer.
 
-Runs in the project venv (diffusers); ComfyUI never imports this. Shapes follow the pitfalls in
-DESIGN.md: SD3 width = 64 × depth with heads = depth; Flux head_dim 128, axes_dims_rope [16, 56, 56].
+Runs in the project venv (diffusers); ComfyUI never imports this. The shapes are the ones ComfyUI
+can rebuild from a state dict (comfy/model_detection.py): its SD3 MMDiT reads depth as the
+x_embedder width // 64 and fixes width = 64 × depth with heads = depth (so here: 2 layers × 64 =
+128, 2 heads of 64); its Flux fixes the rope axes to [16, 56, 56] (head_dim 128) and takes
+heads = width // 128 (so here: 1 head of 128, axes_dims_rope (16, 56, 56)).
 """
 from __future__ import annotations
 
