@@ -1,5 +1,5 @@
 // Pure helpers for preference vectors ω on the simplex (no DOM, no ComfyUI imports).
-// Used by paretoslider_preference.js; unit-tested with node (tests/browser/simplex.test.mjs).
+// Used by preference/controller.js and preference/controls.js; unit-tested with node (tests/browser/simplex.test.mjs).
 // The Python side (pareto_core.parse_preference / validate_preference) stays the authority:
 // these helpers only keep what the widget writes on the simplex and readable.
 

@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from urllib.parse import urlparse
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -61,7 +62,7 @@ JS_STATE = """(id) => {
     mode: root?.dataset.mode ?? null,
     labels: root ? [...root.querySelectorAll(".ps-name")].map((e) => e.textContent) : [],
     percents: root ? [...root.querySelectorAll(".ps-pct")].map((e) => e.textContent) : [],
-    status: view?.status ?? null,
+    status: root?.querySelector(".ps-status")?.textContent ?? null,
     exact: root?.querySelector(".ps-exact")?.value ?? null,
     connected: root ? root.isConnected : false,
     visible: root ? root.getBoundingClientRect().width > 0 && root.getBoundingClientRect().height > 0 : false,
@@ -82,6 +83,11 @@ JS_SET_STRING = """([id, text]) => {
   const app = window.app;
   const node = app.graph.getNodeById(id);
   node.widgets.find((w) => w.name === "preference").value = text;
+}"""
+
+JS_STRING_IS_NOT = """([id, text]) => {
+  const node = window.app.graph.getNodeById(id);
+  return node.widgets.find((w) => w.name === "preference").value !== text;
 }"""
 
 JS_LOAD = """async (workflow) => {
@@ -184,6 +190,10 @@ def open_app(browser, url: str, vue: bool):
     page = ctx.new_page()
     page.on("console", lambda m: m.type == "error" and REPORT["console_errors"].append(m.text))
     page.on("pageerror", lambda e: REPORT["page_errors"].append(str(e)))
+    # this pack's .js modules as the page fetches them (ComfyUI imports every .js under web/)
+    page.ps_modules = []
+    page.on("request", lambda q: page.ps_modules.append(urlparse(q.url).path)
+            if q.url.endswith(".js") and "/extensions/comfyui-paretoslider/" in q.url.lower() else None)
     page.request.post(f"{url}/settings", data=json.dumps({
         "Comfy.VueNodes.Enabled": vue, "Comfy.TutorialCompleted": True,
         "Comfy.Workflow.ShowMissingModelsWarning": False, "Comfy.Minimap.Visible": False}))
@@ -236,8 +246,12 @@ def scenario_slider(browser, report, shots: Path, vue: bool):
     page.evaluate(JS_LOAD, wf)
     page.wait_for_timeout(400)
     r["after_malformed"] = wait_labels(page, node_id, "Prompt adherence")
-    page.evaluate(JS_SET_STRING, [node_id, "3, 1"])  # typed/edited elsewhere: not normalised
-    page.wait_for_timeout(1200)                       # the poll picks it up and repairs it
+    # assigned by code elsewhere (no callback, no event): the widget's fallback check repairs it
+    page.evaluate(JS_SET_STRING, [node_id, "3, 1"])
+    try:
+        page.wait_for_function(JS_STRING_IS_NOT, arg=[node_id, "3, 1"], timeout=8000)
+    except PlaywrightTimeout:
+        pass  # the assertion on after_external_edit reports it
     r["after_external_edit"] = page.evaluate(JS_STATE, node_id)
     # choosing another file in the Loader relabels the control (and K follows the file)
     page.evaluate("""(name) => {
@@ -287,6 +301,9 @@ def scenario_no_loader(browser, report):
     """Unconnected / missing file: generic labels, no crash."""
     r = report.setdefault("no_loader", {})
     page = open_app(browser, URL, False)
+    # ComfyUI imports every .js file under web/: one extension, each module fetched once
+    r["extensions"] = page.evaluate("() => window.app.extensions.map((e) => e.name).filter((n) => /pareto/i.test(n))")
+    r["modules"] = list(page.ps_modules)
     node_id = page.evaluate("""() => {
       const app = window.app;
       const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;

@@ -251,6 +251,15 @@ def test_missing_loader_or_file_falls_back_to_generic_labels(report):
     assert "unavailable" in r["no_route"]["status"]
 
 
+def test_each_web_module_loads_once_and_one_extension_registers(report):
+    """ComfyUI imports every .js under web/ (helpers included): they must only export."""
+    r = _scenario(report, "no_loader")
+    assert r["extensions"] == ["ParetoSlider.PreferenceWidget"]
+    files = sorted(p.relative_to(ROOT / "web").as_posix() for p in (ROOT / "web").rglob("*.js"))
+    loaded = sorted(m.split("/", 3)[3] for m in r["modules"])  # /extensions/<pack>/<file>
+    assert loaded == files, "every module is fetched exactly once (relative imports share the instance)"
+
+
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_example_workflow_loads_as_a_template(report, name):
     t = _scenario(report, "templates").get(name)

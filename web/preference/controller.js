@@ -1,0 +1,207 @@
+// One Preference node's widget: keeps the node's `preference` STRING widget (the value the
+// Python node reads), the view (view.js + a control from controls.js) and the labels of the
+// upstream Loader's file in step. The ComfyUI hooks that call into it are set up in
+// ../paretoslider_preference.js.
+// A helper module: ComfyUI imports every .js file under web/, so this file only exports.
+import { app } from "../../../scripts/app.js";
+import { formatPreference, normalisePreference, parsePreference, quantise } from "../simplex.js";
+import { createControl, maxHeight, minHeight } from "./controls.js";
+import { PREFERENCE_WIDGET, findUpstreamFile, isWidgetLinked, upstreamKey } from "./graph.js";
+import { INFO_RETRY_MS, fetchInfo } from "./info.js";
+import { PreferenceView } from "./view.js";
+
+export class PreferenceController {
+  constructor(node, stringWidget) {
+    this.node = node;
+    this.stringWidget = stringWidget;
+    this.k = 2;
+    this.objectives = null;     // [{name,label}] from the file, or null when unknown
+    this.fileName = null;       // upstream loader's chosen file
+    this.omega = [0.5, 0.5];
+    this.lastText = null;       // the STRING value currently shown
+    this.layoutKey = "";
+    this.renderedK = undefined;
+    this.dragging = false;      // set by the controls while a drag is held
+    this.upstreamKey = undefined;
+    this.failedAt = 0;          // when the last info read failed (0: it did not)
+    this.refreshTimer = null;
+    this.view = new PreferenceView({ onTyped: (text) => this.applyTyped(text) });
+  }
+
+  /** The DOM element of the widget. */
+  get root() {
+    return this.view.root;
+  }
+
+  get labels() {
+    return Array.from({ length: this.k }, (_, i) => this.objectives?.[i]?.label ?? `objective ${i + 1}`);
+  }
+
+  minHeight() {
+    return minHeight(this.k);
+  }
+
+  maxHeight() {
+    return maxHeight(this.k);
+  }
+
+  // -- value plumbing --
+  readString() {
+    const v = this.stringWidget.value;
+    return typeof v === "string" ? v : v == null ? "" : JSON.stringify(v);
+  }
+
+  /** Bring the view in line with the STRING widget; repair it when malformed. */
+  sync(force = false) {
+    const text = this.readString();
+    if (!force && text === this.lastText) return;
+    if (!this.objectives) {
+      // K unknown (no file info yet): trust the saved length when it is usable
+      const parsed = parsePreference(text);
+      if (Array.isArray(parsed) && parsed.length >= 2 && parsed.length <= 16) this.k = parsed.length;
+    }
+    const n = normalisePreference(text, this.k);
+    this.omega = n.omega;
+    if (n.repaired) this.view.setStatus(`repaired: ${n.reason}`, true);
+    if (n.changed) this.writeString(n.text, true);
+    else this.lastText = text;
+    this.render();
+  }
+
+  writeString(text, final) {
+    this.lastText = text;
+    if (this.stringWidget.value !== text) {
+      this.stringWidget.value = text;
+      if (final) this.stringWidget.callback?.(text, app.canvas, this.node);
+    }
+    this.node.setDirtyCanvas?.(true, false);
+  }
+
+  /** Called by the controls (and the ω field): take ω as the new value. */
+  commit(omega, final) {
+    if (final) this.view.clearWarning(); // the user took over
+    this.omega = quantise(omega);
+    this.writeString(formatPreference(this.omega), final);
+    this.updateValues();
+  }
+
+  applyTyped(text) {
+    const parsed = parsePreference(text);
+    const n = normalisePreference(text, this.k);
+    if (n.repaired) {
+      const len = Array.isArray(parsed) ? parsed.length : 0;
+      this.view.setStatus(len && len !== this.k ? `need ${this.k} weights, got ${len}` : n.reason, true);
+      if (len !== this.k) {
+        this.view.resetExact();
+        return;
+      }
+    }
+    this.commit(n.omega, true);
+  }
+
+  // -- upstream file --
+  async refreshInfo(up = findUpstreamFile(this.node)) {
+    const key = upstreamKey(up);
+    this.upstreamKey = key;
+    this.failedAt = 0;
+    const view = this.view;
+    if (up.state !== "ok" || !up.name) {
+      this.fileName = null;
+      this.objectives = null;
+      view.setStatus(up.state === "other" ? "labels unknown (slider not from a Loader)"
+        : up.state === "ok" ? "choose a ParetoSlider file in the Loader" : "connect a ParetoSlider Loader", false);
+      this.sync(true);
+      return;
+    }
+    this.fileName = up.name;
+    view.setStatus(`reading ${up.name}…`);
+    const info = await fetchInfo(up.name);
+    if (this.upstreamKey !== key) return; // the user picked another file meanwhile
+    if (info.error) {
+      // keep the current K and generic labels; retried by refresh() (the file or route may appear)
+      this.objectives = null;
+      this.failedAt = Date.now();
+      view.setStatus(`labels unavailable: ${info.error}`, true);
+      this.sync(true);
+      return;
+    }
+    this.objectives = info.objectives;
+    this.k = info.objectives.length;
+    const parsed = parsePreference(this.readString());
+    const mismatch = !Array.isArray(parsed) || parsed.length !== this.k;
+    // equal weights (e.g. a fresh node's "0.5, 0.5") carry no choice worth warning about
+    const total = Array.isArray(parsed) ? parsed.reduce((a, b) => a + b, 0) : NaN;
+    const wasUniform = total > 0 && Math.max(...parsed) - Math.min(...parsed) <= 0.0015 * total;
+    view.setStatus(up.name, false);
+    this.sync(true);
+    if (mismatch && !wasUniform) {
+      view.setStatus(`ω reset to equal weights: ${up.name} has ${this.k} objectives`, true);
+    } else if (mismatch) {
+      view.setStatus(up.name, false);
+    }
+  }
+
+  /** Cheap check of everything the widget shows: the STRING value, the upstream file (read
+   *  again when it changed, or when the last read failed a while ago) and whether the
+   *  `preference` input is linked. Run on graph events and by the fallback timer. */
+  refresh() {
+    if (this.dragging || !this.node.graph) return; // mid-drag, or removed / in a closed subgraph
+    this.sync(false);
+    const up = findUpstreamFile(this.node);
+    const retry = this.failedAt && Date.now() - this.failedAt > INFO_RETRY_MS;
+    if (upstreamKey(up) !== this.upstreamKey || retry) this.refreshInfo(up);
+    this.view.setLinked(isWidgetLinked(this.node, PREFERENCE_WIDGET));
+  }
+
+  /** refresh() once the current task is done: events fire mid-change (a link is replaced by
+   *  a disconnect and a connect; configure runs before the other nodes and links exist), and
+   *  several in a row cost one refresh. */
+  refreshSoon() {
+    if (this.refreshTimer !== null) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      try {
+        this.refresh();
+      } catch (err) {
+        console.warn("[ParetoSlider] preference widget update failed", err);
+      }
+    }, 0);
+  }
+
+  /** The node left the graph: stop pending work. */
+  dispose() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+  }
+
+  /** Fit the node to the control. On a change of K (slider ⟷ triangle ⟷ bars) the height
+   *  follows the new control exactly; otherwise the node only grows (keeps a user's resize). */
+  resize(kChanged = false) {
+    this.view.setMinHeight(this.minHeight());
+    const node = this.node;
+    const min = node.computeSize?.();
+    if (min && node.size) {
+      const h = kChanged ? min[1] : Math.max(node.size[1], min[1]);
+      const w = Math.max(node.size[0], min[0]);
+      if (h !== node.size[1] || w !== node.size[0]) node.setSize([w, h]);
+    }
+    node.setDirtyCanvas?.(true, true);
+  }
+
+  // -- rendering --
+  render() {
+    const labels = this.labels;
+    const key = `${this.k}|${labels.join("|")}`;
+    if (key !== this.layoutKey) {
+      this.layoutKey = key;
+      this.view.mount(createControl(this.k, labels, this), this.minHeight());
+      if (this.renderedK !== undefined && this.renderedK !== this.k) this.resize(true);
+      this.renderedK = this.k;
+    }
+    this.updateValues();
+  }
+
+  updateValues() {
+    this.view.show(this.lastText ?? formatPreference(this.omega), this.omega);
+  }
+}
