@@ -66,6 +66,11 @@ class TrainingMetadata:
     fixed_preference: list[float] | None = None  # the constant ω of a fixed-weight run; None = ω-conditioned
     processes: int = 1                         # data-parallel processes
     backbone: str = ""                         # trainer backbone id, e.g. "sd3"
+    # how it was sampled in training, i.e. how to sample it (0 / None: not recorded, older files)
+    resolution: int = 0                        # pixels (square)
+    sample_steps: int = 0                      # denoising steps of the training rollouts
+    guidance: float | None = None              # Flux distilled guidance; None where the model has none
+    cfg: float = 1.0                           # classifier-free guidance scale (1.0: CFG-free, as trained)
     final_rewards: dict[str, float] = field(default_factory=dict)   # objective → mean reward, last step
     settings: dict[str, Any] = field(default_factory=dict)          # lr, beta, kl, group size, ...
 
@@ -94,10 +99,14 @@ class TrainingMetadata:
         return cls(algorithm=str(known.get("algorithm", "")), steps=int(known.get("steps", 0)),
                    fixed_preference=None if fixed is None else [float(v) for v in fixed],
                    processes=int(known.get("processes", 1)), backbone=str(known.get("backbone", "")),
+                   resolution=int(known.get("resolution", 0)), sample_steps=int(known.get("sample_steps", 0)),
+                   guidance=None if known.get("guidance") is None else float(known["guidance"]),
+                   cfg=float(known.get("cfg", 1.0)),
                    final_rewards={str(k): float(v) for k, v in final.items()}, settings={**d, **settings})
 
 
-_TRAINING_FIELDS = ("algorithm", "steps", "fixed_preference", "processes", "backbone", "final_rewards")
+_TRAINING_FIELDS = ("algorithm", "steps", "fixed_preference", "processes", "backbone", "resolution",
+                    "sample_steps", "guidance", "cfg", "final_rewards")
 
 
 @dataclass

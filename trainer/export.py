@@ -18,9 +18,10 @@ def training_metadata(tr: "Trainer", final_rewards: dict[str, float] | None = No
     return TrainingMetadata(
         algorithm=t.algorithm, steps=tr.step_index, fixed_preference=cfg.preference.fixed,
         processes=tr.acc.num_processes, backbone=cfg.model.backbone, final_rewards=dict(final_rewards or {}),
+        resolution=cfg.model.resolution, sample_steps=t.sample_steps, cfg=1.0,      # rollouts are CFG-free
+        guidance=float(cfg.model.guidance) if tr.backbone.architecture == "flux" else None,
         settings={"seed": t.seed, "lr": t.lr, "beta": t.beta, "kl": t.kl, "group_size": t.group_size,
-                  "prompts_per_step": t.prompts_per_step, "omegas_per_prompt": cfg.preference.omegas_per_prompt,
-                  "sample_steps": t.sample_steps})
+                  "prompts_per_step": t.prompts_per_step, "omegas_per_prompt": cfg.preference.omegas_per_prompt})
 
 
 def slider_metadata(tr: "Trainer", final_rewards: dict[str, float] | None = None) -> ParetoSliderMetadata:

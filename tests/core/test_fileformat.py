@@ -180,3 +180,24 @@ def test_three_objectives_round_trip(tmp_path):
     p = save_paretoslider(tmp_path / "three.safetensors", meta, make_lora(), PreferenceModules(meta.embedding))
     f = load_paretoslider(p)
     assert f.metadata.num_objectives == 3 and f.preference_modules().block_modulation is None
+
+
+def test_training_metadata_is_typed_and_reads_the_old_flat_layout(tmp_path):
+    from pareto_core import TrainingMetadata
+    meta, lora = make_meta(), make_lora()
+    meta.training = TrainingMetadata(algorithm="nft", steps=7, fixed_preference=[0.25, 0.75], resolution=512,
+                                     sample_steps=10, final_rewards={"a": 0.5}, settings={"lr": 3e-3})
+    path = save_paretoslider(tmp_path / "f.safetensors", meta, lora, PreferenceModules(meta.embedding))
+    t = read_metadata(path).training
+    assert (t.fixed_preference, t.steps, t.resolution, t.sample_steps, t.cfg, t.guidance) == \
+        ([0.25, 0.75], 7, 512, 10, 1.0, None)
+    assert t["fixed_preference"] == [0.25, 0.75] and t["lr"] == 3e-3
+    with pytest.raises(KeyError):
+        t["fixed_omega"]                       # the misspelling that once fed the wrong ω goes nowhere
+    with pytest.raises(AttributeError):
+        t.fixed_omega
+    # a file written before the typed layout: one flat dict, rewards under "final"
+    old = TrainingMetadata.from_dict({"algorithm": "nft", "steps": 3, "fixed_preference": None, "lr": 1e-3,
+                                      "final": {"rewards_a_mean": 0.25, "rewards_b_mean": 0.5}})
+    assert old.fixed_preference is None and old.steps == 3 and old.settings == {"lr": 1e-3}
+    assert old.final_rewards == {"a": 0.25, "b": 0.5} and old.resolution == 0

@@ -130,3 +130,10 @@ def test_bf16_autocast_with_checkpointing_and_block_modulation(tiny_sd3_path, tm
     f = load_paretoslider(trainer.export())
     assert f.metadata.embedding.block_modulation
     assert f.preference_state["block_modulation.net.2.weight"].abs().sum() > 0
+
+
+def test_the_file_records_how_it_was_sampled_in_training(tiny_sd3_path, tmp_path):
+    cfg = tiny_config(tiny_sd3_path, tmp_path / "run", steps=1, sample_steps=3)
+    t = load_paretoslider(run(cfg, rewards=[brightness, redness])).metadata.training
+    assert (t.resolution, t.sample_steps, t.cfg, t.guidance, t.steps, t.algorithm) == (32, 3, 1.0, None, 1, "nft")
+    assert set(t.final_rewards) == {"bright", "red"}
