@@ -125,63 +125,47 @@ def _summ(scores: dict[str, np.ndarray]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
+def _methods(bb, runs: dict) -> dict:
+    """Every method of one seed as (its ω points, w → what is sampled at w): a list of (blend weight,
+    backbone, policy parts) terms for bench.toytask.sampling.sample."""
+    from bench.toytask import sampling, task
+    grid = [i / (EVAL_POINTS - 1) for i in range(EVAL_POINTS)]
+    fixed = {w: sampling.load_piece(p) for w, p in runs["fixed"].items()}
+    ps, ps5 = sampling.load_piece(runs["paretoslider"]), sampling.load_piece(runs["paretoslider_1of5"])
+    end0, end1 = fixed[0.0], fixed[1.0]
+    bb1 = task.backbone()    # Diffusion Blend: a second backbone holds the other end run (no swapping per step)
+    return {
+        "paretoslider": (grid, lambda w: [(1.0, bb, [(1.0, ps)])]),
+        "paretoslider_1of5": (grid, lambda w: [(1.0, bb, [(1.0, ps5)])]),
+        "fixed": (list(FIXED_W), lambda w: [(1.0, bb, [(1.0, fixed[w])])]),
+        "soups": (grid, lambda w: [(1.0, bb, [(1 - w, end0), (w, end1)])]),
+        "blend": (grid, lambda w: [(1 - w, bb, [(1.0, end0)]), (w, bb1, [(1.0, end1)])]),
+    }
+
+
 def job_eval(work: str, seed: int, runs: dict, keep_strip: bool) -> dict:
     """Every method of one seed on the same ω grid and the same noise."""
     from bench.toytask import sampling, task
     t0 = time.time()
     scorer = Scorer()
     bb = task.backbone()
-    bank = sampling.PolicyBank(bb)
     es = sampling.make_eval_set(bb, EVAL_PER_PROMPT, EVAL_NOISE_SEED)
     sig = bb.sigmas(SAMPLE_STEPS)
-    grid = [i / (EVAL_POINTS - 1) for i in range(EVAL_POINTS)]
     strip_rows = [i for i, p in enumerate(es.prompts) if p in STRIP_PROMPTS and i % EVAL_PER_PROMPT == 0]
-    result = {"seed": seed, "methods": {}, "strip": {}}
 
-    def run(fns, w) -> tuple[dict, torch.Tensor]:
-        om = torch.tensor(omega_vec(w), dtype=torch.float32)
-        x = sampling.euler_sample(fns, es.noise, es.cond, om, sig)
+    def run(terms, w) -> tuple[dict, torch.Tensor]:
+        x = sampling.sample(terms, es, torch.tensor(omega_vec(w), dtype=torch.float32), sig)
         images = bb.decode(x)
         return _summ(scorer(images, es.prompts, es.labels)), images[strip_rows]
 
-    # the base model (ω off, no LoRA)
-    base_fn = bank.velocity_fn([])
-    s, img = run([(1.0, base_fn)], 0.5)
-    result["base"] = s
-    result["strip"]["base"] = img if keep_strip else None
-
-    pieces = {w: sampling.load_piece(p) for w, p in runs["fixed"].items()}
-    ps = sampling.load_piece(runs["paretoslider"])
-    ps5 = sampling.load_piece(runs["paretoslider_1of5"])
-    timing = {}
-    for name, piece in (("paretoslider", ps), ("paretoslider_1of5", ps5)):
+    result = {"seed": seed, "methods": {}, "strip": {}, "eval_seconds": {}}
+    result["base"], result["strip"]["base"] = run([(1.0, bb, [])], 0.5)    # the base model (ω off, no LoRA)
+    for name, (ws, terms) in _methods(bb, runs).items():
         t = time.time()
-        fn = bank.velocity_fn([(1.0, piece)])
-        pts, imgs = zip(*[run([(1.0, fn)], w) for w in grid])
-        result["methods"][name] = {"w": grid, "points": list(pts)}
-        result["strip"][name] = torch.stack(imgs) if keep_strip else None
-        timing[name] = time.time() - t
-    t = time.time()
-    pts, imgs = zip(*[run([(1.0, bank.velocity_fn([(1.0, pieces[w])]))], w) for w in FIXED_W])
-    result["methods"]["fixed"] = {"w": list(FIXED_W), "points": list(pts)}
-    result["strip"]["fixed"] = torch.stack(imgs) if keep_strip else None
-    timing["fixed"] = time.time() - t
-    end0, end1 = pieces[0.0], pieces[1.0]
-    t = time.time()
-    pts, imgs = zip(*[run([(1.0, bank.velocity_fn([(1 - w, end0), (w, end1)]))], w) for w in grid])
-    result["methods"]["soups"] = {"w": grid, "points": list(pts)}
-    result["strip"]["soups"] = torch.stack(imgs) if keep_strip else None
-    timing["soups"] = time.time() - t
-    # Diffusion Blend: a second backbone holds the other end run, so no weight swapping per step
-    t = time.time()
-    bb1 = task.backbone()
-    bank1 = sampling.PolicyBank(bb1)
-    fa, fb = bank.velocity_fn([(1.0, end0)]), bank1.velocity_fn([(1.0, end1)])
-    pts, imgs = zip(*[run([(1 - w, fa), (w, fb)], w) for w in grid])
-    result["methods"]["blend"] = {"w": grid, "points": list(pts)}
-    result["strip"]["blend"] = torch.stack(imgs) if keep_strip else None
-    timing["blend"] = time.time() - t
-    result["eval_seconds"] = timing
+        pts, imgs = zip(*[run(terms(w), w) for w in ws])
+        result["methods"][name] = {"w": list(ws), "points": list(pts)}
+        result["strip"][name] = torch.stack(imgs)
+        result["eval_seconds"][name] = time.time() - t
     result["seconds"] = time.time() - t0
     if keep_strip:
         result["strip_prompts"] = [es.prompts[i] for i in strip_rows]
@@ -268,10 +252,8 @@ LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "Pa
 
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    from trainer.plots import pyplot, save_figure
+    fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.2))
     floor = m["floor"]
     for ax, keys, space in ((axes[0], HELDOUT, "heldout"), (axes[1], TRAINING, "training")):
         for meth in METHODS:
@@ -313,13 +295,15 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
     fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor, "
                  "not counted in HV)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def strip(e: dict, path: Path) -> None:
     """Rows: methods (per prompt); columns: ω = 0 … 1 (11 points; fixed runs at their 5 points)."""
     from PIL import Image, ImageDraw
+
+    from pareto_core.fonts import font
+    from trainer.plots import to_pil
     tile, pad, left, top = 48, 3, 205, 18
     grid = e["methods"]["paretoslider"]["w"]
     prompts = e["strip_prompts"]
@@ -336,27 +320,21 @@ def strip(e: dict, path: Path) -> None:
     H = top + len(rows) * (tile + pad) + 4
     canvas = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(canvas)
-    try:   # a font with ω in it (matplotlib ships DejaVu)
-        import matplotlib
-        from PIL import ImageFont
-        font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 11)
-    except (ImportError, OSError):
-        font = None
+    label_font = font(11)      # DejaVu: has ω
     for ci, w in enumerate(grid):
-        d.text((left + ci * (tile + pad) + 4, 3), f"ω={w:.1f}", fill="black", font=font)
+        d.text((left + ci * (tile + pad) + 4, 3), f"ω={w:.1f}", fill="black", font=label_font)
     for ri, (label, imgs) in enumerate(rows):
         y = top + ri * (tile + pad)
-        d.text((4, y + tile // 2 - 6), label, fill="black", font=font)
+        d.text((4, y + tile // 2 - 6), label, fill="black", font=label_font)
         for w, img in imgs.items():
             ci = min(range(len(grid)), key=lambda i: abs(grid[i] - w))
-            arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-            canvas.paste(Image.fromarray(arr).resize((tile, tile), Image.NEAREST), (left + ci * (tile + pad), y))
+            canvas.paste(to_pil(img).resize((tile, tile), Image.NEAREST), (left + ci * (tile + pad), y))
     canvas.save(path)
 
 
-# ----------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------- main: the steps
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--steps", type=int, default=40, help="steps of each fixed-weight run (S); ParetoSlider: 2S")
@@ -373,81 +351,93 @@ def main(argv=None) -> int:
                     help="reuse the fixed-weight runs of another --work folder (for an investigation that "
                          "only changes ParetoSlider's ω sampling: preference.* overrides do not touch fixed runs)")
     ap.add_argument("--table", action="store_true", help="print the markdown results table of --out/front.json")
-    args = ap.parse_args(argv)
-    if args.table:
-        print(markdown_table(json.loads((Path(args.out) / "front.json").read_text())))
-        return 0
-    t_start = time.time()
-    overrides: dict = {}
-    for item in args.set:
-        key, val = item.split("=", 1)
-        sec, field = key.split(".", 1)
-        import yaml
-        overrides.setdefault(sec, {})[field] = yaml.safe_load(val)
-    work, out = Path(args.work), Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _log(f"front bench: seeds {args.seeds}, S = {args.steps} steps per fixed run, ParetoSlider 2S = "
-         f"{2 * args.steps}, {args.workers} workers x {args.threads} threads, overrides {overrides or 'none'}")
+    return ap.parse_args(argv)
 
+
+def parse_overrides(items) -> dict:
+    """`section.field=value` items as {section: {field: value}}, parsed as the trainer's --set is."""
+    from trainer.config import apply_overrides
+    return apply_overrides({}, list(items))
+
+
+def _fixed_overrides(overrides: dict) -> dict:
+    """ω-sampling overrides cannot change a fixed-weight run (its ω is constant; no random draw)."""
+    fixed_ov = {sec: {k: v for k, v in d.items() if not (sec == "preference" and k.endswith("_prob"))}
+                for sec, d in overrides.items()}
+    return {sec: d for sec, d in fixed_ov.items() if d}
+
+
+def _reusable(folder: Path, steps: int, ov: dict) -> dict | None:
+    """The timing record of a finished run in `folder` trained with these steps and overrides."""
+    t = folder / "timing.json"
+    if not t.is_file():
+        return None
+    r = json.loads(t.read_text())
+    if r.get("steps") != steps or r.get("overrides", {}) != ov:
+        _log(f"not reusing {folder}: it was trained with other settings")
+        return None
+    return r
+
+
+def _record(runs: dict, r: dict) -> None:
+    """Note a finished (or reused) run's file(s) under its seed."""
+    if r["kind"] == "fixed":
+        runs[r["seed"]]["fixed"][r["w"]] = r["path"]
+    else:
+        runs[r["seed"]]["paretoslider"], runs[r["seed"]]["paretoslider_1of5"] = r["path"], r["path_1of5"]
+
+
+def train_all(pool, args: argparse.Namespace, overrides: dict) -> tuple[dict, list[dict]]:
+    """Every run of every seed (reused where --reuse / --fixed-from allow): ({seed: files}, timing records)."""
+    work = Path(args.work)
     runs = {s: {"fixed": {}} for s in args.seeds}
-    jobs_info = []
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(args.threads,)) as pool:
-        futs = {}
+    jobs_info: list[dict] = []
+    futs = []
 
-        def reusable(folder: Path, steps: int, ov: dict) -> dict | None:
-            t = folder / "timing.json"
-            if not t.is_file():
-                return None
-            r = json.loads(t.read_text())
-            if r.get("steps") != steps or r.get("overrides", {}) != ov:
-                _log(f"not reusing {folder}: it was trained with other settings")
-                return None
-            return r
+    def reuse(r: dict, what: str) -> None:
+        _record(runs, r)
+        jobs_info.append({**r, "reused": True})
+        _log(f"seed {r['seed']}: reusing {what} {r['path']}")
 
-        fixed_work = Path(args.fixed_from) if args.fixed_from else work
-        # ω-sampling overrides cannot change a fixed-weight run (its ω is constant; no random draw)
-        fixed_ov = {sec: {k: v for k, v in d.items() if not (sec == "preference" and k.endswith("_prob"))}
-                    for sec, d in overrides.items()}
-        fixed_ov = {sec: d for sec, d in fixed_ov.items() if d}
-        for s in args.seeds:     # the long ParetoSlider chains first
-            r = reusable(work / f"seed{s}" / "paretoslider", 2 * args.steps, overrides) if args.reuse else None
+    for s in args.seeds:     # the long ParetoSlider chains first
+        r = _reusable(work / f"seed{s}" / "paretoslider", 2 * args.steps, overrides) if args.reuse else None
+        if r is not None:
+            reuse(r, "ParetoSlider run")
+            continue
+        futs.append(pool.submit(job_paretoslider, str(work), s, args.steps, overrides))
+    fixed_work = Path(args.fixed_from) if args.fixed_from else work
+    fixed_ov = _fixed_overrides(overrides)
+    for s in args.seeds:
+        for w in sorted(FIXED_W, key=lambda w: (w not in (0.0, 1.0), w)):   # the end runs first
+            r = (_reusable(fixed_work / f"seed{s}" / f"fixed_{w:.2f}", args.steps, fixed_ov)
+                 if (args.reuse or args.fixed_from) else None)
             if r is not None:
-                runs[s]["paretoslider"], runs[s]["paretoslider_1of5"] = r["path"], r["path_1of5"]
-                jobs_info.append({**r, "reused": True})
-                _log(f"seed {s}: reusing ParetoSlider run {r['path']}")
+                reuse(r, f"fixed run ω={w:.2f}")
                 continue
-            futs[pool.submit(job_paretoslider, str(work), s, args.steps, overrides)] = ("ps", s)
-        for s in args.seeds:
-            for w in sorted(FIXED_W, key=lambda w: (w not in (0.0, 1.0), w)):   # the end runs first
-                r = (reusable(fixed_work / f"seed{s}" / f"fixed_{w:.2f}", args.steps, fixed_ov)
-                     if (args.reuse or args.fixed_from) else None)
-                if r is not None:
-                    runs[s]["fixed"][w] = r["path"]
-                    jobs_info.append({**r, "reused": True})
-                    _log(f"seed {s}: reusing fixed run ω={w:.2f} {r['path']}")
-                    continue
-                futs[pool.submit(job_fixed, str(work), s, w, args.steps, overrides)] = ("fixed", s)
-        for f in as_completed(futs):
-            r = f.result()
-            jobs_info.append(r)
-            s = r["seed"]
-            if r["kind"] == "fixed":
-                runs[s]["fixed"][r["w"]] = r["path"]
-                _log(f"seed {s}: fixed ω={r['w']:.2f} done in {r['wall']:.0f}s wall / {r['cpu']:.0f}s cpu")
-            else:
-                runs[s]["paretoslider"], runs[s]["paretoslider_1of5"] = r["path"], r["path_1of5"]
-                _log(f"seed {s}: ParetoSlider done in {r['wall']:.0f}s wall / {r['cpu']:.0f}s cpu "
-                     f"(1/5 point after {r['wall_1of5']:.0f}s)")
-        t_train = time.time() - t_start
-        _log(f"training finished after {t_train:.0f}s; evaluating")
-        efuts = [pool.submit(job_eval, str(work), s, runs[s], i == 0) for i, s in enumerate(args.seeds)]
-        evals = [f.result() for f in efuts]
+            futs.append(pool.submit(job_fixed, str(work), s, w, args.steps, overrides))
+    for f in as_completed(futs):
+        r = f.result()
+        jobs_info.append(r)
+        _record(runs, r)
+        if r["kind"] == "fixed":
+            _log(f"seed {r['seed']}: fixed ω={r['w']:.2f} done in {r['wall']:.0f}s wall / {r['cpu']:.0f}s cpu")
+        else:
+            _log(f"seed {r['seed']}: ParetoSlider done in {r['wall']:.0f}s wall / {r['cpu']:.0f}s cpu "
+                 f"(1/5 point after {r['wall_1of5']:.0f}s)")
+    return runs, jobs_info
+
+
+def evaluate_all(pool, args: argparse.Namespace, runs: dict) -> list[dict]:
+    """job_eval per seed (the first keeps its images for the strip)."""
+    efuts = [pool.submit(job_eval, args.work, s, runs[s], i == 0) for i, s in enumerate(args.seeds)]
+    evals = [f.result() for f in efuts]
     for e in evals:
         _log(f"seed {e['seed']}: evaluation {e['seconds']:.0f}s")
+    return evals
 
-    m = metrics(evals)
+
+def seconds(jobs_info: list[dict], evals: list[dict], n_seeds: int, total: float, t_train: float) -> dict:
+    """Training time per method and seed (soups/blend: their two end runs) and the invocation's totals."""
     secs = {}
     for meth in METHODS:
         tr_wall = tr_cpu = 0.0
@@ -460,12 +450,11 @@ def main(argv=None) -> int:
             elif meth == "paretoslider_1of5" and r["kind"] == "paretoslider":
                 tr_wall += r["wall_1of5"]
                 tr_cpu += r["cpu_1of5"]
-        n = max(len(args.seeds), 1)
+        n = max(n_seeds, 1)
         secs[meth] = {"train_wall_per_seed": tr_wall / n, "train_cpu_per_seed": tr_cpu / n,
                       "eval_per_seed": float(np.mean([e["eval_seconds"][meth] for e in evals])),
                       "note": "soups/blend reuse the two end fixed runs (no training of their own)"
                       if meth in ("soups", "blend") else ""}
-    total = time.time() - t_start
     secs["this_invocation"] = total
     secs["training_phase_this_invocation"] = t_train
     cpu_all = sum(r["cpu"] for r in jobs_info)
@@ -477,8 +466,13 @@ def main(argv=None) -> int:
     # what the whole benchmark costs on 2 free cores with 2 one-thread workers (CPU-bound processes)
     secs["estimated_wall_on_2_free_cores"] = (cpu_all + eval_all) / 2
     secs["total_bench"] = total
+    return secs
+
+
+def build_report(args: argparse.Namespace, overrides: dict, evals: list[dict], m: dict, secs: dict) -> dict:
+    """front.json: the protocol as run, the metrics, the timings and every seed's fronts."""
     from bench.toytask import task
-    report = {
+    return {
         "task": "bench/toytask: 16x16 coloured shapes, 12 prompts, 1.3M-param SD3 transformer (pixel space)",
         "protocol": {"seeds": args.seeds, "fixed_steps_S": args.steps, "paretoslider_steps": 2 * args.steps,
                      "paretoslider_1of5_steps": args.steps, "fixed_omegas": list(FIXED_W),
@@ -498,6 +492,28 @@ def main(argv=None) -> int:
         "seconds": secs,
         "fronts": {str(e["seed"]): e["methods"] for e in evals},
     }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads((Path(args.out) / "front.json").read_text())))
+        return 0
+    t_start = time.time()
+    overrides = parse_overrides(args.set)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _log(f"front bench: seeds {args.seeds}, S = {args.steps} steps per fixed run, ParetoSlider 2S = "
+         f"{2 * args.steps}, {args.workers} workers x {args.threads} threads, overrides {overrides or 'none'}")
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(args.threads,)) as pool:
+        runs, jobs_info = train_all(pool, args, overrides)
+        t_train = time.time() - t_start
+        _log(f"training finished after {t_train:.0f}s; evaluating")
+        evals = evaluate_all(pool, args, runs)
+    m = metrics(evals)
+    total = time.time() - t_start
+    report = build_report(args, overrides, evals, m, seconds(jobs_info, evals, len(args.seeds), total, t_train))
     (out / "front.json").write_text(json.dumps(report, indent=1))
     plot(evals, m, out / "front.png")
     strip(evals[0], out / "strip.png")
@@ -506,10 +522,15 @@ def main(argv=None) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- tables
+
+def fmt_stats(s: dict, nd: int = 3) -> str:
+    """mean [min, max] over seeds, or n/a."""
+    return "n/a" if s.get("mean") is None else f"{s['mean']:.{nd}f} [{s['min']:.{nd}f}, {s['max']:.{nd}f}]"
+
+
 def markdown_table(r: dict) -> str:
     """The results table of docs/BENCHMARK.md / README, from front.json."""
-    def f(s, nd=3):
-        return "n/a" if s.get("mean") is None else f"{s['mean']:.{nd}f} [{s['min']:.{nd}f}, {s['max']:.{nd}f}]"
     lines = [("| method | training steps per seed | HV held-out | HV training | Spearman lightness / colourfulness "
               f"| fidelity: lowest point (floor {r['floor']:.3f}) | points below floor |"),
              "|---|---|---|---|---|---|---|"]
@@ -519,8 +540,8 @@ def markdown_table(r: dict) -> str:
     for m in METHODS:
         sp = r["spearman"][m]
         fd = r["fidelity"][m]
-        lines.append(f"| {LABELS[m]} | {steps[m]} | {f(r['hypervolume']['heldout'][m], 4)} | "
-                     f"{f(r['hypervolume']['training'][m], 4)} | {f(sp['lightness'], 2)} / {f(sp['colourfulness'], 2)} | "
+        lines.append(f"| {LABELS[m]} | {steps[m]} | {fmt_stats(r['hypervolume']['heldout'][m], 4)} | "
+                     f"{fmt_stats(r['hypervolume']['training'][m], 4)} | {fmt_stats(sp['lightness'], 2)} / {fmt_stats(sp['colourfulness'], 2)} | "
                      f"{fd['lowest']:.3f} | {fd['points_below_floor']}/{fd['points']} |")
     b = r["base"]
     lines.append(f"| base model | 0 | — | — | — | {b['fidelity']:.3f} | — |")
@@ -534,30 +555,24 @@ def markdown_table(r: dict) -> str:
                              "training_paretoslider_1of5_vs_fixed")):
             continue
         om = "n/a" if v["of_means"] is None else f"{v['of_means']:.3f}"
-        lines.append(f"| HV {k.replace('_', ' ')} | {om} | {f(v)} | {targets.get(k, '')} |")
+        lines.append(f"| HV {k.replace('_', ' ')} | {om} | {fmt_stats(v)} | {targets.get(k, '')} |")
     for k, v in r["corner_coverage"].items():
         for end in ("omega_0", "omega_1"):
             e = v[end]
             tgt = "≥ 0.8" if k == "paretoslider" else ""
-            lines.append(f"| corner coverage {k.replace('_', ' ')} at ω = {end[-1]} ({e['score']}) | — | {f(e)} | {tgt} |")
+            lines.append(f"| corner coverage {k.replace('_', ' ')} at ω = {end[-1]} ({e['score']}) | — | {fmt_stats(e)} | {tgt} |")
     return "\n".join(lines)
-
-
-def _fmt(s: dict) -> str:
-    if s.get("mean") is None:
-        return "n/a"
-    return f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}]"
 
 
 def print_ratios(r: dict) -> None:
     print("\n=== results (mean [min, max] over seeds) ===")
     for space in ("heldout", "training"):
-        print(f"hypervolume {space}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in r["hypervolume"][space].items()))
+        print(f"hypervolume {space}: " + "; ".join(f"{k} {fmt_stats(v)}" for k, v in r["hypervolume"][space].items()))
     fp = r["fidelity"]["paretoslider"]
     print(f"fidelity floor {r['floor']:.3f} (base {r['base']['fidelity']:.3f}); ParetoSlider lowest point "
           f"{fp['lowest']:.3f}, points below floor: {fp['points_below_floor']}/{fp['points']}")
     for meth in METHODS:
-        print(f"spearman {meth}: " + "; ".join(f"{k} {_fmt(v)}" for k, v in r["spearman"][meth].items()))
+        print(f"spearman {meth}: " + "; ".join(f"{k} {fmt_stats(v)}" for k, v in r["spearman"][meth].items()))
     secs = r["seconds"]
     print("seconds per seed (train cpu): " + "; ".join(
         f"{k} {v['train_cpu_per_seed']:.0f}" for k, v in secs.items() if isinstance(v, dict)))
@@ -568,12 +583,12 @@ def print_ratios(r: dict) -> None:
           "corner coverage >= 0.8; Spearman >= 0.95; no PS point below floor) ===")
     for k, v in r["ratios"].items():
         print(f"HV ratio {k}: ratio of means {v['of_means']:.3f}" if v["of_means"] is not None else f"HV ratio {k}: n/a",
-              f"| per seed {_fmt(v)}")
+              f"| per seed {fmt_stats(v)}")
     for k, v in r["corner_coverage"].items():
-        print(f"corner coverage {k}: ω=0 ({v['omega_0']['score']}) {_fmt(v['omega_0'])}; "
-              f"ω=1 ({v['omega_1']['score']}) {_fmt(v['omega_1'])}")
+        print(f"corner coverage {k}: ω=0 ({v['omega_0']['score']}) {fmt_stats(v['omega_0'])}; "
+              f"ω=1 ({v['omega_1']['score']}) {fmt_stats(v['omega_1'])}")
     ps = r["spearman"]["paretoslider"]
-    print(f"spearman ParetoSlider: lightness {_fmt(ps['lightness'])}, colourfulness {_fmt(ps['colourfulness'])}")
+    print(f"spearman ParetoSlider: lightness {fmt_stats(ps['lightness'])}, colourfulness {fmt_stats(ps['colourfulness'])}")
     f = r["fidelity"]["paretoslider"]
     print(f"ParetoSlider points below the fidelity floor: {f['points_below_floor']} of {f['points']}")
 

@@ -25,6 +25,48 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+OVERVIEW_PROMPTS = ("red circle", "green square", "blue triangle", "yellow circle", "blue square", "red triangle")
+
+
+def overview_strip(path: Path, scorers, png: Path) -> None:
+    """6 prompts (rows) x 11 ω (columns), the same noise along each row (the sweep's noise)."""
+    import torch
+
+    from bench.toytask import task
+    from pareto_core import load_paretoslider
+    from trainer.lora_merge import merged_lora
+    from trainer.plots import image_strip
+    from trainer.sweep import omega_grid, omega_label, sweep
+    bb = task.backbone()
+    sl = load_paretoslider(path)
+    omegas = omega_grid(2, 11)
+    with merged_lora(bb.transformer, sl.lora):
+        res = sweep(bb, sl.preference_modules(), list(OVERVIEW_PROMPTS), omegas, scorers, steps=10, seed=0,
+                    batch_size=11, progress=False)
+    imgs = torch.cat(res.images)                       # (6*11, 3, 16, 16), row-major
+    labels = [omega_label(w) for _ in OVERVIEW_PROMPTS for w in omegas.tolist()]
+    image_strip(imgs, labels, title="ω = brightness/saturation weights; rows: " + ", ".join(OVERVIEW_PROMPTS),
+                tile=64, max_columns=11).save(png)
+
+
+def print_where_to_look(summary: dict, out: Path, path: Path, seconds: float) -> None:
+    """The outputs and the front's ends in a few lines."""
+    b, s = summary["scores"]["brightness"], summary["scores"]["saturation"]
+    base = summary.get("base") or {}
+    print()
+    print(f"[demo] done in {seconds:.0f}s. Look at:")
+    print(f"  {out / 'eval' / 'front.png'}   the measured front: each dot is one ω, from all-brightness (ω=1/0)")
+    print("      to all-saturation (ω=0/1); one file covers the whole trade-off (× is the base model)")
+    print(f"  {out / 'strip.png'}   6 prompts x 11 ω, same noise along a row: images get brighter toward the")
+    print("      left and more saturated toward the right while keeping the prompt's shape and colour")
+    print(f"  {out / 'eval' / 'strips'}/   one strip per prompt (first tile = base model)")
+    print(f"  {path}   the ParetoSlider file (LoRA + preference MLP + the measured front in its metadata)")
+    print(f"  brightness at ω=1/0 {b[0]:.3f} -> ω=0/1 {b[-1]:.3f} (base {base.get('brightness', {}).get('mean', float('nan')):.3f}); "
+          f"saturation {s[0]:.3f} -> {s[-1]:.3f} (base {base.get('saturation', {}).get('mean', float('nan')):.3f}); "
+          f"Spearman vs own weight: brightness {summary['spearman']['brightness']['brightness']:.2f}, "
+          f"saturation {summary['spearman']['saturation']['saturation']:.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=100, help="training steps (96 images each)")
@@ -38,7 +80,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from bench.toytask import task
     from trainer.backbones.toy import DEFAULT_BASE, PROMPTS
-    from trainer.evaluate import evaluate_file, image_strip, omega_grid, omega_label
+    from trainer.evaluate import evaluate_file
     from trainer.rewards import build_reward
 
     if not DEFAULT_BASE.is_file():
@@ -60,35 +102,9 @@ def main(argv=None) -> int:
     summary = evaluate_file(path, task.backbone(), list(PROMPTS), scorers, out / "eval", points=11, steps=10,
                             seed=0, batch_size=11, progress=False)
 
-    # one overview strip: 6 prompts (rows) x 11 ω (columns), same noise along each row
-    from pareto_core import load_paretoslider
-    from trainer.evaluate import merged_lora, sweep
-    bb = task.backbone()
-    sl = load_paretoslider(path)
-    omegas = omega_grid(2, 11)
-    rows = ["red circle", "green square", "blue triangle", "yellow circle", "blue square", "red triangle"]
-    with merged_lora(bb.transformer, sl.lora):
-        res = sweep(bb, sl.preference_modules(), rows, omegas, scorers, steps=10, seed=0, batch_size=11,
-                    progress=False)
-    imgs = torch.cat(res.images)                       # (6*11, 3, 16, 16), row-major
-    labels = [f"{omega_label(w)}" for _ in rows for w in omegas.tolist()]
-    image_strip(imgs, labels, title="ω = brightness/saturation weights; rows: " + ", ".join(rows),
-                tile=64, max_columns=11).save(out / "strip.png")
+    overview_strip(path, scorers, out / "strip.png")
 
-    b, s = summary["scores"]["brightness"], summary["scores"]["saturation"]
-    base = summary.get("base") or {}
-    print()
-    print(f"[demo] done in {time.time() - t0:.0f}s. Look at:")
-    print(f"  {out / 'eval' / 'front.png'}   the measured front: each dot is one ω, from all-brightness (ω=1/0)")
-    print("      to all-saturation (ω=0/1); one file covers the whole trade-off (the star is the base model)")
-    print(f"  {out / 'strip.png'}   6 prompts x 11 ω, same noise along a row: images get brighter toward the")
-    print("      left and more saturated toward the right while keeping the prompt's shape and colour")
-    print(f"  {out / 'eval' / 'strips'}/   one strip per prompt (first tile = base model)")
-    print(f"  {path}   the ParetoSlider file (LoRA + preference MLP + the measured front in its metadata)")
-    print(f"  brightness at ω=1/0 {b[0]:.3f} -> ω=0/1 {b[-1]:.3f} (base {base.get('brightness', {}).get('mean', float('nan')):.3f}); "
-          f"saturation {s[0]:.3f} -> {s[-1]:.3f} (base {base.get('saturation', {}).get('mean', float('nan')):.3f}); "
-          f"Spearman vs own weight: brightness {summary['spearman']['brightness']['brightness']:.2f}, "
-          f"saturation {summary['spearman']['saturation']['saturation']:.2f}")
+    print_where_to_look(summary, out, path, time.time() - t0)
     return 0
 
 

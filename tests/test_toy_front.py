@@ -33,7 +33,6 @@ def scores(trained):
     from bench.toytask import classifier, sampling, task
     from bench.toytask.evaluators import training_rewards
     bb = task.backbone()
-    bank = sampling.PolicyBank(bb)
     es = sampling.make_eval_set(bb, per_prompt=2, seed=1234)
     sig = bb.sigmas(10)
     rewards = training_rewards()
@@ -42,8 +41,7 @@ def scores(trained):
     out = {}
     for name, parts, omega in (("base", [], (0.5, 0.5)), ("bright", [(1.0, piece)], (1.0, 0.0)),
                                ("middle", [(1.0, piece)], (0.5, 0.5)), ("saturated", [(1.0, piece)], (0.0, 1.0))):
-        fn = bank.velocity_fn(parts)
-        x = sampling.euler_sample([(1.0, fn)], es.noise, es.cond, torch.tensor(omega), sig)
+        x = sampling.sample([(1.0, bb, parts)], es, torch.tensor(omega), sig)
         images = bb.decode(x)
         out[name] = {k: float(r(images, es.prompts).mean()) for k, r in rewards.items()}
         out[name]["fidelity"] = float(classifier.fidelity(net, images, es.labels)[0].mean())

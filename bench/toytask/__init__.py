@@ -4,5 +4,6 @@
 - `pretrain`    flow-matching pretraining of the small SD3 transformer (the committed base);
 - `classifier`  the fidelity measure (a small CNN that recognises shape + colour);
 - `evaluators`  held-out scorers, different from the training rewards;
-- `sampling`    fixed-noise Euler sampling, LoRA merging, soups and velocity blending.
+- `sampling`    policies from trained files (soups, blends) sampled with fixed noise on the
+                trainer's sampler and LoRA merge.
 """

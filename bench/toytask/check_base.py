@@ -20,15 +20,14 @@ from trainer.backbones.toy import DEFAULT_BASE, ToyBackbone
 def check(path=DEFAULT_BASE, png: str | None = None, per_prompt: int = 8, steps: int = 10) -> dict:
     bb = ToyBackbone(path)
     es = sampling.make_eval_set(bb, per_prompt, 1234)
-    fn = sampling.PolicyBank(bb).velocity_fn([])
-    x = sampling.euler_sample([(1.0, fn)], es.noise, es.cond, torch.tensor([0.5, 0.5]), bb.sigmas(steps))
+    x = sampling.sample([(1.0, bb, [])], es, torch.tensor([0.5, 0.5]), bb.sigmas(steps))
     images = bb.decode(x)
     prob, acc = classifier.fidelity(classifier.load(), images, es.labels)
     out = {k: float(v(images, es.prompts).mean()) for k, v in evaluators.training_rewards().items()}
     out.update({k: float(v.mean()) for k, v in evaluators.heldout_scores(images).items()})
     out.update(fidelity=float(prob.mean()), accuracy=float(acc.mean()))
     if png:
-        from trainer.evaluate import image_strip
+        from trainer.plots import image_strip
         image_strip(images, [p.split()[0][:1] + p.split()[1][:3] for p in es.prompts], tile=40,
                     max_columns=per_prompt * 2, title=f"toy base: fidelity {out['fidelity']:.3f}").save(png)
     return out

@@ -1,5 +1,5 @@
-"""Evaluation machinery of the toy benchmark: fixed-noise Euler sampling of policies built
-from ParetoSlider files, rewarded soups and Diffusion Blend.
+"""Evaluation machinery of the toy benchmark: fixed-noise sampling of policies built from
+ParetoSlider files, rewarded soups and Diffusion Blend — on the trainer's own sampler and merge.
 
 A *policy* here is the base transformer plus a weighted sum of trained pieces:
     W = W_base + sum_i c_i * dW_i           (LoRA deltas, dW = alpha/rank * B @ A)
@@ -8,12 +8,18 @@ A *policy* here is the base transformer plus a weighted sum of trained pieces:
 - a fixed-weight run:         one piece, c = 1, omega = the ω it was trained at;
 - rewarded soups at ω:        two pieces (the end runs), c = ω (weights interpolated, merged);
 - Diffusion Blend at ω:       two policies, velocities blended per step: v = ω0 v_A + ω1 v_B.
-ω is fed through the product's own hook (trainer.inject.preference_hooks).
+The weights are merged by trainer.lora_merge (soups: `sum_deltas`), ω is fed through the product's
+own hook (trainer.inject.preference_hooks), sampling is trainer.sampling's `euler_sample`, and a
+blend is `trainer.sampling.blend` of the policies' velocity functions.
+
+    v = [(1.0, bb, [(1 - w, end0), (w, end1)])]                        # soups at w
+    v = [(1 - w, bb, [(1.0, end0)]), (w, bb1, [(1.0, end1)])]           # blend: one backbone per policy
+    x0 = sample(v, eval_set, omega, bb.sigmas(10))
 """
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +29,8 @@ from torch import nn
 from pareto_core import PreferenceModules, load_paretoslider
 from trainer.backbones.base import Conditioning
 from trainer.inject import preference_hooks
+from trainer.lora_merge import lora_deltas, merged_deltas, sum_deltas
+from trainer.sampling import VelocityFn, blend, euler_sample
 
 
 @dataclass
@@ -31,38 +39,27 @@ class Piece:
     and the ω it was trained at if it is a fixed-weight run (None = ω-conditioned)."""
     deltas: dict[str, torch.Tensor]
     modules: PreferenceModules | None
-    fixed_omega: torch.Tensor | None = None
+    fixed_preference: torch.Tensor | None = None
     path: str = ""
 
 
-def lora_deltas(lora: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`transformer.<module>.lora_A/B.weight` (+ `.alpha`) → {<module>: alpha/rank * B @ A}."""
-    out = {}
-    for key, a in lora.items():
-        if not key.endswith(".lora_A.weight"):
-            continue
-        mod = key[len("transformer."):-len(".lora_A.weight")]
-        b = lora[f"transformer.{mod}.lora_B.weight"].float()
-        rank = a.shape[0]
-        alpha = lora.get(f"transformer.{mod}.alpha")
-        scale = float(alpha) / rank if alpha is not None else 1.0
-        out[mod] = scale * (b @ a.float())
-    return out
+Parts = Sequence[tuple[float, Piece]]          # a policy: (c_i, piece_i)
 
 
-def load_piece(path: str | Path, fixed_omega: Sequence[float] | None = None) -> Piece:
+def load_piece(path: str | Path, fixed_preference: Sequence[float] | None = None) -> Piece:
+    """A file as a piece; a fixed-weight run's ω comes from its metadata (training.fixed_preference)."""
     f = load_paretoslider(path)
-    if fixed_omega is None:
-        fixed = f.metadata.training.get("fixed_omega") or f.metadata.training.get("fixed")
-        fixed_omega = fixed if fixed else None
+    if fixed_preference is None:
+        fixed_preference = f.metadata.training.fixed_preference
     return Piece(lora_deltas(f.lora), f.preference_modules(),
-                 None if fixed_omega is None else torch.tensor(fixed_omega, dtype=torch.float32), str(path))
+                 None if fixed_preference is None else torch.tensor(fixed_preference, dtype=torch.float32),
+                 str(path))
 
 
 class _SumModules(nn.Module):
     """Looks like PreferenceModules to preference_hooks; returns sum_i c_i m_i(ω_i)."""
 
-    def __init__(self, parts: list[tuple[float, Piece]]):
+    def __init__(self, parts: Parts):
         super().__init__()
         self.parts = [(c, p) for c, p in parts if p.modules is not None]
         self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)   # dtype probe for the hook
@@ -70,9 +67,9 @@ class _SumModules(nn.Module):
         self.block_modulation = bm[0] if any(m is not None for m in bm) else None
 
     def _omega(self, piece: Piece, omega: torch.Tensor) -> torch.Tensor:
-        if piece.fixed_omega is None:
+        if piece.fixed_preference is None:
             return omega
-        return piece.fixed_omega.to(omega).expand(omega.shape[0], -1)
+        return piece.fixed_preference.to(omega).expand(omega.shape[0], -1)
 
     def temb_delta(self, omega):
         return sum(c * p.modules.temb_delta(self._omega(p, omega)) for c, p in self.parts)
@@ -81,52 +78,6 @@ class _SumModules(nn.Module):
         vecs = [c * p.modules.block_vector(self._omega(p, omega)) for c, p in self.parts
                 if p.modules.block_modulation is not None]
         return sum(vecs) if vecs else None
-
-
-class PolicyBank:
-    """Holds the base weights of one backbone and switches it between policies (in place)."""
-
-    def __init__(self, backbone):
-        self.backbone = backbone
-        self.root = backbone.transformer
-        self.base = {k: v.detach().clone() for k, v in self.root.state_dict().items()}
-        self.current = None
-
-    def set_weights(self, parts: list[tuple[float, Piece]]) -> None:
-        key = tuple((round(c, 8), id(p)) for c, p in parts)
-        if key == self.current:
-            return
-        with torch.no_grad():
-            state = self.root.state_dict()
-            for k, v in self.base.items():
-                state[k].copy_(v)
-            for c, p in parts:
-                for mod, d in p.deltas.items():
-                    w = state[f"{mod}.weight"]
-                    w.add_(c * d.to(w))
-        self.current = key
-
-    def velocity_fn(self, parts: list[tuple[float, Piece]]):
-        """v(x, sigma, cond, omega_rows) of W_base + sum c dW with the summed preference vector."""
-        mods = _SumModules(parts) if parts else None
-
-        def v(x, sigma, cond, omega):
-            self.set_weights(parts)
-            with preference_hooks(self.root, self.backbone, mods, omega if mods is not None else None):
-                return self.backbone.velocity(x, sigma, cond)
-        return v
-
-
-@torch.no_grad()
-def euler_sample(velocity_fns: list[tuple[float, object]], noise: torch.Tensor, cond: Conditioning,
-                 omega: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """x_{s'} = x_s + (s' - s) * v, with v = sum_j w_j v_j (a blend when there are several)."""
-    x = noise.clone()
-    for s, s_next in itertools.pairwise(sigmas):
-        sig = torch.full((x.shape[0],), float(s))
-        v = sum(w * fn(x, sig, cond, omega) for w, fn in velocity_fns if w != 0)
-        x = x + (float(s_next) - float(s)) * v
-    return x
 
 
 @dataclass
@@ -145,3 +96,29 @@ def make_eval_set(backbone, per_prompt: int = 8, seed: int = 1234) -> EvalSet:
     g = torch.Generator().manual_seed(seed)
     noise = backbone.noise(len(prompts), generator=g)
     return EvalSet(prompts, labels, noise, backbone.encode(prompts))
+
+
+@contextmanager
+def policy_velocity(backbone, parts: Parts, cond: Conditioning, omega: torch.Tensor) -> Iterator[VelocityFn]:
+    """Inside the block, `backbone` is the policy W_base + Σ c_i ΔW_i with temb + Σ c_i m_i(ω_i)
+    (no parts: the base model, ω off); yields its velocity function v(x, σ)."""
+    mods = _SumModules(parts) if parts else None
+    tr = backbone.transformer
+    with merged_deltas(tr, sum_deltas([(c, p.deltas) for c, p in parts])), \
+            preference_hooks(tr, backbone, mods, omega if mods is not None else None):
+        yield lambda x, sigma: backbone.velocity(x, sigma, cond)
+
+
+Terms = Sequence[tuple[float, object, Parts]]   # (blend weight, backbone, policy parts)
+
+
+@torch.no_grad()
+def sample(terms: Terms, eval_set: EvalSet, omega: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """x0 from the eval set's fixed noise, v = Σ_j w_j v_j over the terms' policies (one term: that
+    policy; several: a Diffusion Blend, each policy on its own backbone). Terms with w = 0 are skipped."""
+    live = [(w, bb, parts) for w, bb, parts in terms if float(w) != 0.0]
+    if len({id(bb) for _, bb, _ in live}) != len(live):
+        raise ValueError("a blend needs one backbone per policy (their weights are merged in place)")
+    with ExitStack() as stack:
+        fns = [(w, stack.enter_context(policy_velocity(bb, parts, eval_set.cond, omega))) for w, bb, parts in live]
+        return euler_sample(blend(fns), eval_set.noise, sigmas)

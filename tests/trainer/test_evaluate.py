@@ -1,11 +1,10 @@
 """trainer.evaluate: ω sweep on a tiny fake backbone, outputs, the front stored in the file."""
 import json
-import zlib
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from eval_testing import WIDTH, FakeBackbone, channel_mean, make_file
 
 from pareto_core import (
     EmbeddingConfig,
@@ -17,77 +16,10 @@ from pareto_core import (
     read_metadata,
     save_paretoslider,
 )
-from trainer.backbones.base import Backbone, Conditioning, Sample
+from trainer.backbones.base import Sample
 from trainer.evaluate import evaluate_file, evaluate_main, image_strip, merged_lora, omega_grid, summarize, sweep
 from trainer.pareto import hypervolume
-from trainer.rewards import FunctionReward, build_reward
-
-WIDTH = 8
-
-
-class TinyTransformer(nn.Module):
-    """temb = time_text_embed([σ, pooled]); v = mix(x) + proj(temb) per channel."""
-
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.time_text_embed = nn.Linear(1 + 4, WIDTH)
-        self.proj = nn.Linear(WIDTH, 3)
-        self.mix = nn.Conv2d(3, 3, 1)
-        for p in self.parameters():
-            with torch.no_grad():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-
-    def forward(self, x, sigma, pooled):
-        temb = self.time_text_embed(torch.cat([sigma[:, None], pooled], 1))
-        return self.mix(x) + self.proj(temb)[:, :, None, None]
-
-
-class FakeBackbone(Backbone):
-    architecture = "sd3"
-    temb_module = "time_text_embed"
-    width = WIDTH
-    default_lora_targets = ("proj",)
-
-    def __init__(self):
-        self.transformer = TinyTransformer().requires_grad_(False)
-
-    def encode(self, samples):
-        pooled = torch.stack([torch.randn(4, generator=torch.Generator().manual_seed(zlib.crc32(s.prompt.encode())))
-                              for s in samples])
-        return Conditioning({"pooled": pooled}, {})
-
-    def noise(self, n, generator=None):
-        return torch.randn(n, 3, 8, 8, generator=generator)
-
-    def velocity(self, x_t, sigma, cond):
-        return self.transformer(x_t, sigma, cond.tensors["pooled"])
-
-    def decode(self, latents):
-        return ((latents + 1) / 2).clamp(0, 1)
-
-
-def make_file(path, seed=1, lora=True):
-    cfg = EmbeddingConfig(num_objectives=2, width=WIDTH, hidden=16)
-    modules = PreferenceModules(cfg)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in modules.parameters():       # a trained-looking, ω-dependent module
-            p.copy_(torch.randn(p.shape, generator=g))
-    meta = ParetoSliderMetadata(architecture="sd3", width=WIDTH, embedding=cfg,
-                                objectives=[Objective("bright", "Bright", "brightness"),
-                                            Objective("sat", "Saturated", "saturation")])
-    state = {}
-    if lora:
-        state = {"transformer.proj.lora_A.weight": torch.randn(2, WIDTH, generator=g) * 0.5,
-                 "transformer.proj.lora_B.weight": torch.randn(3, 2, generator=g) * 0.5,
-                 "transformer.proj.alpha": torch.tensor(4.0)}
-    save_paretoslider(path, meta, state, modules)
-    return path
-
-
-def channel_mean(c):
-    return FunctionReward(lambda im, p, s: im[:, c].mean((1, 2)), name=f"channel{c}")
+from trainer.rewards import build_reward
 
 
 def test_omega_grid_edge_for_two_and_simplex_for_three():
@@ -293,7 +225,8 @@ def test_python_m_trainer_eval_on_tiny_sd3_from_a_config(tmp_path, tiny_sd3_path
     data = {"model": {"backbone": "sd3", "path": str(tiny_sd3_path), "resolution": 32, "max_sequence_length": 8},
             "objectives": [{"name": "bright", "reward": "brightness"},
                            {"name": "red", "reward": "trainer_testing:redness"}],
-            "data": {"prompts": ["a red cat"]}, "train": {"sample_steps": 2}}
+            # train_timesteps 1: NFT trains on at most sample_steps × timestep_fraction (0.99) = 1 σ
+            "data": {"prompts": ["a red cat"]}, "train": {"sample_steps": 2, "train_timesteps": 1}}
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(data))
     bb = build_backbone(config_from_dict(data).model)
     path = _file_for(bb, tmp_path / "sd3.safetensors", "transformer_blocks.0.attn.to_q")

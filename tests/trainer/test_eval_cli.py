@@ -1,0 +1,72 @@
+"""trainer.eval_cli: user errors are one line and exit 2; fallbacks warn through the logger;
+the result is one line on stdout; trainer.evaluate and `python -m trainer eval` reach the same CLI."""
+import logging
+
+import yaml
+from eval_testing import FakeBackbone, make_file
+
+from pareto_core import read_metadata
+from trainer import eval_cli, evaluate
+
+
+def test_trainer_evaluate_re_exports_the_cli():
+    assert evaluate.main is eval_cli.evaluate_main and evaluate.evaluate_main is eval_cli.evaluate_main
+    assert evaluate.run_eval is eval_cli.run_eval
+
+
+def test_a_bad_reference_is_one_line_and_exit_2(tmp_path, capsys):
+    path = make_file(tmp_path / "s.safetensors")
+    (tmp_path / "p.txt").write_text("a cat\n")
+    rc = eval_cli.evaluate_main([str(path), "--prompts", str(tmp_path / "p.txt"), "--scorer", "brightness",
+                                 "--reference", "0,high", "--steps", "1", "--no-progress",
+                                 "--out", str(tmp_path / "o")], backbone=FakeBackbone())
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("eval error: --reference '0,high'") and "Traceback" not in err
+
+
+def test_no_config_and_no_backbone_asks_for_the_config(tmp_path, capsys):
+    path = make_file(tmp_path / "s.safetensors")
+    assert eval_cli.evaluate_main([str(path), "--prompts", "p.txt"]) == 2
+    assert capsys.readouterr().err == ("eval error: give --config (the training YAML: it says which backbone "
+                                       "to load)\n")
+
+
+def test_the_config_supplies_scorers_and_prompts_with_warnings_on_stderr_and_one_result_line(tmp_path, capsys,
+                                                                                            monkeypatch):
+    from trainer.errors import log
+    monkeypatch.setattr(log, "handlers", [])          # as in a fresh `python -m trainer eval` process
+    path = make_file(tmp_path / "s.safetensors", lora=False)
+    cfg = {"model": {"backbone": "sd3", "path": str(tmp_path)},
+           "objectives": [{"name": "bright", "reward": "brightness"}, {"name": "sat", "reward": "saturation"}],
+           "data": {"prompts": ["a red cat", "a blue dog"]}, "train": {"sample_steps": 1, "train_timesteps": 1}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    rc = eval_cli.evaluate_main([str(path), "--config", str(tmp_path / "cfg.yaml"), "--points", "3",
+                                 "--no-progress", "--no-base", "--out", str(tmp_path / "o")], backbone=FakeBackbone())
+    assert rc == 0
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert err[0].startswith("eval: no --scorer given; scoring with the training rewards (bright, sat)")
+    assert err[1].startswith("eval: no --prompts/--edits given; using the training data")
+    out = captured.out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("eval: hypervolume ") and "front stored in" in out[0]
+    assert not log.handlers                           # the CLI's stderr handler is gone again
+    front = read_metadata(path).front
+    assert front["scorers"] == ["bright", "sat"] and front["steps"] == 1 and front["prompts"] == 2
+
+
+def test_warnings_follow_a_logger_the_application_configured(tmp_path, capsys, monkeypatch):
+    import io
+
+    from trainer.errors import log
+    stream = io.StringIO()
+    monkeypatch.setattr(log, "handlers", [logging.StreamHandler(stream)])
+    path = make_file(tmp_path / "s.safetensors", lora=False)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({
+        "model": {"backbone": "sd3", "path": str(tmp_path)}, "data": {"prompts": ["a cat"]},
+        "objectives": [{"name": "a", "reward": "brightness"}, {"name": "b", "reward": "saturation"}],
+        "train": {"sample_steps": 1, "train_timesteps": 1}}))
+    assert eval_cli.evaluate_main([str(path), "--config", str(tmp_path / "cfg.yaml"), "--points", "2", "--no-base",
+                                   "--no-progress", "--no-write-front", "--out", str(tmp_path / "o")],
+                                  backbone=FakeBackbone()) == 0
+    assert "no --scorer given" in stream.getvalue() and "no --scorer" not in capsys.readouterr().err
