@@ -120,7 +120,8 @@ class TrainSettings:
                                         "whose σ are trained on")
     grpo_eta: float = _f(0.7, "GRPO: SDE noise level a in σ_t = a·sqrt(t/(1-t))")
     grpo_clip: float = _f(1e-4, "GRPO: PPO ratio clip ε")
-    timestep_range: list[float] = _f(None, "NFT, timestep_sampling uniform: σ range sampled for the loss", factory=lambda: [0.0, 1.0])
+    timestep_range: list[float] = _f(None, "NFT, timestep_sampling uniform: σ range sampled for the loss",
+                                     factory=lambda: [0.0, 1.0])
     seed: int = _f(0, "seed for every random choice (prompts, ω, noise, timesteps)")
     max_nan_steps: int = _f(3, "stop after this many consecutive steps with a non-finite loss")
 

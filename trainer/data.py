@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .backbones.base import Sample
-from .errors import UserError, MissingPathError
+from .errors import MissingPathError, UserError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from pareto_core import EmbeddingConfig, PreferenceModules
+
 from .errors import UserError
 
 ADAPTER = "default"

@@ -6,9 +6,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pareto_core import (EmbeddingConfig, Objective, ParetoSliderFileError, ParetoSliderMetadata,
-                         ParetoSliderMismatchError, PreferenceModules, load_paretoslider, read_metadata,
-                         save_paretoslider)
+from pareto_core import (
+    EmbeddingConfig,
+    Objective,
+    ParetoSliderFileError,
+    ParetoSliderMetadata,
+    ParetoSliderMismatchError,
+    PreferenceModules,
+    load_paretoslider,
+    read_metadata,
+    save_paretoslider,
+)
 from pareto_core.fileformat import MAX_METADATA_BYTES
 
 

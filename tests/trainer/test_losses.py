@@ -1,5 +1,4 @@
 """The pure loss functions against values worked out by hand."""
-import math
 
 import pytest
 import torch

@@ -3,13 +3,12 @@ behaviour stays selectable (issue 12, item 1): loss scale, old-policy EMA, train
 group-ε and the SD3 timestep dtype. Hand-computed values throughout."""
 import pytest
 import torch
+from trainer_testing import brightness, redness, tiny_config
 
 from trainer.algorithms import Rollout
 from trainer.config import schedule_timesteps
 from trainer.omega import sample_omegas
 from trainer.train import Trainer
-
-from trainer_testing import brightness, redness, tiny_config
 
 
 def _trainer(path, tmp_path, **train):

@@ -3,11 +3,10 @@ import time
 
 import pytest
 import torch
+from trainer_testing import brightness, redness, tiny_config
 
 from pareto_core import load_paretoslider
 from trainer.train import Trainer, TrainingDiverged, run
-
-from trainer_testing import brightness, redness, tiny_config
 
 
 def _check_file(path, architecture, width, rank=2, alpha=4.0):

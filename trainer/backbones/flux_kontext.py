@@ -13,9 +13,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserError
 from .base import Backbone, Conditioning, Sample
 from .sd3 import frozen_pipeline_parts, load_pipeline, offload_text_encoders
-from ..errors import UserError
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:

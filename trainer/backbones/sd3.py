@@ -16,8 +16,8 @@ from typing import Sequence
 
 import torch
 
+from ..errors import MissingPathError, UserError
 from .base import Backbone, Conditioning, Sample
-from ..errors import UserError, MissingPathError
 
 
 def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = torch.float32):

@@ -21,8 +21,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..errors import MissingPathError, UserError
 from .base import Backbone, Conditioning, Sample
-from ..errors import UserError, MissingPathError
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = ("red", "green", "blue", "yellow")
