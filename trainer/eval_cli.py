@@ -68,7 +68,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["auto", "edge", "grid"], default="auto",
                    help="auto: edge for 2 objectives, simplex grid for 3+")
     p.add_argument("--divisions", type=int, default=None, help="simplex grid divisions (3 objectives: 5 → 21 ω)")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the config's sample_steps)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the config's sample_steps, else the file's "
+                        "recorded training steps, else 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples-per-prompt", type=int, default=1, help="noise seeds per prompt")
     p.add_argument("--batch-size", type=int, default=8)
@@ -129,7 +130,7 @@ def _samples(args: argparse.Namespace, cfg):
 
 def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict[str, Any]:
     from .evaluate import evaluate_file  # imported here: trainer.evaluate re-exports this module
-    read_metadata(args.file)          # fail on a bad file before loading a large model
+    meta = read_metadata(args.file)   # fail on a bad file before loading a large model
     cfg = None
     if args.config or backbone is None:
         from .config import load_config
@@ -141,7 +142,8 @@ def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict
         backbone = _build_backbone(cfg, args.device)
     scorers = _scorers(args, cfg)
     samples = _samples(args, cfg)
-    steps = args.steps or (cfg.train.sample_steps if cfg is not None else 20)
+    # sample as trained: the config's steps, else the ones the file records, else 20
+    steps = args.steps or (cfg.train.sample_steps if cfg is not None else meta.training.sample_steps or 20)
     out = args.out or str(Path(args.file).with_suffix("")) + "_eval"
     summary = evaluate_file(args.file, backbone, samples, scorers, out, points=args.points, start=args.start,
                             end=args.end, mode=args.mode, divisions=args.divisions, steps=steps, seed=args.seed,

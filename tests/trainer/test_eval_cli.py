@@ -70,3 +70,19 @@ def test_warnings_follow_a_logger_the_application_configured(tmp_path, capsys, m
                                    "--no-progress", "--no-write-front", "--out", str(tmp_path / "o")],
                                   backbone=FakeBackbone()) == 0
     assert "no --scorer given" in stream.getvalue() and "no --scorer" not in capsys.readouterr().err
+
+
+def test_without_config_or_steps_eval_samples_as_the_file_was_trained(tmp_path):
+    import json
+
+    from pareto_core import TrainingMetadata, load_paretoslider, save_paretoslider
+    path = make_file(tmp_path / "s.safetensors")
+    f = load_paretoslider(path)
+    f.metadata.training = TrainingMetadata(sample_steps=3, resolution=16)
+    save_paretoslider(path, f.metadata, f.lora, f.preference_state)
+    (tmp_path / "p.txt").write_text("a cat\n")
+    rc = eval_cli.evaluate_main([str(path), "--prompts", str(tmp_path / "p.txt"), "--scorer", "brightness",
+                                 "--points", "2", "--no-base", "--no-progress", "--no-write-front",
+                                 "--out", str(tmp_path / "o")], backbone=FakeBackbone())
+    assert rc == 0
+    assert json.loads((tmp_path / "o" / "eval.json").read_text())["steps"] == 3
