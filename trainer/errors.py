@@ -9,36 +9,65 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from pareto_core import ParetoSliderError as UserError
 
 log = logging.getLogger("paretoslider")
 
-__all__ = ["UserError", "MissingPathError", "cli_exit_code", "log", "setup_logging"]
+__all__ = ["UserError", "MissingPathError", "cli_exit_code", "log", "setup_logging", "warnings_on_stderr"]
 
 
 class _ConsoleHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout is at the time (a notebook's or pytest's capture included),
-    the stream tqdm's bar does not use."""
+    """Writes to whatever sys.stdout / sys.stderr is at the time of each record (a notebook's or
+    pytest's capture included)."""
+
+    def __init__(self, stream_name: str):
+        super().__init__()
+        self.stream_name = stream_name
 
     @property
     def stream(self):
-        return sys.stdout
+        return getattr(sys, self.stream_name)
 
     @stream.setter
     def stream(self, _value):
         pass
 
 
+def _ours(handler: logging.Handler) -> bool:
+    return isinstance(handler, _ConsoleHandler)
+
+
 def setup_logging(level: int = logging.INFO) -> None:
-    """Give the trainer's logger a console handler once, unless the application configured one."""
+    """Training: warnings on stdout (tqdm's bar has stderr), once, unless the application
+    configured the logger itself."""
     if not log.handlers:
-        handler = _ConsoleHandler()
+        handler = _ConsoleHandler("stdout")
         handler.setFormatter(logging.Formatter("[paretoslider] %(levelname)s: %(message)s"))
         log.addHandler(handler)
         log.setLevel(level)
         log.propagate = False
+
+
+@contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """A CLI whose stdout is its result: its warnings go to stderr for the duration (our own
+    console handler is set aside meanwhile; an application's handlers are left alone)."""
+    if any(not _ours(h) for h in log.handlers):
+        yield
+        return
+    saved, propagate = list(log.handlers), log.propagate
+    handler = _ConsoleHandler("stderr")
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers = [handler]
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.handlers, log.propagate = saved, propagate
 
 
 class MissingPathError(UserError, FileNotFoundError):

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import torch
 from pareto_core import read_metadata
 
 from .backbones.base import Backbone
-from .errors import UserError, cli_exit_code, log
+from .errors import UserError, cli_exit_code, log, warnings_on_stderr
 
 __all__ = ["add_eval_arguments", "add_eval_subcommand", "evaluate_main", "main", "run_eval"]
 
@@ -157,28 +155,11 @@ def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict
     return summary
 
 
-@contextmanager
-def _warnings_on_stderr() -> Iterator[None]:
-    """The CLI's warnings on stderr, apart from its result line on stdout — unless the application
-    has configured the `paretoslider` logger (then they go where it says)."""
-    if log.handlers:
-        yield
-        return
-    handler = logging.StreamHandler()          # sys.stderr as it is now
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-
-
 def evaluate_main(argv: Sequence[str] | None = None, backbone: Backbone | None = None) -> int:
     """`python -m trainer eval ...` without the subcommand word: evaluate_main(["file", ...])."""
     p = add_eval_arguments(argparse.ArgumentParser(prog="python -m trainer eval", description=DESCRIPTION))
     args = p.parse_args(list(argv) if argv is not None else None)
-    with _warnings_on_stderr():
+    with warnings_on_stderr():
         return cli_exit_code(lambda: run_eval(args, backbone=backbone), "eval")
 
 

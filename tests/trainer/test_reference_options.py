@@ -89,3 +89,25 @@ def test_sd3_timestep_reaches_the_transformer_in_fp32_unless_asked(tiny_sd3_path
         bb.velocity(bb.noise(1), torch.tensor([0.3337]), cond)
     assert seen[0].dtype == dtype
     assert seen[0].item() == pytest.approx(333.7, abs=1e-3 if mode == "fp32" else 2.0)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("ema_schedule", "linear", "train.ema_schedule: must be ramp or constant"),
+    ("ema_max", 1.0, "train.ema_ramp / ema_max"),
+    ("policy_loss_scale", "double", "train.policy_loss_scale: must be adv_clip or none"),
+    ("adv_eps", 0.0, "train.adv_eps: must be > 0"),
+    ("timestep_sampling", "random", "train.timestep_sampling: must be schedule or uniform"),
+    ("timestep_fraction", 0.0, "train.timestep_fraction: must be in (0, 1]"),
+])
+def test_bad_reference_options_name_the_field_and_the_allowed_values(tiny_sd3_path, tmp_path, field, value, message):
+    from trainer.config import ConfigError
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("]", r"\]")):
+        tiny_config(tiny_sd3_path, tmp_path, **{field: value})
+
+
+def test_bad_timestep_dtype_is_refused(tiny_sd3_path, tmp_path):
+    from trainer.config import ConfigError, config_from_dict
+    cfg = tiny_config(tiny_sd3_path, tmp_path).to_dict()
+    cfg["model"]["timestep_dtype"] = "fp8"
+    with pytest.raises(ConfigError, match="model.timestep_dtype: must be fp32 or model"):
+        config_from_dict(cfg)

@@ -65,23 +65,25 @@ function dragOmega(target, host, toOmega) {
   });
 }
 
+// One end of the slider: a coloured dot and the objective's name, the dot on the outside.
+function endName(label, color, dotFirst) {
+  const row = el("div", "ps-row");
+  const dot = el("span", "ps-dot");
+  dot.style.background = color;
+  const name = el("span", "ps-name", label);
+  name.title = label;
+  if (dotFirst) row.append(dot, name);
+  else row.append(name, dot);
+  return row;
+}
+
 function createSlider(labels, host) {
   const [a, b] = labels;
   const ends = el("div", "ps-ends");
   const left = el("div", "ps-end");
   const right = el("div", "ps-end right");
-  const nameL = el("div", "ps-row");
-  const dotL = el("span", "ps-dot");
-  dotL.style.background = COLORS[0];
-  const labL = el("span", "ps-name", a);
-  labL.title = a;
-  nameL.append(dotL, labL);
-  const nameR = el("div", "ps-row");
-  const dotR = el("span", "ps-dot");
-  dotR.style.background = COLORS[1];
-  const labR = el("span", "ps-name", b);
-  labR.title = b;
-  nameR.append(labR, dotR);
+  const nameL = endName(a, COLORS[0], true);
+  const nameR = endName(b, COLORS[1], false);
   const pctL = el("span", "ps-pct");
   const pctR = el("span", "ps-pct");
   left.append(nameL, pctL);
