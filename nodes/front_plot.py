@@ -135,9 +135,10 @@ def render_message(headline: str, body: str, command: str = "", width: int = 512
 
 
 def render_front(front: dict, labels: list[str], omegas: np.ndarray | None = None, width: int = 512,
-                 name: str = "") -> Image.Image:
+                 name: str = "", subtitle: str = "") -> Image.Image:
     """The front (scorer 1 → x, scorer 2 → y), coloured by ω, with the base model and each row of
-    `omegas` (M, K) marked at its interpolated scores. ValueError if the front cannot be read."""
+    `omegas` (M, K) marked at its interpolated scores; `subtitle` (e.g. the file's recommended
+    sampling settings) under the title. ValueError if the front cannot be read."""
     names, omega, pts = read_front(front, len(labels))
     k = omega.shape[1]
     number = lambda v: isinstance(v, (int, float)) and math.isfinite(v)
@@ -166,8 +167,15 @@ def render_front(front: dict, labels: list[str], omegas: np.ndarray | None = Non
         name = name[:-2] + "…"      # a long file name gives way to the hypervolume
     title = " · ".join(t for t in (name, hv_text) if t) or "measured front"
     d.text((W / 2, 16 * u), title, INK, f_title, anchor="mt")
-    if len(names) > 2:
-        d.text((R, T - 6 * u), f"scorers 1–2 of {len(names)}", MUTED, f_tick, anchor="rb")
+    note = f"scorers 1–2 of {len(names)}" if len(names) > 2 else ""
+    if subtitle:    # one muted line under the title, the scorers note after it
+        line = " · ".join(t for t in (subtitle, note) if t)
+        while d.textlength(line, font=f_tick) > W - 40 * u and len(subtitle) > 1:
+            subtitle = subtitle[:-2] + "…"
+            line = " · ".join(t for t in (subtitle, note) if t)
+        d.text((W / 2, 34 * u), line, MUTED, f_tick, anchor="mt")
+    elif note:
+        d.text((R, T - 6 * u), note, MUTED, f_tick, anchor="rb")
     xt, xdec = nice_ticks(x0, x1)
     yt, ydec = nice_ticks(y0, y1)
     for v in xt:
@@ -264,9 +272,9 @@ def render_front(front: dict, labels: list[str], omegas: np.ndarray | None = Non
 
 
 def preview(front: dict | None, labels: list[str], omegas=None, width: int = 512,
-            file_name: str = "") -> tuple[Image.Image, str | None]:
-    """The preview of a file's stored front with `omegas` ((K,) or (N, K), validated) marked, and,
-    when it shows a message instead of the front, that message."""
+            file_name: str = "", subtitle: str = "") -> tuple[Image.Image, str | None]:
+    """The preview of a file's stored front with `omegas` ((K,) or (N, K), validated) marked and
+    `subtitle` under its title, and, when it shows a message instead of the front, that message."""
     if not front:
         run = f"python -m trainer eval {file_name} --config <your.yaml> --prompts <held-out.txt>"
         msg = f"no measured front in this file: run {run} to add one"
@@ -276,7 +284,7 @@ def preview(front: dict | None, labels: list[str], omegas=None, width: int = 512
     if omegas is not None:
         omegas = np.asarray(omegas, dtype=np.float64).reshape(-1, len(labels))
     try:
-        return render_front(front, labels, omegas, width, Path(file_name).stem), None
+        return render_front(front, labels, omegas, width, Path(file_name).stem, subtitle), None
     except (ValueError, TypeError, KeyError) as err:   # a front this preview cannot read: say so, do not fail
         msg = f"the measured front stored in {file_name} cannot be drawn: {err}"
         log.warning("ParetoSlider: %s", msg)

@@ -9,6 +9,7 @@ from comfy_api.latest import io, ui
 from .errors import user_errors
 from .front_plot import image_tensor, preview
 from .loader import LoadedSlider
+from .recommended import recommended
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
 
@@ -20,7 +21,8 @@ class ParetoSliderFrontPreview(io.ComfyNode):
             display_name="ParetoSlider Front Preview",
             category=CATEGORY,
             description="Plots the measured Pareto front stored in the file (by python -m trainer eval): "
-                        "the first two scorers, points coloured by ω, the base model, and the current ω.",
+                        "the first two scorers, points coloured by ω, the base model, and the current ω; "
+                        "under the title, the sampling settings the file was trained with.",
             inputs=[
                 ParetoSliderType.Input("slider"),
                 ParetoPreferenceType.Input("preference", optional=True,
@@ -37,6 +39,7 @@ class ParetoSliderFrontPreview(io.ComfyNode):
     @user_errors
     def execute(cls, slider: LoadedSlider, preference=None, width: int = 512) -> io.NodeOutput:
         omegas = None if preference is None or not slider.metadata.front else slider.check_preference(preference)
-        img, _ = preview(slider.metadata.front, slider.metadata.labels, omegas, width, slider.name)
+        img, _ = preview(slider.metadata.front, slider.metadata.labels, omegas, width, slider.name,
+                         subtitle=recommended(slider.metadata, slider.name).text)
         image = image_tensor(img)
         return io.NodeOutput(image, ui=ui.PreviewImage(image, cls=cls))

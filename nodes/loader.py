@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import folder_paths
 import torch
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from ..pareto_core import ParetoSliderFile, ParetoSliderFileError, load_paretoslider, validate_preference
 from .errors import user_errors, validation_message
+from .recommended import recommended
 from .socket_types import CATEGORY, ParetoSliderType
 
 FOLDER = "paretoslider"
@@ -88,12 +89,24 @@ class ParetoSliderLoader(io.ComfyNode):
             display_name="ParetoSlider Loader",
             category=CATEGORY,
             description="Loads a ParetoSlider file (LoRA + preference modules + objective names) "
-                        "from models/paretoslider/.",
+                        "from models/paretoslider/, and the sampling settings it was trained with "
+                        "(steps, cfg, width, height) to wire into KSampler and the empty latent.",
             inputs=[
                 io.Combo.Input("slider_name", options=list_slider_files(),
                                tooltip="A ParetoSlider .safetensors file in models/paretoslider/"),
             ],
-            outputs=[ParetoSliderType.Output(display_name="slider")],
+            outputs=[
+                ParetoSliderType.Output(display_name="slider"),
+                # the file's recommended sampling settings (defaults where it records none)
+                io.Int.Output(display_name="steps",
+                              tooltip="Denoising steps the slider was trained with (20 if not recorded)"),
+                io.Float.Output(display_name="cfg",
+                                tooltip="CFG scale it was trained with (1.0: CFG-free, as the trainer samples)"),
+                io.Int.Output(display_name="width",
+                              tooltip="Training resolution in pixels (the model's usual size if not recorded)"),
+                io.Int.Output(display_name="height",
+                              tooltip="Training resolution in pixels (square)"),
+            ],
         )
 
     @classmethod
@@ -113,4 +126,7 @@ class ParetoSliderLoader(io.ComfyNode):
     @classmethod
     @user_errors
     def execute(cls, slider_name: str) -> io.NodeOutput:
-        return io.NodeOutput(load_slider(slider_name))
+        slider = load_slider(slider_name)
+        rec = recommended(slider.metadata, slider_name)
+        return io.NodeOutput(slider, rec.steps, rec.cfg, rec.width, rec.height,
+                             ui=ui.PreviewText(rec.text))

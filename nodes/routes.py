@@ -1,20 +1,27 @@
-"""GET /paretoslider/info?name=<file> → the file's objectives, architecture, width and front.
+"""GET /paretoslider/info?name=<file> → the file's objectives, architecture, width, front and
+recommended sampling settings.
 
-The web widget labels the slider ends from it. Reads only the metadata (never the tensors).
+The web widget labels the slider ends from it and shows how to sample the file. Reads only the
+metadata (never the tensors).
 """
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..pareto_core import ARCHITECTURES, read_metadata
+from ..pareto_core import ARCHITECTURES, ParetoSliderFileError, read_metadata
 from .errors import log
 from .loader import resolve_path
+from .recommended import recommended
 
 _registered = False
 
 
 def slider_info(name: str) -> dict:
     meta = read_metadata(resolve_path(name))
+    try:
+        rec = recommended(meta, name).to_dict()
+    except ParetoSliderFileError as err:   # unusable training values: the labels still work, the Loader refuses
+        rec = {"error": str(err)}
     return {
         "name": name,
         "objectives": [{"name": o.name, "label": o.label, "reward": o.reward} for o in meta.objectives],
@@ -24,6 +31,7 @@ def slider_info(name: str) -> dict:
         "variant": meta.variant,
         "block_modulation": meta.embedding.block_modulation,
         "front": meta.front,
+        "recommended": rec,     # {steps, cfg, width, height, guidance, text, defaulted} or {error}
         "format_version": meta.format_version,
     }
 

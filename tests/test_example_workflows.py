@@ -12,15 +12,22 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pareto_core import parse_preference
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
+# the trainer config each template pairs with: the template samples as that config trains
+CONFIGS = {"paretoslider_sd35_text_to_image": "sd35_photo_vs_sketch.yaml",
+           "paretoslider_sweep_grid": "sd35_photo_vs_sketch.yaml",
+           "paretoslider_flux_kontext_edit": "flux_kontext_adherence_vs_fidelity.yaml"}
+LOADER_SLOTS = {"steps": 1, "cfg": 2, "width": 3, "height": 4}   # the Loader's recommended-settings outputs
 
 # Our nodes: (input name, type) in contract order, widget names in order, outputs.
 OURS = {
-    "ParetoSliderLoader": {"inputs": [], "widgets": ["slider_name"], "outputs": ["PARETO_SLIDER"]},
+    "ParetoSliderLoader": {"inputs": [], "widgets": ["slider_name"],
+                           "outputs": ["PARETO_SLIDER", "INT", "FLOAT", "INT", "INT"]},   # slider, steps, cfg, w, h
     "ParetoSliderPreference": {"inputs": [("slider", "PARETO_SLIDER")], "widgets": ["preference"],
                                "outputs": ["PARETO_PREFERENCE"]},
     "ApplyParetoSlider": {"inputs": [("model", "MODEL"), ("slider", "PARETO_SLIDER"),
@@ -49,6 +56,8 @@ CORE = {
     "PreviewImage": [],
     "LoadImage": ["image", "upload"],
     "FluxKontextImageScale": [],
+    "ImageScale": ["upscale_method", "width", "height", "crop"],
+    "ModelSamplingFlux": ["max_shift", "base_shift", "width", "height"],
     "ReferenceLatent": [],
     "FluxGuidance": ["guidance"],
     "ConditioningZeroOut": [],
@@ -160,6 +169,7 @@ def test_our_nodes_follow_the_contract(path):
         values = n["widgets_values"]
         if n["type"] == "ParetoSliderLoader":
             assert values[0].endswith(".safetensors")
+            assert [o["name"] for o in n["outputs"]] == ["slider", "steps", "cfg", "width", "height"]
         elif n["type"] == "ParetoSliderPreference":
             assert PREFERENCE_FORMAT.match(values[0]), f"{path.name}: preference {values[0]!r} not like '0.300, 0.700'"
             omega = parse_preference(values[0])
@@ -192,15 +202,18 @@ def test_flux_kontext_edit_uses_kontext_reference_latent():
     ks = nodes_of(wf, "KSampler")[0]
     apply, _ = upstream(wf, ks, "model")
     assert apply["type"] == "ApplyParetoSlider"
-    assert upstream(wf, apply, "model")[0]["type"] == "UNETLoader"
-    # positive: FluxGuidance ← ReferenceLatent ← (text, VAEEncode ← FluxKontextImageScale ← LoadImage)
+    # UNETLoader → ModelSamplingFlux (Flux's schedule at the training size) → Apply
+    sampling, _ = upstream(wf, apply, "model")
+    assert sampling["type"] == "ModelSamplingFlux" and upstream(wf, sampling, "model")[0]["type"] == "UNETLoader"
+    # positive: FluxGuidance ← ReferenceLatent ← (text, VAEEncode ← ImageScale ← LoadImage)
     guidance, _ = upstream(wf, ks, "positive")
     ref, _ = upstream(wf, guidance, "conditioning")
     assert (guidance["type"], ref["type"]) == ("FluxGuidance", "ReferenceLatent")
     enc, _ = upstream(wf, ref, "latent")
     scale, _ = upstream(wf, enc, "pixels")
     assert (enc["type"], scale["type"], upstream(wf, scale, "image")[0]["type"]) == (
-        "VAEEncode", "FluxKontextImageScale", "LoadImage")
+        "VAEEncode", "ImageScale", "LoadImage")
+    assert upstream(wf, ks, "latent_image")[0] is enc      # the edit starts from the source's latent
     pref = upstream(wf, apply, "preference")[0]
     assert pref["type"] == "ParetoSliderPreference" and len(parse_preference(pref["widgets_values"][0])) == 2
 
@@ -216,6 +229,43 @@ def test_sweep_count_drives_the_latent_batch():
     apply = nodes_of(wf, "ApplyParetoSlider")[0]
     assert upstream(wf, apply, "preference") == (sweep, 0)
     assert upstream(wf, nodes_of(wf, "KSampler")[0], "model")[0] is apply
+
+
+def from_loader(wf: dict, node: dict, input_name: str) -> int | None:
+    """The Loader output slot feeding node.input_name, or None when it is not a Loader's."""
+    src = upstream(wf, node, input_name)
+    return src[1] if src and src[0]["type"] == "ParetoSliderLoader" else None
+
+
+def widget(node: dict, name: str):
+    widgets = OURS[node["type"]]["widgets"] if node["type"] in OURS else CORE[node["type"]]
+    return node["widgets_values"][widgets.index(name)]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_templates_sample_as_the_paired_config_trains(path):
+    """KSampler's steps / cfg and the image size come from the Loader (the file's training
+    settings); the saved widget values, shown when unlinked, are the paired trainer config's."""
+    wf = load(path)
+    config = yaml.safe_load((ROOT / "trainer" / "configs" / CONFIGS[path.stem]).read_text(encoding="utf-8"))
+    resolution, sample_steps = config["model"]["resolution"], config["train"]["sample_steps"]
+    assert (resolution, sample_steps) == (512, 10)
+    ks = nodes_of(wf, "KSampler")[0]
+    assert (from_loader(wf, ks, "steps"), from_loader(wf, ks, "cfg")) == (LOADER_SLOTS["steps"], LOADER_SLOTS["cfg"])
+    assert (widget(ks, "steps"), widget(ks, "cfg")) == (sample_steps, 1.0)     # the references train CFG-free
+    # the image size: the empty latent (text-to-image) or the source image's scale (edit)
+    sized = nodes_of(wf, "EmptySD3LatentImage") + nodes_of(wf, "ImageScale") + nodes_of(wf, "ModelSamplingFlux")
+    assert sized, "nothing sets the image size"
+    for n in sized:
+        for side in ("width", "height"):
+            assert from_loader(wf, n, side) == LOADER_SLOTS[side], f"{n['type']}.{side} is not the Loader's"
+            assert widget(n, side) == resolution
+    for n in nodes_of(wf, "ImageScale"):            # the trainer resizes sources bilinearly to a square
+        assert (widget(n, "upscale_method"), widget(n, "crop")) == ("bilinear", "disabled")
+    for n in nodes_of(wf, "ModelSamplingFlux"):     # the trainer's Flux shift: 0.5 at 256 tokens, 1.15 at 4096
+        assert (widget(n, "max_shift"), widget(n, "base_shift")) == (1.15, 0.5)
+    for n in nodes_of(wf, "FluxGuidance"):
+        assert widget(n, "guidance") == config["model"]["guidance"] == 2.5
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)

@@ -6,7 +6,8 @@
 //   3 objectives → a triangle (simplex) pad with labelled corners;
 //   more         → one bar per objective, renormalised onto the simplex.
 // Labels and the number of objectives K follow the file chosen in the upstream
-// "ParetoSlider Loader" (GET /paretoslider/info?name=<file>). A DOM widget made with
+// "ParetoSlider Loader" (GET /paretoslider/info?name=<file>); the Loader shows under its file
+// choice how that file was trained (its steps / cfg / width / height outputs). A DOM widget made with
 // node.addDOMWidget renders in both the classic canvas and the Vue "Nodes 2.0" renderer.
 //
 // This file is the extension: it registers the hooks. The rest lives in preference/:
@@ -15,6 +16,7 @@
 //   controls.js    slider / triangle / bars, one interface: {mode, elements, update(ω)}
 //   graph.js       node names, the upstream walk to the Loader
 //   info.js        GET /paretoslider/info with a cache
+//   recommended.js the Loader's line: the file's recommended sampling settings
 //   chain.js       chainCallback: add a function to a node's or widget's callback
 // ComfyUI imports every .js file under web/ (simplex.js and preference/* too); those only
 // export, so loading them on their own does nothing.
@@ -22,6 +24,8 @@ import { app } from "../../scripts/app.js";
 import { chainCallback } from "./preference/chain.js";
 import { PreferenceController } from "./preference/controller.js";
 import { LOADER_NODE, LOADER_WIDGET, PREFERENCE_NODE, PREFERENCE_WIDGET, nodeClass } from "./preference/graph.js";
+import { fetchInfo } from "./preference/info.js";
+import { RECOMMENDED_WIDGET, RecommendedLine, recommendedText } from "./preference/recommended.js";
 import { injectStyles } from "./preference/view.js";
 
 const PAD_WIDGET = "preference_pad";
@@ -107,12 +111,55 @@ function setupPreferenceNode(node) {
   pref.refreshSoon();
 }
 
+/** The Loader's line under its file choice: how the file was trained, i.e. the settings its
+ *  steps / cfg / width / height outputs carry. From /paretoslider/info when a file is chosen,
+ *  and from the node's UI text once it ran (the same text, made by nodes/recommended.py). */
+function setupRecommendedLine(node, combo) {
+  if (node.widgets.some((w) => w.name === RECOMMENDED_WIDGET)) return;
+  injectStyles();
+  const line = new RecommendedLine();
+  const widget = node.addDOMWidget(RECOMMENDED_WIDGET, "paretoslider_recommended", line.root, {
+    serialize: false,        // shown only: not in the API prompt
+    hideOnZoom: true,
+    getValue: () => line.text,
+    setValue: () => {},
+    getMinHeight: () => 34,  // two lines
+    getMaxHeight: () => 34,
+  });
+  widget.serialize = false;  // not in widgets_values
+  node.__paretoslider_recommended = line;
+  let asked = null;
+  const update = async () => {
+    const name = combo.value ? String(combo.value) : "";
+    asked = name;
+    if (!name) return line.set("");
+    const info = await fetchInfo(name);
+    if (asked === name) line.set(recommendedText(info), !!info.recommended?.error);
+  };
+  const fit = () => {  // grow to show the line (a saved node keeps its size otherwise)
+    const min = node.computeSize?.();
+    if (min && node.size && node.size[1] < min[1]) node.setSize([Math.max(node.size[0], min[0]), min[1]]);
+  };
+  chainCallback(combo, "callback", () => update());
+  chainCallback(node, "onConfigure", () => setTimeout(() => {  // a saved node: its file and size are in
+    fit();
+    update();
+  }, 0));
+  chainCallback(node, "onExecuted", (output) => {
+    const text = output?.text?.[0];
+    if (typeof text === "string" && text) line.set(text);
+  });
+  update();
+  fit();
+}
+
 function setupLoaderNode(node) {
   // a new file chosen: both renderers (and a linked primitive) call the combo's callback
   const combo = node.widgets?.find((x) => x.name === LOADER_WIDGET);
   if (combo) chainCallback(combo, "callback", refreshAllSoon);
   // the Loader's output links changed (covers a Loader behind Reroute nodes, too)
   chainCallback(node, "onConnectionsChange", refreshAllSoon);
+  if (combo) setupRecommendedLine(node, combo);
 }
 
 app.registerExtension({

@@ -63,12 +63,23 @@ JS_STATE = """(id) => {
     labels: root ? [...root.querySelectorAll(".ps-name")].map((e) => e.textContent) : [],
     percents: root ? [...root.querySelectorAll(".ps-pct")].map((e) => e.textContent) : [],
     status: root?.querySelector(".ps-status")?.textContent ?? null,
+    status_title: root?.querySelector(".ps-status")?.title ?? null,
     exact: root?.querySelector(".ps-exact")?.value ?? null,
     connected: root ? root.isConnected : false,
     visible: root ? root.getBoundingClientRect().width > 0 && root.getBoundingClientRect().height > 0 : false,
     in_vue_node: !!root?.closest("[data-node-id]"),
     vue_nodes_setting: !!window.app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled"),
   };
+}"""
+
+# The Loader's recommended-settings line (the first Loader in the graph).
+JS_LOADER_LINE = """() => {
+  const loader = window.app.graph.nodes.find((n) => n.type === "ParetoSliderLoader");
+  const line = loader?.__paretoslider_recommended;
+  const el = line?.root;
+  return { text: el?.textContent ?? null, title: el?.title ?? null, connected: !!el?.isConnected,
+           visible: el ? el.getBoundingClientRect().height > 0 : false,
+           serialized: loader ? loader.serialize().widgets_values : null };
 }"""
 
 JS_SERIALIZE = """async (id) => {
@@ -114,13 +125,22 @@ JS_TEMPLATE = """async (name) => {
     widgets: (n.widgets ?? []).filter((w) => w.serialize !== false).map((w) => [w.name, w.value]),
   }));
   const saved = Object.fromEntries(wf.nodes.map((n) => [n.id, n.widgets_values ?? []]));
+  // the Loader's line (how its file was trained) is filled from /paretoslider/info
+  const loader = app.graph.nodes.find((n) => n.type === "ParetoSliderLoader");
+  for (let i = 0; i < 50 && loader && !loader.__paretoslider_recommended?.text; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const recommended = loader ? {
+    text: loader.__paretoslider_recommended?.text ?? null,
+    shown: !!loader.__paretoslider_recommended?.root.isConnected,
+  } : null;
   let prompt_error = null, prompt_nodes = 0;
   try {
     const p = await app.graphToPrompt();
     prompt_nodes = Object.keys(p.output).length;
   } catch (e) { prompt_error = String(e); }
   return { pack, nodes, saved, links: app.graph.links?.size ?? Object.keys(app.graph.links ?? {}).length,
-           saved_links: wf.links.length, prompt_error, prompt_nodes };
+           saved_links: wf.links.length, prompt_error, prompt_nodes, recommended };
 }"""
 
 
@@ -218,6 +238,7 @@ def scenario_slider(browser, report, shots: Path, vue: bool):
     node_id = page.evaluate(JS_BUILD, [FILES[2], vue])
     page.wait_for_timeout(300)
     r["initial"] = wait_labels(page, node_id, "Prompt adherence")
+    r["loader_line"] = page.evaluate(JS_LOADER_LINE)
     track = in_node(page, node_id, "paretoslider-track")
     track.wait_for(state="visible", timeout=10000)
     drag(page, track, (0.5, 0.5), (0.8, 0.5))

@@ -10,7 +10,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pareto_core import EmbeddingConfig, Objective, ParetoSliderMetadata, PreferenceModules, save_paretoslider
+from pareto_core import (
+    EmbeddingConfig,
+    Objective,
+    ParetoSliderMetadata,
+    PreferenceModules,
+    TrainingMetadata,
+    save_paretoslider,
+)
 
 # file name -> objectives (name, label)
 FILES = {
@@ -26,6 +33,13 @@ FILES = {
     "my_flux_kontext_slider.safetensors": [("prompt_adherence", "Prompt adherence"),
                                            ("source_fidelity", "Source fidelity")],
 }
+# how a file records its training sampling (as the trainer configs the templates pair with:
+# sd35_photo_vs_sketch.yaml, flux_kontext_adherence_vs_fidelity.yaml); the others record none
+TRAINING = {
+    "my_sd35_slider.safetensors": {"resolution": 512, "sample_steps": 10, "cfg": 1.0},
+    "my_flux_kontext_slider.safetensors": {"resolution": 512, "sample_steps": 10, "cfg": 1.0, "guidance": 2.5},
+}
+ARCHITECTURE = {"my_flux_kontext_slider.safetensors": "flux"}
 
 # Empty stand-ins for the base models the example workflows name: the frontend only checks
 # that the names are listed; nothing is executed. (folder under models/, file name)
@@ -45,9 +59,9 @@ def write_tiny_files(folder: str | Path, width: int = 32) -> dict[str, Path]:
     for name, objs in FILES.items():
         emb = EmbeddingConfig(num_objectives=len(objs), width=width, hidden=16)
         meta = ParetoSliderMetadata(
-            architecture="sd3", width=width, variant="tiny-test",
+            architecture=ARCHITECTURE.get(name, "sd3"), width=width, variant="tiny-test",
             objectives=[Objective(name=n, label=lab, reward=n) for n, lab in objs],
-            embedding=emb)
+            embedding=emb, training=TrainingMetadata(**TRAINING.get(name, {})))
         out[name] = save_paretoslider(folder / name, meta, {}, PreferenceModules(emb))
     return out
 

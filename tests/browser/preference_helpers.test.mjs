@@ -9,12 +9,14 @@ const chain = await import("../../web/preference/chain.js");
 const graph = await import("../../web/preference/graph.js");
 const controls = await import("../../web/preference/controls.js"); // imports view.js and simplex.js
 const view = await import("../../web/preference/view.js");
+const recommended = await import("../../web/preference/recommended.js"); // imports view.js
 
 test("importing the helpers has no side effects (no globals, no DOM access)", () => {
   assert.deepEqual(Object.keys(globalThis).filter((k) => !before.has(k)), []);
   assert.equal(typeof controls.createControl, "function");
   assert.equal(typeof view.PreferenceView, "function");
   assert.equal(typeof view.injectStyles, "function");
+  assert.equal(typeof recommended.RecommendedLine, "function");
 });
 
 test("chainCallback keeps the original's this, arguments and result, then runs the addition", () => {
@@ -66,4 +68,17 @@ test("each K gets its control's height range", () => {
   assert.equal(controls.maxHeight(3), 480);
   assert.equal(controls.minHeight(5), 140);
   assert.equal(controls.maxHeight(5), 140);
+});
+
+test("the Loader's line is the server's recommended-settings text, or what is wrong with it", () => {
+  const text = "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5";
+  const info = (rec) => ({ objectives: [{ name: "a" }, { name: "b" }], recommended: rec });
+  assert.equal(recommended.recommendedText(info({ steps: 10, cfg: 1, width: 512, height: 512, text })), text);
+  assert.equal(recommended.recommendedText(info({ error: "x.safetensors: sample_steps = -3" })),
+    "sampling settings unusable: x.safetensors: sample_steps = -3");
+  assert.equal(recommended.recommendedText(info(null)), "", "an older server sends no settings");
+  assert.equal(recommended.recommendedText(info({ text: 42 })), "");
+  assert.equal(recommended.recommendedText({ error: "file not found" }), "");
+  assert.equal(recommended.recommendedText(undefined), "");
+  assert.equal(recommended.RECOMMENDED_WIDGET, "recommended");
 });

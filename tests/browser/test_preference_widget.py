@@ -173,6 +173,22 @@ def test_slider_shows_the_files_objective_labels(report, mode):
     assert s["in_vue_node"] == (mode == "vue"), "Vue renderer: the widget lives inside the Vue node element"
 
 
+DEFAULTS_TEXT = "resolution not recorded (using 1024 px), sampling steps not recorded (using 20), CFG-free (cfg 1.0)"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_loader_shows_how_its_file_was_trained(report, mode):
+    """The Loader's line (its steps / cfg / width / height outputs), and the status tooltip."""
+    r = _scenario(report, mode)
+    line = r["loader_line"]
+    assert line["text"] == DEFAULTS_TEXT, "the tiny file records no settings: defaults, said so"
+    assert line["title"] == f"sample as trained: {DEFAULTS_TEXT}"
+    assert line["connected"] and line["visible"]
+    assert line["serialized"] == ["tiny_two_objectives.safetensors"], "the line is not saved in the workflow"
+    title = r["initial"]["status_title"]
+    assert title == f"tiny_two_objectives.safetensors\nsample as trained: {DEFAULTS_TEXT}", title
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_dragging_changes_omega_and_stays_on_the_simplex(report, mode):
     r = _scenario(report, mode)
@@ -260,6 +276,10 @@ def test_each_web_module_loads_once_and_one_extension_registers(report):
     assert loaded == files, "every module is fetched exactly once (relative imports share the instance)"
 
 
+TEMPLATE_TRAINED_TEXT = {"sd3": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0)",
+                         "flux": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5"}
+
+
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_example_workflow_loads_as_a_template(report, name):
     t = _scenario(report, "templates").get(name)
@@ -275,6 +295,9 @@ def test_example_workflow_loads_as_a_template(report, name):
     assert t["prompt_error"] is None and t["prompt_nodes"] > 0
     flagged = [n["type"] for n in t["nodes"] if n["has_error"]]
     assert not flagged, f"nodes flagged with errors after loading {name}: {flagged}"
+    # the Loader says how the template's file was trained (make_files.TRAINING, as the configs)
+    want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name else "sd3"]
+    assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
 
 
 @pytest.mark.parametrize("node_id", ["ParetoSliderLoader", "ParetoSliderPreference", "ApplyParetoSlider",

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from comfy_client import PromptRejected, graph
+from tiny_models import TRAINED
 
 NODES = {
     "ParetoSliderLoader": ["slider_name"],
@@ -30,6 +31,9 @@ def test_server_lists_the_nodes_with_their_input_contract(comfy):
         assert info[node]["category"] == "ParetoSlider"
         assert info[node]["input_order"]["required"] == inputs
     assert info["ParetoSliderSweep"]["output"] == ["PARETO_PREFERENCE", "INT"]
+    loader = info["ParetoSliderLoader"]   # the slider stays output 0; the recommended settings follow it
+    assert loader["output"] == ["PARETO_SLIDER", "INT", "FLOAT", "INT", "INT"]
+    assert loader["output_name"] == ["slider", "steps", "cfg", "width", "height"]
     preview = info["ParetoSliderFrontPreview"]
     assert preview["input_order"]["optional"] == ["preference", "width"]
     assert preview["output"] == ["IMAGE"] and preview["output_node"]
@@ -43,6 +47,63 @@ def test_info_route_gives_objectives_and_errors(comfy):
     assert body["architecture"] == "sd3" and body["width"] == 128 and body["front"]
     status, body = comfy.get_status("/paretoslider/info?name=bad_pickle.safetensors")
     assert status == 404 and "never unpickles" in body["error"]
+
+
+def test_info_route_gives_the_recommended_sampling_settings(comfy):
+    status, body = comfy.get_status("/paretoslider/info?name=tiny_flux_trained.safetensors")
+    assert status == 200
+    assert body["recommended"] == {"steps": 2, "cfg": 1.0, "width": 64, "height": 64, "guidance": 2.5,
+                                   "text": "trained at 64 px, 2 sampling steps, CFG-free (cfg 1.0), guidance 2.5",
+                                   "defaulted": []}
+    _, old = comfy.get_status("/paretoslider/info?name=tiny_sd3_slider.safetensors")   # records none
+    assert (old["recommended"]["steps"], old["recommended"]["width"]) == (20, 1024)
+    assert old["recommended"]["defaulted"] == ["resolution", "steps"]
+    # unusable recorded values: the labels still come, the settings say what is wrong
+    status, bad = comfy.get_status("/paretoslider/info?name=bad_training_values.safetensors")
+    assert status == 200 and [o["label"] for o in bad["objectives"]] == ["Photo", "Sketch"]
+    assert "sample_steps = -3" in bad["recommended"]["error"]
+
+
+def loader_values_graph(slider: str) -> dict:
+    """The Loader's four settings outputs, each shown by core PreviewAny (an output node)."""
+    g = {"loader": {"class_type": "ParetoSliderLoader", "inputs": {"slider_name": slider}}}
+    for i, name in enumerate(["steps", "cfg", "width", "height"], start=1):
+        g[name] = {"class_type": "PreviewAny", "inputs": {"source": ["loader", i]}}
+    return g
+
+
+@pytest.mark.parametrize("slider, values, text", [
+    ("tiny_sd3_trained.safetensors", ["3", "1.0", "64", "64"],
+     "trained at 64 px, 3 sampling steps, CFG-free (cfg 1.0)"),
+    ("tiny_flux_trained.safetensors", ["2", "1.0", "64", "64"],
+     "trained at 64 px, 2 sampling steps, CFG-free (cfg 1.0), guidance 2.5"),
+    ("tiny_sd3_slider.safetensors", ["20", "1.0", "1024", "1024"],     # an older file: defaults, said so
+     "resolution not recorded (using 1024 px), sampling steps not recorded (using 20), CFG-free (cfg 1.0)"),
+])
+def test_loader_outputs_the_files_sampling_settings_and_shows_them_as_text(comfy, slider, values, text):
+    r = run_ok(comfy, loader_values_graph(slider))
+    assert [r.outputs[n]["text"][0] for n in ("steps", "cfg", "width", "height")] == values
+    assert r.outputs["loader"]["text"] == [text], r.outputs.get("loader")   # the node's ui text
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_loader_settings_wired_into_ksampler_and_latent_sample_as_trained(comfy, arch):
+    """The example workflows' wiring: Loader steps/cfg → KSampler, width/height → the latent."""
+    slider = f"tiny_{arch}_trained.safetensors"
+    wired = graph(arch, slider=slider, preference="0.3, 0.7", prefix=f"{arch}_wired")
+    wired["sampler"]["inputs"].update(steps=["loader", 1], cfg=["loader", 2])
+    wired["latent"]["inputs"].update(width=["loader", 3], height=["loader", 4])
+    lat = comfy.latent(run_ok(comfy, wired))
+    assert lat.shape[-2:] == (8, 8)                       # 64 px as trained (latent = px / 8)
+    by_hand = comfy.latent(run_ok(comfy, graph(arch, slider=slider, preference="0.3, 0.7", size=64, cfg=1.0,
+                                               steps=TRAINED[arch]["sample_steps"], prefix=f"{arch}_by_hand")))
+    torch.testing.assert_close(lat, by_hand, rtol=0, atol=1e-6)
+
+
+def test_a_file_with_unusable_training_values_is_refused_by_the_loader(comfy):
+    r = comfy.run(loader_values_graph("bad_training_values.safetensors"))
+    assert not r.ok and "sample_steps = -3" in r.error and "re-export the file" in r.error, r.error
+    assert_one_line_user_error(r, "ParetoSliderLoader")
 
 
 def test_front_preview_runs_in_a_graph_and_shows_an_image(comfy):

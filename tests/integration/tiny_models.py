@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from pareto_core import (EmbeddingConfig, Objective, ParetoSliderMetadata, PreferenceModules,
-                         save_paretoslider)
+                         TrainingMetadata, save_paretoslider)
 
 SD3_CONFIG = dict(sample_size=32, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=64,
                   num_attention_heads=2, joint_attention_dim=64, caption_projection_dim=128,
@@ -82,19 +82,28 @@ def random_preference(config: EmbeddingConfig, seed: int, scale: float = 0.5,
     return mods
 
 
-def metadata(arch: str, width: int, names=("photo", "sketch"), block_modulation: bool = False):
+# how the "trained" files record their training sampling (the Loader's recommended settings);
+# the other files record none, like files written before these fields existed
+TRAINED = {"sd3": {"resolution": 64, "sample_steps": 3, "cfg": 1.0},
+           "flux": {"resolution": 64, "sample_steps": 2, "cfg": 1.0, "guidance": 2.5}}
+
+
+def metadata(arch: str, width: int, names=("photo", "sketch"), block_modulation: bool = False,
+             training: dict | None = None):
     cfg = EmbeddingConfig(num_objectives=len(names), width=width, hidden=32,
                           block_modulation=block_modulation, num_frequencies=2)
     objectives = [Objective(n, n.capitalize(), f"{n}_score") for n in names]
     return ParetoSliderMetadata(architecture=arch, width=width, objectives=objectives, embedding=cfg,
                                 variant=f"tiny-{arch}", lora={"rank": RANK, "alpha": 2 * RANK},
+                                training=TrainingMetadata(**(training or {})),
                                 front={"omega": [[1, 0], [0.5, 0.5], [0, 1]],
                                        "scores": {n: [0.1, 0.5, 0.9] for n in names}})
 
 
 def write_slider(path: Path, model, arch: str, seed: int = 1, zero: bool = False,
-                 block_modulation: bool = False, width: int | None = None, names=("photo", "sketch")) -> Path:
-    meta = metadata(arch, width or WIDTH[arch], names, block_modulation)
+                 block_modulation: bool = False, width: int | None = None, names=("photo", "sketch"),
+                 training: dict | None = None) -> Path:
+    meta = metadata(arch, width or WIDTH[arch], names, block_modulation, training)
     lora = random_lora(model, arch, seed, zero=zero)
     mods = random_preference(meta.embedding, seed, zero=zero)
     return save_paretoslider(path, meta, lora, mods)
@@ -132,11 +141,16 @@ def build_all(root: Path) -> dict[str, Path]:
         out[f"{arch}_zero"] = write_slider(ps / f"tiny_{arch}_zero.safetensors", model, arch, zero=True)
         out[f"{arch}_blockmod"] = write_slider(ps / f"tiny_{arch}_blockmod.safetensors", model, arch,
                                                seed=2, block_modulation=True)
+        out[f"{arch}_trained"] = write_slider(ps / f"tiny_{arch}_trained.safetensors", model, arch,
+                                              training=TRAINED[arch])
     out["sd3_wrong_width"] = write_slider(ps / "tiny_sd3_width64.safetensors", build_transformer("sd3"), "sd3",
                                           width=64)
     out["sd3_three"] = write_slider(ps / "tiny_sd3_three.safetensors", build_transformer("sd3"), "sd3",
                                     names=("photo", "sketch", "color"))
     out.update({f"bad_{k}": v for k, v in write_bad_files(ps, out["sd3_slider"]).items()})
+    # a sound file whose recorded sampling steps cannot be used: the Loader refuses it
+    out["bad_training"] = write_slider(ps / "bad_training_values.safetensors", build_transformer("sd3"), "sd3",
+                                       training={"resolution": 64, "sample_steps": -3})
     # the same kind of LoRA as a plain LoRA file, for ComfyUI's own LoraLoader (benchmark baseline)
     loras = root / "models" / "loras"
     loras.mkdir(parents=True, exist_ok=True)

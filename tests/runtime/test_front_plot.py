@@ -178,3 +178,17 @@ def test_image_tensor_is_a_comfyui_image(plot):
     assert t.shape == (1, 192, 256, 3) and t.dtype == torch.float32
     assert 0.0 <= float(t.min()) and float(t.max()) <= 1.0
     np.testing.assert_allclose(t[0].numpy(), pixels(img), atol=1e-6)
+
+
+@pytest.mark.parametrize("front, labels", [(eval_front(), LABELS2), (three_front(), LABELS3)])
+def test_the_subtitle_is_one_line_between_the_title_and_the_plot(plot, front, labels):
+    """The Front Preview puts the file's recommended sampling settings there."""
+    width = 512
+    plain = pixels(plot.render_front(front, labels, None, width, "slider"))
+    text = "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5"
+    sub = pixels(plot.render_front(front, labels, None, width, "slider", text))
+    rows = np.nonzero((np.abs(sub - plain).max(-1) > 0.1).any(1))[0]
+    assert len(rows) > 5, "the subtitle was not drawn"
+    assert rows.min() >= 30 and rows.max() < plot.BOX[2], rows   # below the title, above the plot box
+    long = pixels(plot.render_front(front, labels, None, 256, "slider", text * 4))   # shortened to fit
+    assert long.shape == (192, 256, 3)

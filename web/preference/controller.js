@@ -8,6 +8,7 @@ import { formatPreference, normalisePreference, parsePreference, quantise } from
 import { createControl, maxHeight, minHeight } from "./controls.js";
 import { PREFERENCE_WIDGET, findUpstreamFile, isWidgetLinked, upstreamKey } from "./graph.js";
 import { INFO_RETRY_MS, fetchInfo } from "./info.js";
+import { recommendedText } from "./recommended.js";
 import { PreferenceView } from "./view.js";
 
 export class PreferenceController {
@@ -127,17 +128,20 @@ export class PreferenceController {
     }
     this.objectives = info.objectives;
     this.k = info.objectives.length;
+    // the status names the file; its tooltip adds how the file was trained (how to sample it)
+    const rec = recommendedText(info);
+    const title = !rec ? up.name : `${up.name}\n${info.recommended?.error ? rec : `sample as trained: ${rec}`}`;
     const parsed = parsePreference(this.readString());
     const mismatch = !Array.isArray(parsed) || parsed.length !== this.k;
     // equal weights (e.g. a fresh node's "0.5, 0.5") carry no choice worth warning about
     const total = Array.isArray(parsed) ? parsed.reduce((a, b) => a + b, 0) : NaN;
     const wasUniform = total > 0 && Math.max(...parsed) - Math.min(...parsed) <= 0.0015 * total;
-    view.setStatus(up.name, false);
+    view.setStatus(up.name, false, title);
     this.sync(true);
     if (mismatch && !wasUniform) {
       view.setStatus(`ω reset to equal weights: ${up.name} has ${this.k} objectives`, true);
     } else if (mismatch) {
-      view.setStatus(up.name, false);
+      view.setStatus(up.name, false, title);
     }
   }
 

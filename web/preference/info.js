@@ -1,4 +1,5 @@
-// Objective names and labels of a ParetoSlider file, from the server (GET /paretoslider/info).
+// Objective names and labels of a ParetoSlider file and its recommended sampling settings,
+// from the server (GET /paretoslider/info).
 // A helper module: ComfyUI imports every .js file under web/, so this file only exports.
 import { api } from "../../../scripts/api.js";
 
@@ -7,7 +8,9 @@ export const INFO_RETRY_MS = 5000;
 
 const infoCache = new Map(); // file name → {at, ok, promise}
 
-/** Resolves to {objectives: [{name, label}], architecture} or {error}; never rejects.
+/** Resolves to {objectives: [{name, label}], architecture, recommended} or {error}; never
+ *  rejects. `recommended` is the file's sampling settings as the server gives them
+ *  ({steps, cfg, width, height, guidance, text, defaulted} or {error}; null from an older server).
  *  Successes are cached for the page's lifetime, failures for INFO_RETRY_MS. */
 export function fetchInfo(name) {
   const hit = infoCache.get(name);
@@ -35,6 +38,7 @@ export function fetchInfo(name) {
           label: String(o?.label || o?.name || `objective ${i + 1}`),
         })),
         architecture: body.architecture,
+        recommended: body.recommended && typeof body.recommended === "object" ? body.recommended : null,
       };
     } catch (err) {
       return { error: `cannot reach the server (${err?.message ?? err})` };

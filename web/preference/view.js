@@ -1,5 +1,6 @@
 // The Preference widget's frame: styles, DOM helpers and the box that hosts a control
-// (controls.js) above the exact-weights field and the status line. No ComfyUI imports.
+// (controls.js) above the exact-weights field and the status line (the Loader's line in
+// recommended.js uses the same styles). No ComfyUI imports.
 // A helper module: ComfyUI imports every .js file under web/, so this file only exports.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -46,6 +47,9 @@ export function injectStyles() {
 .ps-status { flex: 1 1 0; min-width: 0; text-align: right; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .ps-status.warn { color: #f0b44c; }
 .ps-pref.ps-linked .ps-body { opacity: .35; pointer-events: none; }
+.ps-rec { box-sizing: border-box; width: 100%; padding: 2px 6px; font: 11px/1.3 var(--font-inter, system-ui, sans-serif);
+  color: var(--descrip-text, #999); overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
+.ps-rec.warn { color: #f0b44c; }
 `;
   document.head.appendChild(style);
 }
@@ -71,6 +75,7 @@ export class PreferenceView {
     this.control = null;     // {mode, elements, update(ω)} from controls.js
     this.warn = false;       // the status line shows a warning
     this.baseStatus = "";    // the last non-warning status (shown again once the user acts)
+    this.baseTitle = "";     // its tooltip (the file name and how the file was trained)
     this.root = el("div", "ps-pref");
     this.root.dataset.testid = "paretoslider-preference";
     this.body = el("div", "ps-body");
@@ -123,17 +128,21 @@ export class PreferenceView {
     this.exact.value = this.text ?? "";
   }
 
-  setStatus(text, warn = false) {
-    if (!warn) this.baseStatus = text;
+  /** The status line; `title` is its tooltip (default: the text). */
+  setStatus(text, warn = false, title = text) {
+    if (!warn) {
+      this.baseStatus = text;
+      this.baseTitle = title;
+    }
     this.warn = warn;
     this.statusEl.textContent = text;
-    this.statusEl.title = text;
+    this.statusEl.title = title;
     this.statusEl.classList.toggle("warn", warn);
   }
 
   /** The user took over: drop a warning, show the last plain status again. */
   clearWarning() {
-    if (this.warn) this.setStatus(this.baseStatus ?? "", false);
+    if (this.warn) this.setStatus(this.baseStatus ?? "", false, this.baseTitle ?? "");
   }
 
   /** Dim the control while the `preference` input is linked (the value comes from elsewhere). */
