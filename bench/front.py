@@ -15,8 +15,9 @@ Protocol (fixed before the full run; docs/BENCHMARK.md explains every choice):
     paretoslider_1of5  the same run at step S (its checkpoint; resumed to 2S) (1/5)
     soups        LoRA deltas + preference vectors of the two end runs interpolated with ω
     blend        velocities of the two end runs blended with ω at every sampling step
+    msdda        the two end runs' Gaussian SDE steps combined in closed form at every step (MSDDA)
 - evaluation: 11 ω points, the same 96 noise tensors (8 per prompt, seed 1234) for every method
-  and seed, 10 Euler steps; per point the mean of every score over the 96 images.
+  and seed, 10 Euler steps (MSDDA: 10 SDE steps with fixed step noise); per point the mean of every score over the 96 images.
 - hypervolume with a fixed reference point (half the base model's mean on each axis), counting
   only points whose fidelity is >= 80% of the base model's; Spearman of each score against its
   own weight; corner coverage = ParetoSlider's gain over the base at ω = 0 / ω = 1 as a fraction of
@@ -52,7 +53,9 @@ REF_FRACTION = 0.5
 STRIP_PROMPTS = ("red circle", "blue triangle", "green square")
 TRAINING = ("brightness", "saturation")
 HELDOUT = ("lightness", "colourfulness")
-METHODS = ("paretoslider", "paretoslider_1of5", "fixed", "soups", "blend")
+METHODS = ("paretoslider", "paretoslider_1of5", "fixed", "soups", "blend", "msdda")
+BASELINES = ("fixed", "soups", "blend", "msdda")      # what ParetoSlider is compared with
+END_RUN_METHODS = ("soups", "blend", "msdda")       # built from the two end fixed runs, no training
 
 
 def omega_vec(w: float) -> list[float]:
@@ -106,16 +109,19 @@ def job_paretoslider(work: str, seed: int, steps: int, overrides: dict | None) -
 # ----------------------------------------------------------------------------- evaluation
 
 class Scorer:
-    def __init__(self):
+    """Every score of a batch: the training rewards, the held-out evaluators, the fidelity."""
+
+    def __init__(self, training: tuple[str, ...] = TRAINING, heldout: tuple[str, ...] = HELDOUT):
         from bench.toytask import classifier, evaluators
-        self.rewards = evaluators.training_rewards()
+        self.rewards = evaluators.training_rewards(training)
+        self.heldout = heldout
         self.evaluators = evaluators
         self.net = classifier.load()
         self.classifier = classifier
 
     def __call__(self, images: torch.Tensor, prompts: list[str], labels: torch.Tensor) -> dict[str, np.ndarray]:
         out = {name: fn(images, prompts).numpy() for name, fn in self.rewards.items()}
-        out.update({k: v.numpy() for k, v in self.evaluators.heldout_scores(images).items()})
+        out.update({k: v.numpy() for k, v in self.evaluators.heldout_scores(images, self.heldout).items()})
         prob, acc = self.classifier.fidelity(self.net, images, labels)
         out["fidelity"], out["accuracy"] = prob.numpy(), acc.numpy()
         return out
@@ -126,20 +132,24 @@ def _summ(scores: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def _methods(bb, runs: dict) -> dict:
-    """Every method of one seed as (its ω points, w → what is sampled at w): a list of (blend weight,
-    backbone, policy parts) terms for bench.toytask.sampling.sample."""
+    """Every method of one seed as (its ω points, w → what is sampled at w, how the terms combine): a
+    list of (weight, backbone, policy parts) terms for bench.toytask.sampling.sample."""
     from bench.toytask import sampling, task
     grid = [i / (EVAL_POINTS - 1) for i in range(EVAL_POINTS)]
     fixed = {w: sampling.load_piece(p) for w, p in runs["fixed"].items()}
     ps, ps5 = sampling.load_piece(runs["paretoslider"]), sampling.load_piece(runs["paretoslider_1of5"])
     end0, end1 = fixed[0.0], fixed[1.0]
-    bb1 = task.backbone()    # Diffusion Blend: a second backbone holds the other end run (no swapping per step)
+    bb1 = task.backbone()    # blend / MSDDA: a second backbone holds the other end run (no swapping per step)
+
+    def two(w):    # the two end runs, each on its own backbone (blend and MSDDA)
+        return [(1 - w, bb, [(1.0, end0)]), (w, bb1, [(1.0, end1)])]
     return {
-        "paretoslider": (grid, lambda w: [(1.0, bb, [(1.0, ps)])]),
-        "paretoslider_1of5": (grid, lambda w: [(1.0, bb, [(1.0, ps5)])]),
-        "fixed": (list(FIXED_W), lambda w: [(1.0, bb, [(1.0, fixed[w])])]),
-        "soups": (grid, lambda w: [(1.0, bb, [(1 - w, end0), (w, end1)])]),
-        "blend": (grid, lambda w: [(1 - w, bb, [(1.0, end0)]), (w, bb1, [(1.0, end1)])]),
+        "paretoslider": (grid, lambda w: [(1.0, bb, [(1.0, ps)])], "blend"),
+        "paretoslider_1of5": (grid, lambda w: [(1.0, bb, [(1.0, ps5)])], "blend"),
+        "fixed": (list(FIXED_W), lambda w: [(1.0, bb, [(1.0, fixed[w])])], "blend"),
+        "soups": (grid, lambda w: [(1.0, bb, [(1 - w, end0), (w, end1)])], "blend"),
+        "blend": (grid, two, "blend"),
+        "msdda": (grid, two, "msdda"),
     }
 
 
@@ -153,16 +163,16 @@ def job_eval(work: str, seed: int, runs: dict, keep_strip: bool) -> dict:
     sig = bb.sigmas(SAMPLE_STEPS)
     strip_rows = [i for i, p in enumerate(es.prompts) if p in STRIP_PROMPTS and i % EVAL_PER_PROMPT == 0]
 
-    def run(terms, w) -> tuple[dict, torch.Tensor]:
-        x = sampling.sample(terms, es, torch.tensor(omega_vec(w), dtype=torch.float32), sig)
+    def run(terms, w, combine="blend") -> tuple[dict, torch.Tensor]:
+        x = sampling.sample(terms, es, torch.tensor(omega_vec(w), dtype=torch.float32), sig, combine)
         images = bb.decode(x)
         return _summ(scorer(images, es.prompts, es.labels)), images[strip_rows]
 
     result = {"seed": seed, "methods": {}, "strip": {}, "eval_seconds": {}}
     result["base"], result["strip"]["base"] = run([(1.0, bb, [])], 0.5)    # the base model (ω off, no LoRA)
-    for name, (ws, terms) in _methods(bb, runs).items():
+    for name, (ws, terms, combine) in _methods(bb, runs).items():
         t = time.time()
-        pts, imgs = zip(*[run(terms(w), w) for w in ws])
+        pts, imgs = zip(*[run(terms(w), w, combine) for w in ws])
         result["methods"][name] = {"w": list(ws), "points": list(pts)}
         result["strip"][name] = torch.stack(imgs)
         result["eval_seconds"][name] = time.time() - t
@@ -238,7 +248,7 @@ def metrics(evals: list[dict]) -> dict:
         return {"of_means": hv[space][a]["mean"] / mean_b if mean_b else None, **_stats(per)}
 
     ratios = {f"{space}_{a}_vs_{b}": ratio(space, a, b) for space in ("heldout", "training")
-              for a in ("paretoslider", "paretoslider_1of5") for b in ("fixed", "soups", "blend")}
+              for a in ("paretoslider", "paretoslider_1of5") for b in BASELINES}
     return {"floor": floor, "reference": ref, "hypervolume": hv, "fidelity": fid, "spearman": rho,
             "corner_coverage": cc, "ratios": ratios, "points_counted": counted}
 
@@ -246,9 +256,9 @@ def metrics(evals: list[dict]) -> dict:
 # ----------------------------------------------------------------------------- figures
 
 COLOURS = {"paretoslider": "#d62728", "paretoslider_1of5": "#ff9896", "fixed": "#1f77b4",
-           "soups": "#2ca02c", "blend": "#9467bd"}
+           "soups": "#2ca02c", "blend": "#9467bd", "msdda": "#8c564b"}
 LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "ParetoSlider (1/5 compute)",
-          "fixed": "fixed weights (5 runs)", "soups": "rewarded soups", "blend": "Diffusion Blend"}
+          "fixed": "fixed weights (5 runs)", "soups": "rewarded soups", "blend": "Diffusion Blend", "msdda": "MSDDA"}
 
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
@@ -437,13 +447,13 @@ def evaluate_all(pool, args: argparse.Namespace, runs: dict) -> list[dict]:
 
 
 def seconds(jobs_info: list[dict], evals: list[dict], n_seeds: int, total: float, t_train: float) -> dict:
-    """Training time per method and seed (soups/blend: their two end runs) and the invocation's totals."""
+    """Training time per method and seed (soups/blend/msdda: their two end runs) and the invocation's totals."""
     secs = {}
     for meth in METHODS:
         tr_wall = tr_cpu = 0.0
         for r in jobs_info:
             fixed_all = meth == "fixed" and r["kind"] == "fixed"
-            ends = meth in ("soups", "blend") and r["kind"] == "fixed" and r["w"] in (0.0, 1.0)
+            ends = meth in END_RUN_METHODS and r["kind"] == "fixed" and r["w"] in (0.0, 1.0)
             if fixed_all or ends or (meth == "paretoslider" and r["kind"] == "paretoslider"):
                 tr_wall += r["wall"]
                 tr_cpu += r["cpu"]
@@ -453,8 +463,8 @@ def seconds(jobs_info: list[dict], evals: list[dict], n_seeds: int, total: float
         n = max(n_seeds, 1)
         secs[meth] = {"train_wall_per_seed": tr_wall / n, "train_cpu_per_seed": tr_cpu / n,
                       "eval_per_seed": float(np.mean([e["eval_seconds"][meth] for e in evals])),
-                      "note": "soups/blend reuse the two end fixed runs (no training of their own)"
-                      if meth in ("soups", "blend") else ""}
+                      "note": "soups/blend/msdda reuse the two end fixed runs (no training of their own)"
+                      if meth in END_RUN_METHODS else ""}
     secs["this_invocation"] = total
     secs["training_phase_this_invocation"] = t_train
     cpu_all = sum(r["cpu"] for r in jobs_info)
@@ -536,7 +546,7 @@ def markdown_table(r: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     S = r["protocol"]["fixed_steps_S"]
     steps = {"paretoslider": f"{2 * S} (2/5)", "paretoslider_1of5": f"{S} (1/5)", "fixed": f"5 × {S}",
-             "soups": f"(the 2 end runs, 2 × {S})", "blend": f"(the 2 end runs, 2 × {S})"}
+             **{m: f"(the 2 end runs, 2 × {S})" for m in END_RUN_METHODS}}
     for m in METHODS:
         sp = r["spearman"][m]
         fd = r["fidelity"][m]
@@ -548,8 +558,8 @@ def markdown_table(r: dict) -> str:
     lines.append("")
     lines.append("| ratio (ParetoSlider 2/5 unless noted) | ratio of means | per seed mean [min, max] | target |")
     lines.append("|---|---|---|---|")
-    targets = {"heldout_paretoslider_vs_fixed": "≥ 1.0", "heldout_paretoslider_vs_soups": "≥ 1.0",
-               "heldout_paretoslider_vs_blend": "≥ 1.0", "training_paretoslider_vs_fixed": "≥ 0.9"}
+    targets = {**{f"heldout_paretoslider_vs_{b}": "≥ 1.0" for b in BASELINES},
+               "training_paretoslider_vs_fixed": "≥ 0.9"}
     for k, v in r["ratios"].items():
         if not k.startswith(("heldout_paretoslider_vs", "training_paretoslider_vs", "heldout_paretoslider_1of5_vs_fixed",
                              "training_paretoslider_1of5_vs_fixed")):
@@ -579,7 +589,7 @@ def print_ratios(r: dict) -> None:
     print(f"this invocation {secs['this_invocation']:.0f}s wall ({secs['reused_runs']} runs reused); all runs: "
           f"{secs['all_runs_train_cpu']:.0f}s training CPU, {secs['all_runs_train_wall_sum']:.0f}s summed wall; "
           f"estimated wall on 2 free cores {secs['estimated_wall_on_2_free_cores'] / 60:.1f} min")
-    print("\n=== ratios (targets: HV held-out PS/fixed, PS/soups, PS/blend >= 1.0; HV training PS/fixed >= 0.9; "
+    print("\n=== ratios (targets: HV held-out PS/fixed, PS/soups, PS/blend, PS/msdda >= 1.0; HV training PS/fixed >= 0.9; "
           "corner coverage >= 0.8; Spearman >= 0.95; no PS point below floor) ===")
     for k, v in r["ratios"].items():
         print(f"HV ratio {k}: ratio of means {v['of_means']:.3f}" if v["of_means"] is not None else f"HV ratio {k}: n/a",

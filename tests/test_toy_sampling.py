@@ -128,3 +128,25 @@ def test_the_base_model_is_the_policy_without_parts(setup):
     with torch.no_grad():
         direct = euler_sample(lambda x, s: bb.velocity(x, s, es.cond), es.noise, sig)
     assert torch.equal(run([(1.0, bb, [])], es, [0.5, 0.5], sig), direct)
+
+
+def test_msdda_combines_the_policies_sde_steps_with_the_eval_sets_fixed_step_noise(setup):
+    bb, es, sig = setup
+    bb1 = backbone()
+    bb1.transformer.load_state_dict(bb.transformer.state_dict())
+    a, b = piece(bb, 0, fixed=[1.0, 0.0]), piece(bb, 1, fixed=[0.0, 1.0])
+    terms = [(0.3, bb, [(1.0, a)]), (0.7, bb1, [(1.0, b)])]
+    om = torch.tensor([0.3, 0.7])
+    first = sampling.sample(terms, es, om, sig, combine="msdda")
+    # the step noise is fixed by the eval set: the same call gives the same images
+    assert torch.equal(first, sampling.sample(terms, es, om, sig, combine="msdda"))
+    # shared step variance: MSDDA is the SDE rollout of the blended velocity, not the Euler ODE of it
+    with sampling.policy_velocity(bb, [(1.0, a)], es.cond, om) as va, \
+            sampling.policy_velocity(bb1, [(1.0, b)], es.cond, om) as vb:
+        from trainer.sampling import blend, sde_sample
+        want, _, _ = sde_sample(blend([(0.3, va), (0.7, vb)]), es.noise, sig, sampling.MSDDA_ETA,
+                                torch.Generator().manual_seed(es.step_seed))
+    assert torch.allclose(first, want, atol=1e-5)
+    assert not torch.allclose(first, sampling.sample(terms, es, om, sig), atol=1e-3)
+    with pytest.raises(ValueError, match="combine must be"):
+        sampling.sample(terms, es, om, sig, combine="average")

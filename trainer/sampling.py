@@ -1,10 +1,10 @@
 """The one sampler: Euler steps of the rectified-flow ODE, and the Flow-GRPO SDE step.
 
-Everything that samples goes through here — the training rollout (`trainer.rollout`), the
+Everything that samples goes through here — the training rollout (`trainer.algorithms`), the
 evaluation sweep (`trainer.sweep`) and the front benchmark (`bench/toytask`). A sampler only
 sees a *velocity function* `v(x, sigma) -> velocity`, sigma (B,); what model, LoRA, ω or blend
 stands behind it is the caller's business. Blends (Diffusion Blend) are composite velocity
-functions (`blend`).
+functions (`blend`); MSDDA combines several models' Gaussian reverse steps (`msdda_sample`).
 
 Conventions: x_t = (1 − σ) x0 + σ ε, v = ε − x0, sigmas run from 1 (noise) to 0 (data).
 """
@@ -110,3 +110,47 @@ def sde_sample(velocity_fn: VelocityFn, noise: torch.Tensor, sigmas: torch.Tenso
             logps.append(gaussian_log_prob(x, mean, std))
         traj.append(x.clone())
     return x, traj, torch.stack(logps, 1)
+
+
+# ----------------------------------------------------------------------------- MSDDA
+
+def gaussian_product(weighted: Sequence[tuple[float, torch.Tensor, torch.Tensor]]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of  Π_i N(μ_i, s_i²)^{w_i}  normalised, for weights summing to 1: precision
+    Σ w_i / s_i², mean = Σ (w_i / s_i²) μ_i / precision. Items are (w_i, μ_i, s_i), s_i (B,) per row.
+    This is MSDDA's closed-form step (docs/BENCHMARK.md has the derivation)."""
+    terms = [(float(w), m, s) for w, m, s in weighted if float(w) != 0.0]
+    if not terms or min(w for w, _, _ in terms) < 0 or abs(sum(w for w, _, _ in terms) - 1.0) > 1e-6:
+        raise ValueError(f"MSDDA weights must be non-negative and sum to 1, got {[w for w, *_ in weighted]}")
+    precisions = [(w, m, w / _rows(s, m).pow(2)) for w, m, s in terms]
+    precision = sum(p for _, _, p in precisions)
+    mean = sum(p * m for _, m, p in precisions) / precision
+    return mean, precision.rsqrt().reshape(precision.shape[0])
+
+
+@torch.no_grad()
+def msdda_sample(weighted: Sequence[tuple[float, VelocityFn]], noise: torch.Tensor, sigmas: torch.Tensor,
+                 eta: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """MSDDA (arXiv 2604.14379) on the flow sampler: every step is the ω-weighted product of the
+    single-objective models' Flow-GRPO SDE steps (`gaussian_product`); the last step (to σ = 0)
+    is the deterministic limit, the ω-weighted mean. The step noise comes from `generator` (on the
+    CPU), so fixed seeds give the same images for every method, seed and ω."""
+    terms = [(float(w), fn) for w, fn in weighted if float(w) != 0.0]
+    sigmas = sigmas.to(noise.device, torch.float32)
+    cap = float(sigmas[1])
+    n, steps = noise.shape[0], len(sigmas) - 1
+    x = noise
+    for i in range(steps):
+        s, s_next = sigmas[i].expand(n), sigmas[i + 1].expand(n)
+        vs = [(w, fn(x, s)) for w, fn in terms]
+        if i == steps - 1:
+            x = x + (sigmas[i + 1] - sigmas[i]) * sum(w * v for w, v in vs)
+            continue
+        steps_i = [(w, *sde_step(x, v, s, s_next, eta, cap)) for w, v in vs]
+        if eta == 0:     # every model deterministic: the product collapses to the weighted mean
+            x = sum(w * m for w, m, _ in steps_i)
+            continue
+        mean, std = gaussian_product(steps_i)
+        eps = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
+        x = mean + _rows(std, x) * eps
+    return x

@@ -7,7 +7,9 @@ A *policy* here is the base transformer plus a weighted sum of trained pieces:
 - a ParetoSlider file at ω:   one piece, c = 1, omega = ω;
 - a fixed-weight run:         one piece, c = 1, omega = the ω it was trained at;
 - rewarded soups at ω:        two pieces (the end runs), c = ω (weights interpolated, merged);
-- Diffusion Blend at ω:       two policies, velocities blended per step: v = ω0 v_A + ω1 v_B.
+- Diffusion Blend at ω:       two policies, velocities blended per step: v = ω0 v_A + ω1 v_B;
+- MSDDA at ω:                 two policies, their SDE reverse steps combined in closed form per step
+                              (trainer.sampling.msdda_sample; `sample(..., combine="msdda")`).
 The weights are merged by trainer.lora_merge (soups: `sum_deltas`), ω is fed through the product's
 own hook (trainer.inject.preference_hooks), sampling is trainer.sampling's `euler_sample`, and a
 blend is `trainer.sampling.blend` of the policies' velocity functions.
@@ -15,6 +17,7 @@ blend is `trainer.sampling.blend` of the policies' velocity functions.
     v = [(1.0, bb, [(1 - w, end0), (w, end1)])]                        # soups at w
     v = [(1 - w, bb, [(1.0, end0)]), (w, bb1, [(1.0, end1)])]           # blend: one backbone per policy
     x0 = sample(v, eval_set, omega, bb.sigmas(10))
+    x0 = sample(v, eval_set, omega, bb.sigmas(10), combine="msdda")    # MSDDA over the blend's terms
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from pareto_core import PreferenceModules, load_paretoslider
 from trainer.backbones.base import Conditioning
 from trainer.inject import preference_hooks
 from trainer.lora_merge import lora_deltas, merged_deltas, sum_deltas
-from trainer.sampling import VelocityFn, blend, euler_sample
+from trainer.sampling import VelocityFn, blend, euler_sample, msdda_sample
 
 
 @dataclass
@@ -87,6 +90,10 @@ class EvalSet:
     labels: torch.Tensor
     noise: torch.Tensor
     cond: Conditioning = field(repr=False, default=None)
+    step_seed: int = 0          # the per-step noise of stochastic samplers (MSDDA), drawn afresh per call
+
+
+MSDDA_ETA = 0.7                 # the SDE noise level MSDDA's Gaussian steps use (Flow-GRPO's default a)
 
 
 def make_eval_set(backbone, per_prompt: int = 8, seed: int = 1234) -> EvalSet:
@@ -95,7 +102,7 @@ def make_eval_set(backbone, per_prompt: int = 8, seed: int = 1234) -> EvalSet:
     labels = torch.arange(len(PROMPTS)).repeat_interleave(per_prompt)
     g = torch.Generator().manual_seed(seed)
     noise = backbone.noise(len(prompts), generator=g)
-    return EvalSet(prompts, labels, noise, backbone.encode(prompts))
+    return EvalSet(prompts, labels, noise, backbone.encode(prompts), step_seed=seed + 1)
 
 
 @contextmanager
@@ -113,12 +120,20 @@ Terms = Sequence[tuple[float, object, Parts]]   # (blend weight, backbone, polic
 
 
 @torch.no_grad()
-def sample(terms: Terms, eval_set: EvalSet, omega: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """x0 from the eval set's fixed noise, v = Σ_j w_j v_j over the terms' policies (one term: that
-    policy; several: a Diffusion Blend, each policy on its own backbone). Terms with w = 0 are skipped."""
+def sample(terms: Terms, eval_set: EvalSet, omega: torch.Tensor, sigmas: torch.Tensor,
+           combine: str = "blend") -> torch.Tensor:
+    """x0 from the eval set's fixed noise. combine = "blend": Euler steps of v = Σ_j w_j v_j over the
+    terms' policies (one term: that policy; several: a Diffusion Blend, each policy on its own
+    backbone); "msdda": the policies' SDE steps combined by MSDDA, with the eval set's fixed step
+    noise. Terms with w = 0 are skipped."""
+    if combine not in ("blend", "msdda"):
+        raise ValueError(f"combine must be 'blend' or 'msdda', got {combine!r}")
     live = [(w, bb, parts) for w, bb, parts in terms if float(w) != 0.0]
     if len({id(bb) for _, bb, _ in live}) != len(live):
         raise ValueError("a blend needs one backbone per policy (their weights are merged in place)")
     with ExitStack() as stack:
         fns = [(w, stack.enter_context(policy_velocity(bb, parts, eval_set.cond, omega))) for w, bb, parts in live]
+        if combine == "msdda":
+            g = torch.Generator().manual_seed(eval_set.step_seed)
+            return msdda_sample(fns, eval_set.noise, sigmas, MSDDA_ETA, g)
         return euler_sample(blend(fns), eval_set.noise, sigmas)

@@ -379,3 +379,14 @@ def test_the_shipped_example_configs_use_valid_reward_ids_and_options():
                 build_reward(spec)
             except RewardError as err:
                 assert "does not exist" in str(err), f"{cfg.name}: {obj['name']}: {err}"
+
+
+def test_muted_rewards_dark_greys_and_conflicts_with_brightness_and_saturation():
+    from trainer.rewards import build_reward
+    muted = build_reward("muted")
+    imgs = torch.zeros(4, 3, 2, 2)
+    imgs[1] = 1.0                     # white: bright, not muted
+    imgs[2, 0] = 1.0                  # pure red: saturated, not muted
+    imgs[3] = 0.2                     # dark grey: (1 − 0.2)(1 − 0) = 0.8
+    got = muted(imgs, [""] * 4)
+    assert torch.allclose(got, torch.tensor([1.0, 0.0, 0.0, 0.8]), atol=1e-6)

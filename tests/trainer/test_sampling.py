@@ -83,3 +83,54 @@ def test_sde_step_mean_and_std_match_hand_computation():
     assert sampling.sde_step_mean(x, v, s, sn, torch.tensor([0.0])).item() == pytest.approx(0.5)
     assert sampling.sde_step_std(torch.tensor([0.5]), 0.7, 0.9).item() == pytest.approx(0.7)
     assert sampling.sde_step_std(torch.tensor([1.0]), 0.7, 0.9).item() == pytest.approx(0.7 * 3.0)
+
+
+# ----------------------------------------------------------------------------- MSDDA
+
+def test_gaussian_product_is_the_precision_weighted_mean_by_hand():
+    # N(0, 1)^0.5 · N(4, 2²)^0.5: precision 0.5/1 + 0.5/4 = 0.625, mean (0.5·0 + 0.125·4)/0.625 = 0.8
+    m0, m1 = torch.zeros(1, 2), torch.full((1, 2), 4.0)
+    mean, std = sampling.gaussian_product([(0.5, m0, torch.tensor([1.0])), (0.5, m1, torch.tensor([2.0]))])
+    assert torch.allclose(mean, torch.full((1, 2), 0.8))
+    assert torch.allclose(std, torch.tensor([0.625 ** -0.5]))
+
+
+def test_gaussian_product_with_equal_stds_is_the_weighted_mean():
+    means = [torch.randn(3, 4, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    s = torch.full((3,), 0.3)
+    mean, std = sampling.gaussian_product([(0.2, means[0], s), (0.5, means[1], s), (0.3, means[2], s)])
+    assert torch.allclose(mean, 0.2 * means[0] + 0.5 * means[1] + 0.3 * means[2], atol=1e-6)
+    assert torch.allclose(std, s)
+
+
+@pytest.mark.parametrize("weights", [[0.5, 0.6], [1.5, -0.5], [0.0, 0.0]])
+def test_gaussian_product_refuses_weights_off_the_simplex(weights):
+    m, s = torch.zeros(1, 1), torch.ones(1)
+    with pytest.raises(ValueError, match="sum to 1"):
+        sampling.gaussian_product([(w, m, s) for w in weights])
+
+
+def _linear(c):
+    """A velocity field v(x) = x − c: every Euler/SDE step is affine in x, so blends are exact."""
+    return lambda x, s: x - c
+
+
+def test_msdda_with_one_model_is_that_models_sde_rollout():
+    # weight 1 on one model: the product is that model's own Gaussian step, with the same noise draws
+    noise, sig = torch.randn(2, 3, generator=torch.Generator().manual_seed(0)), torch.linspace(1, 0, 6)
+    got = sampling.msdda_sample([(1.0, _linear(0.5)), (0.0, _linear(-9.0))], noise, sig, 0.7,
+                                torch.Generator().manual_seed(5))
+    want, _, _ = sampling.sde_sample(_linear(0.5), noise, sig, 0.7, torch.Generator().manual_seed(5))
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_msdda_equals_the_sde_rollout_of_the_blended_velocity_and_blend_at_eta_zero():
+    # shared step variance: the product's mean is μ(Σ ω_i v_i), so MSDDA = SDE sampling of the blend;
+    # with η = 0 it is exactly Diffusion Blend's Euler ODE
+    noise, sig = torch.randn(2, 3, generator=torch.Generator().manual_seed(1)), torch.linspace(1, 0, 6)
+    fns = [(0.3, _linear(1.0)), (0.7, _linear(-1.0))]
+    got = sampling.msdda_sample(fns, noise, sig, 0.7, torch.Generator().manual_seed(2))
+    want, _, _ = sampling.sde_sample(sampling.blend(fns), noise, sig, 0.7, torch.Generator().manual_seed(2))
+    assert torch.allclose(got, want, atol=1e-5)
+    ode = sampling.msdda_sample(fns, noise, sig, 0.0, torch.Generator().manual_seed(2))
+    assert torch.allclose(ode, sampling.euler_sample(sampling.blend(fns), noise, sig), atol=1e-6)

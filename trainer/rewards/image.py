@@ -128,3 +128,17 @@ class Brightness(Reward):
         else:
             y = x.mean(1)
         return y.flatten(1).mean(1)
+
+
+@register_reward
+class Muted(Reward):
+    """Low-key, muted tones in [0, 1]: the per-pixel mean of (1 − BT.601 luma) · (1 − HSV saturation).
+    Dark greys score highest; it conflicts with both brightness (white) and saturation (pure hues)."""
+
+    id = "muted"
+
+    def score(self, images, prompts, sources):
+        x = images.clamp(0, 1)
+        w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        luma = (x * w).sum(1)
+        return ((1 - luma) * (1 - hsv_saturation(x))).flatten(1).mean(1)
