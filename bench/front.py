@@ -283,9 +283,9 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
         r = m["reference"][space]
         ax.scatter([r[0]], [r[1]], marker="s", s=40, color="grey", zorder=5, label="HV reference")
         hv = m["hypervolume"][space]
-        ax.set_title(f"{'held-out evaluators' if space == 'heldout' else 'training rewards'}  —  HV mean: "
-                     + ", ".join(f"{k.replace('paretoslider', 'PS').replace('_1of5', '1/5')} {hv[k]['mean']:.3g}"
-                                 for k in METHODS), fontsize=8)
+        names = [f"{k.replace('paretoslider', 'PS').replace('_1of5', '1/5')} {hv[k]['mean']:.3g}" for k in METHODS]
+        ax.set_title(f"{'held-out evaluators' if space == 'heldout' else 'training rewards'}  —  HV mean:\n"
+                     + ", ".join(names), fontsize=8)
         ax.set_xlabel(f"{keys[0]} (↑)")
         ax.set_ylabel(f"{keys[1]} (↑)")
         ax.grid(alpha=0.3)
@@ -361,6 +361,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="reuse the fixed-weight runs of another --work folder (for an investigation that "
                          "only changes ParetoSlider's ω sampling: preference.* overrides do not touch fixed runs)")
     ap.add_argument("--table", action="store_true", help="print the markdown results table of --out/front.json")
+    ap.add_argument("--plot", action="store_true", help="redraw --out/front.png from --out/front.json")
     return ap.parse_args(argv)
 
 
@@ -508,6 +509,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.table:
         print(markdown_table(json.loads((Path(args.out) / "front.json").read_text())))
+        return 0
+    if args.plot:
+        r = json.loads((Path(args.out) / "front.json").read_text())
+        evals = [{"seed": int(k), "methods": v, "base": r["base"]} for k, v in r["fronts"].items()]
+        plot(evals, r, Path(args.out) / "front.png")
         return 0
     t_start = time.time()
     overrides = parse_overrides(args.set)
