@@ -8,7 +8,8 @@
   (vlm_server.py, a subprocess on a loopback port): scores for a batch, determinism, the parsing
   against a hand computation from the server's raw answer, the score cache across runs, two
   processes at once, and the editing recipe (trainer/configs/flux_kontext_edit_judge.yaml) through
-  the trainer's config loader and a training run on tiny Flux Kontext.
+  the trainer's config loader, a training run on tiny Flux Kontext followed by two `trainer eval`
+  runs (the second one is served from the cache), and a 2-process torchrun (DDP) training run.
 """
 import json
 import math
@@ -202,20 +203,23 @@ def test_a_failing_judge_stops_training_with_its_message_and_writes_no_file(tiny
     from trainer_testing import tiny_config
 
     from trainer.train import run
+    messages = {"timeout": "did not answer within 1 s", "500": "HTTP 500", "malformed": "not JSON",
+                "no_logprobs": "without token logprobs", "refused": "refused the connection"}
     with fault_server() as srv:
-        for mode in ("500", "no_logprobs"):
+        for mode, message in messages.items():
             out = tmp_path / mode
             cfg = tiny_config(tiny_kontext_path, out, backbone="flux_kontext", steps=1)
             cfg.data.prompts, cfg.data.edits = None, str(edits_jsonl)
             cfg.objectives[1].reward = "vlm_judge"
-            cfg.objectives[1].kwargs = {"base_url": srv.url(mode), "model": "judge", "images": ["source", "image"],
+            url = refused_url() if mode == "refused" else srv.url(mode)
+            cfg.objectives[1].kwargs = {"base_url": url, "model": "judge", "images": ["source", "image"],
                                         "timeout": 1, "retries": 1, "backoff": 0.01,
                                         "cache_dir": str(out / "judge_cache")}
             cfg.output.checkpoint_every = 1
             t0 = time.perf_counter()
-            with pytest.raises(JudgeError, match="HTTP 500" if mode == "500" else "without token logprobs"):
+            with pytest.raises(JudgeError, match=message):
                 run(cfg)
-            assert time.perf_counter() - t0 < 60
+            assert time.perf_counter() - t0 < 30
             assert not list(out.rglob("*.safetensors")) and not (out / "checkpoints").exists()
             assert not list((out / "judge_cache").glob("*"))     # no score, no half-written cache file
 
@@ -429,3 +433,24 @@ def test_the_recipe_trains_on_tiny_flux_kontext_with_the_judge_served_locally(ti
     assert counts == [16, 0]
     for key in ("omega", "scores", "std", "base", "hypervolume"):
         assert fronts[0][key] == fronts[1][key], key
+
+
+def test_the_recipe_trains_data_parallel_with_two_processes_judged_at_once(tiny_kontext_path, edits_jsonl, vlm_url,
+                                                                           tmp_path):
+    """torchrun, 2 CPU processes (gloo), as test_ddp.py: both ranks ask the judge at the same time."""
+    from pareto_core import load_paretoslider
+    recipe = _recipe_for_tests(vlm_url, _random_lpips(tmp_path), tmp_path, edits_jsonl)
+    sets = [f"model.path={tiny_kontext_path}", "model.resolution=32", "model.max_sequence_length=8",
+            "model.gradient_checkpointing=false", "lora.rank=2", "lora.alpha=4", "preference.hidden=16",
+            f"output.dir={tmp_path / 'run'}", "output.checkpoint_every=0", "output.progress=false",
+            "output.tensorboard=false", "train.steps=2", "train.prompts_per_step=1", "train.group_size=2",
+            "train.sample_steps=2", "train.train_timesteps=1", "train.minibatch=4"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "trainer", "train", "--config", str(recipe)] + [x for o in sets for x in ("--set", o)]
+    before = served_requests(vlm_url)
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert served_requests(vlm_url) - before == 2 * 16          # 2 ranks x 2 steps x 4 images x 2 questions
+    assert load_paretoslider(tmp_path / "run" / "flux_kontext_edit_judge.safetensors").metadata.training[
+        "processes"] == 2

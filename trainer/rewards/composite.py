@@ -88,5 +88,5 @@ class CompositeReward(Reward):
         for weight, reward in self.terms:
             if weight == 0:
                 continue
-            total = total + weight * reward(images, prompts, sources if reward.needs_source else None).to(total)
+            total = total + weight * reward(images, prompts, sources).to(total)
         return total
