@@ -17,7 +17,8 @@ def objective_rewards(cfg, rewards: Mapping[str, RewardFn] | Sequence[RewardFn] 
     names = [o.name for o in cfg.objectives]
     if rewards is None:
         from .rewards import build_reward
-        return [(o.name, build_reward({"id": o.reward, **(o.kwargs or {})})) for o in cfg.objectives]
+        # the objective's name names the reward in its errors, unless its kwargs give one
+        return [(o.name, build_reward({"id": o.reward, "name": o.name, **(o.kwargs or {})})) for o in cfg.objectives]
     if isinstance(rewards, Mapping):
         missing = [n for n in names if n not in rewards]
         if missing:

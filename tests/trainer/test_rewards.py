@@ -390,3 +390,14 @@ def test_muted_rewards_dark_greys_and_conflicts_with_brightness_and_saturation()
     imgs[3] = 0.2                     # dark grey: (1 − 0.2)(1 − 0) = 0.8
     got = muted(imgs, [""] * 4)
     assert torch.allclose(got, torch.tensor([1.0, 0.0, 0.0, 0.8]), atol=1e-6)
+
+
+def test_objective_rewards_are_named_after_their_objective_unless_kwargs_name_them():
+    from types import SimpleNamespace
+
+    from trainer.scoring import objective_rewards
+    objs = [SimpleNamespace(name="bright", reward="brightness", kwargs={"mode": "luma"}),
+            SimpleNamespace(name="sat", reward="saturation", kwargs={"name": "my_sat"})]
+    built = objective_rewards(SimpleNamespace(objectives=objs), None)
+    assert [n for n, _ in built] == ["bright", "sat"]
+    assert [r.name for _, r in built] == ["bright", "my_sat"]
