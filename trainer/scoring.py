@@ -1,7 +1,7 @@
 """The rewards of a run, one per objective in ω order, and scoring a step's samples."""
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
