@@ -153,20 +153,38 @@ def _methods(bb, runs: dict) -> dict:
     }
 
 
+class ScoredSampler:
+    """The benchmark's evaluation set-up, shared by bench/front.py and bench/front3.py: one backbone,
+    the fixed eval set and schedule, the scorer; `self(terms, omega)` → (mean scores, the images of
+    the first sample of each prompt in `keep_prompts`)."""
+
+    def __init__(self, training: tuple[str, ...], heldout: tuple[str, ...], keep_prompts: tuple[str, ...]):
+        from bench.toytask import sampling, task
+        self.sampling = sampling
+        self.scorer = Scorer(training, heldout)
+        self.bb = task.backbone()
+        self.es = sampling.make_eval_set(self.bb, EVAL_PER_PROMPT, EVAL_NOISE_SEED)
+        self.sigmas = self.bb.sigmas(SAMPLE_STEPS)
+        self.rows = [i for i, p in enumerate(self.es.prompts) if p in keep_prompts and i % EVAL_PER_PROMPT == 0]
+
+    def __call__(self, terms, omega, combine: str = "blend") -> tuple[dict, torch.Tensor]:
+        x = self.sampling.sample(terms, self.es, torch.tensor(omega, dtype=torch.float32), self.sigmas, combine)
+        images = self.bb.decode(x)
+        return _summ(self.scorer(images, self.es.prompts, self.es.labels)), images[self.rows]
+
+    @property
+    def kept_prompts(self) -> list[str]:
+        return [self.es.prompts[i] for i in self.rows]
+
+
 def job_eval(work: str, seed: int, runs: dict, keep_strip: bool) -> dict:
     """Every method of one seed on the same ω grid and the same noise."""
-    from bench.toytask import sampling, task
     t0 = time.time()
-    scorer = Scorer()
-    bb = task.backbone()
-    es = sampling.make_eval_set(bb, EVAL_PER_PROMPT, EVAL_NOISE_SEED)
-    sig = bb.sigmas(SAMPLE_STEPS)
-    strip_rows = [i for i, p in enumerate(es.prompts) if p in STRIP_PROMPTS and i % EVAL_PER_PROMPT == 0]
+    scored = ScoredSampler(TRAINING, HELDOUT, STRIP_PROMPTS)
+    bb = scored.bb
 
     def run(terms, w, combine="blend") -> tuple[dict, torch.Tensor]:
-        x = sampling.sample(terms, es, torch.tensor(omega_vec(w), dtype=torch.float32), sig, combine)
-        images = bb.decode(x)
-        return _summ(scorer(images, es.prompts, es.labels)), images[strip_rows]
+        return scored(terms, omega_vec(w), combine)
 
     result = {"seed": seed, "methods": {}, "strip": {}, "eval_seconds": {}}
     result["base"], result["strip"]["base"] = run([(1.0, bb, [])], 0.5)    # the base model (ω off, no LoRA)
@@ -178,7 +196,7 @@ def job_eval(work: str, seed: int, runs: dict, keep_strip: bool) -> dict:
         result["eval_seconds"][name] = time.time() - t
     result["seconds"] = time.time() - t0
     if keep_strip:
-        result["strip_prompts"] = [es.prompts[i] for i in strip_rows]
+        result["strip_prompts"] = scored.kept_prompts
     else:
         result.pop("strip")
     return result
@@ -193,8 +211,27 @@ def _stats(values) -> dict:
     return {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "per_seed": list(values)}
 
 
+def hypervolume_over_seeds(evals: list[dict], method: str, keys, ref, floor: float) -> dict:
+    """_stats of the method's hypervolume per seed on `keys`, over the points that pass the floor."""
+    from trainer.pareto import hypervolume
+    vals = []
+    for e in evals:
+        ok = [p for p in e["methods"][method]["points"] if p["fidelity"] >= floor]
+        vals.append(hypervolume([[p[k] for k in keys] for p in ok], ref) if ok else 0.0)
+    return _stats(vals)
+
+
+def fidelity_over_seeds(evals: list[dict], method: str, floor: float) -> tuple[dict, int]:
+    """(fidelity per ω point over seeds with the lowest and the points below the floor, points counted)."""
+    per_w = np.array([[p["fidelity"] for p in e["methods"][method]["points"]] for e in evals])   # seeds x points
+    fid = {"w": evals[0]["methods"][method]["w"], "mean": per_w.mean(0).tolist(), "min": per_w.min(0).tolist(),
+           "max": per_w.max(0).tolist(), "lowest": float(per_w.min()),
+           "points_below_floor": int((per_w < floor).sum()), "points": int(per_w.size)}
+    return fid, int((per_w >= floor).sum())
+
+
 def metrics(evals: list[dict]) -> dict:
-    from trainer.pareto import hypervolume, spearman
+    from trainer.pareto import spearman
     base = evals[0]["base"]
     floor = FLOOR_FRACTION * base["fidelity"]
     ref = {"heldout": [REF_FRACTION * base[k] for k in HELDOUT],
@@ -203,17 +240,8 @@ def metrics(evals: list[dict]) -> dict:
     fid, rho, counted = {}, {}, {}
     for m in METHODS:
         for space, keys in (("heldout", HELDOUT), ("training", TRAINING)):
-            vals = []
-            for e in evals:
-                pts = e["methods"][m]["points"]
-                ok = [p for p in pts if p["fidelity"] >= floor]
-                vals.append(hypervolume([[p[k] for k in keys] for p in ok], ref[space]) if ok else 0.0)
-            hv[space][m] = _stats(vals)
-        per_w = np.array([[p["fidelity"] for p in e["methods"][m]["points"]] for e in evals])   # seeds x points
-        fid[m] = {"w": evals[0]["methods"][m]["w"], "mean": per_w.mean(0).tolist(), "min": per_w.min(0).tolist(),
-                  "max": per_w.max(0).tolist(), "lowest": float(per_w.min()),
-                  "points_below_floor": int((per_w < floor).sum()), "points": int(per_w.size)}
-        counted[m] = int((per_w >= floor).sum())
+            hv[space][m] = hypervolume_over_seeds(evals, m, keys, ref[space], floor)
+        fid[m], counted[m] = fidelity_over_seeds(evals, m, floor)
         rho[m] = {}
         for k, j in (("lightness", 0), ("colourfulness", 1), ("brightness", 0), ("saturation", 1)):
             vals = []

@@ -88,18 +88,12 @@ def job_paretoslider(work: str, seed: int, steps: int, overrides: dict | None) -
 
 def job_eval(seed: int, runs: dict, keep_images: bool) -> dict:
     """ParetoSlider on the simplex grid, each fixed run at its own ω, and the base; same noise."""
-    from bench.toytask import sampling, task
+    from bench.toytask import sampling
     t0 = time.time()
-    scorer = front.Scorer(TRAINING, HELDOUT)
-    bb = task.backbone()
-    es = sampling.make_eval_set(bb, front.EVAL_PER_PROMPT, front.EVAL_NOISE_SEED)
-    sig = bb.sigmas(front.SAMPLE_STEPS)
-    rows = [i for i, p in enumerate(es.prompts) if p in GRID_PROMPTS and i % front.EVAL_PER_PROMPT == 0]
+    scored = front.ScoredSampler(TRAINING, HELDOUT, GRID_PROMPTS)
 
     def run(parts, omega) -> tuple[dict, torch.Tensor]:
-        x = sampling.sample([(1.0, bb, parts)], es, torch.tensor(omega, dtype=torch.float32), sig)
-        images = bb.decode(x)
-        return front._summ(scorer(images, es.prompts, es.labels)), images[rows]
+        return scored([(1.0, scored.bb, parts)], omega)
 
     result = {"seed": seed, "methods": {}, "images": {}, "eval_seconds": {}}
     result["base"], _ = run([], (1 / 3, 1 / 3, 1 / 3))
@@ -114,7 +108,7 @@ def job_eval(seed: int, runs: dict, keep_images: bool) -> dict:
         result["eval_seconds"][name] = time.time() - t
     result["seconds"] = time.time() - t0
     if keep_images:
-        result["image_prompts"] = [es.prompts[i] for i in rows]
+        result["image_prompts"] = scored.kept_prompts
     else:
         result.pop("images")
     return result
@@ -123,7 +117,7 @@ def job_eval(seed: int, runs: dict, keep_images: bool) -> dict:
 # ----------------------------------------------------------------------------- metrics
 
 def metrics(evals: list[dict]) -> dict:
-    from trainer.pareto import hypervolume, spearman
+    from trainer.pareto import spearman
     base = evals[0]["base"]
     floor = front.FLOOR_FRACTION * base["fidelity"]
     ref = {"heldout": [front.REF_FRACTION * base[k] for k in HELDOUT],
@@ -131,16 +125,8 @@ def metrics(evals: list[dict]) -> dict:
     hv, fid, rho, counted = {"heldout": {}, "training": {}}, {}, {}, {}
     for m in ("paretoslider", "fixed"):
         for space, keys in (("heldout", HELDOUT), ("training", TRAINING)):
-            vals = []
-            for e in evals:
-                ok = [p for p in e["methods"][m]["points"] if p["fidelity"] >= floor]
-                vals.append(hypervolume([[p[k] for k in keys] for p in ok], ref[space]) if ok else 0.0)
-            hv[space][m] = _stats(vals)
-        per_w = np.array([[p["fidelity"] for p in e["methods"][m]["points"]] for e in evals])
-        fid[m] = {"w": evals[0]["methods"][m]["w"], "mean": per_w.mean(0).tolist(), "min": per_w.min(0).tolist(),
-                  "max": per_w.max(0).tolist(), "lowest": float(per_w.min()),
-                  "points_below_floor": int((per_w < floor).sum()), "points": int(per_w.size)}
-        counted[m] = int((per_w >= floor).sum())
+            hv[space][m] = front.hypervolume_over_seeds(evals, m, keys, ref[space], floor)
+        fid[m], counted[m] = front.fidelity_over_seeds(evals, m, floor)
         rho[m] = {}
         for j, names in enumerate(zip(HELDOUT, TRAINING)):
             for k in names:

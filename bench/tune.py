@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import torch
 
 from bench import front
 
@@ -27,14 +26,11 @@ ENDS = ((0.0, "brightness"), (1.0, "saturation"))   # scalar ω of the run, the 
 
 def job_score(path: str, w: float) -> dict:
     """The base and one run at ω = w on the benchmark's evaluation set (same noise, same steps)."""
-    from bench.toytask import sampling, task
-    scorer, bb = front.Scorer(), task.backbone()
-    es = sampling.make_eval_set(bb, front.EVAL_PER_PROMPT, front.EVAL_NOISE_SEED)
-    sig, omega = bb.sigmas(front.SAMPLE_STEPS), torch.tensor(front.omega_vec(w))
+    from bench.toytask import sampling
+    scored = front.ScoredSampler(front.TRAINING, front.HELDOUT, ())
 
     def score(parts):
-        x = sampling.sample([(1.0, bb, parts)], es, omega, sig)
-        return front._summ(scorer(bb.decode(x), es.prompts, es.labels))
+        return scored([(1.0, scored.bb, parts)], front.omega_vec(w))[0]
     return {"base": score([]), "run": score([(1.0, sampling.load_piece(path))])}
 
 
