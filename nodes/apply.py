@@ -12,11 +12,14 @@ import torch
 from comfy.patcher_extension import WrappersMP
 from comfy_api.latest import io
 
+from ..pareto_core.schedule import OmegaSchedule
 from .errors import log, user_errors
 from .injection import WRAPPER_KEY, OmegaInjector, check_block_modulation
 from .loader import LoadedSlider
 from .lora import add_lora
+from .lora_slider import LoraSlider
 from .model_info import describe_model
+from .multi_lora import apply_lora_slider
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
 _CACHE_ATTR = "_paretoslider_lora_clones"   # lives and dies with the input ModelPatcher
@@ -38,13 +41,24 @@ def lora_clone(model, slider: LoadedSlider, strength: float):
     return patched
 
 
-def apply_paretoslider(model, slider: LoadedSlider, omega: torch.Tensor, lora_strength: float = 1.0):
-    """Validate, then return a clone of `model` that samples with ω (K,) or per-sample ω (N, K)."""
+def checked_preference(slider, preference):
+    """ω (K,) / (N, K) or a schedule, checked against the slider; a constant schedule is its ω."""
+    if isinstance(preference, OmegaSchedule):
+        schedule = preference.validated(slider.check_preference)
+        return schedule.omegas[0] if schedule.is_constant else schedule
+    return slider.check_preference(preference)
+
+
+def apply_paretoslider(model, slider: LoadedSlider | LoraSlider, omega, lora_strength: float = 1.0):
+    """Validate, then return a clone of `model` that samples with ω (K,), per-sample ω (N, K) or
+    an ω schedule; a LoRA slider goes to nodes/multi_lora.py."""
     info = describe_model(model)
+    if isinstance(slider, LoraSlider):
+        return apply_lora_slider(model, slider, omega, lora_strength)
     slider.file.check_compatible(info.architecture, info.width, info.name)
     if slider.metadata.embedding.block_modulation:
         check_block_modulation(info, slider.name)
-    omega = slider.check_preference(omega)
+    omega = checked_preference(slider, omega)
     patched = lora_clone(model, slider, lora_strength).clone()
     injector = OmegaInjector(slider.file.preference_modules(), omega, info)
     # One wrapper per slider file: applying the same file again replaces it, other files stack.
@@ -76,6 +90,6 @@ class ApplyParetoSlider(io.ComfyNode):
 
     @classmethod
     @user_errors
-    def execute(cls, model, slider: LoadedSlider, preference: torch.Tensor,
+    def execute(cls, model, slider: LoadedSlider | LoraSlider, preference: torch.Tensor | OmegaSchedule,
                 lora_strength: float = 1.0) -> io.NodeOutput:
         return io.NodeOutput(apply_paretoslider(model, slider, preference, lora_strength))

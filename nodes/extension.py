@@ -6,7 +6,10 @@ from comfy_api.latest import ComfyExtension, io
 from .apply import ApplyParetoSlider
 from .front_preview import ParetoSliderFrontPreview
 from .loader import ParetoSliderLoader, register_model_folder
+from .lora_slider import ParetoSliderFromLoras
+from .msdda_sampler import ParetoSliderMSDDASampler
 from .preference import ParetoSliderPreference
+from .schedule import ParetoSliderSchedule
 from .sweep import ParetoSliderSweep
 
 
@@ -20,7 +23,7 @@ class ParetoSliderExtension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [ParetoSliderLoader, ParetoSliderPreference, ApplyParetoSlider, ParetoSliderSweep,
-                ParetoSliderFrontPreview]
+                ParetoSliderFrontPreview, ParetoSliderFromLoras, ParetoSliderSchedule, ParetoSliderMSDDASampler]
 
 
 async def comfy_entrypoint() -> ParetoSliderExtension:

@@ -291,6 +291,40 @@ def preview(front: dict | None, labels: list[str], omegas=None, width: int = 512
         return render_message("Cannot draw the stored front", msg, width=width), msg
 
 
+def render_lora_slider(labels: list[str], method: str, omegas=None, width: int = 512) -> Image.Image:
+    """A LoRA slider has no measured front (nothing was trained): say so, and still show ω as one
+    bar per objective (a sweep's or schedule's further rows as ticks on the bars)."""
+    img, d, u = _canvas(width, (248, 249, 251))
+    W, H = img.size
+    d.rounded_rectangle([16 * u, 16 * u, W - 16 * u, H - 16 * u], radius=12 * u, outline=FRAME,
+                        width=round(1.5 * u))
+    f_head, f_body, f_label = font(round(17 * u), True), font(round(12.5 * u)), font(round(12 * u))
+    d.text((W / 2, 34 * u), "No trained front: a LoRA slider", INK, f_head, anchor="mt")
+    body = (f"{method} over {len(labels)} LoRAs ({', '.join(labels)}): nothing was trained or measured, "
+            "so there is no front to plot. The preference ω:")
+    for i, line in enumerate(_wrap(body, f_body, W - 96 * u)):
+        d.text((W / 2, 62 * u + 18 * u * i), line, MUTED, f_body, anchor="mt")
+    rows = None if omegas is None else np.asarray(omegas, dtype=np.float64).reshape(-1, len(labels))
+    top, left, right = 120 * u, 130 * u, W - 60 * u
+    step = min(34 * u, (H - top - 40 * u) / max(len(labels), 1))
+    for k, lab in enumerate(labels):
+        y = top + step * k
+        d.text((left - 10 * u, y + 6 * u), lab[:18], INK, f_label, anchor="rm")
+        d.rounded_rectangle([left, y, right, y + 12 * u], radius=6 * u, fill=GRID)
+        if rows is None:
+            continue
+        w = float(rows[0, k])
+        if w > 0:
+            d.rounded_rectangle([left, y, left + (right - left) * w, y + 12 * u], radius=6 * u, fill=MARK)
+        d.text((right + 6 * u, y + 6 * u), f"{w:.2f}", INK, f_label, anchor="lm")
+        for r in rows[1:]:
+            x = left + (right - left) * float(r[k])
+            d.line([x, y - 3 * u, x, y + 15 * u], fill=INK, width=round(1.5 * u))
+    if rows is None:
+        d.text((W / 2, H - 36 * u), "connect a preference to mark ω", MUTED, f_body, anchor="mt")
+    return _finish(img, width)
+
+
 def image_tensor(img: Image.Image) -> torch.Tensor:
     """PIL RGB → ComfyUI IMAGE (1, H, W, 3) float in [0, 1]."""
     return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)[None]

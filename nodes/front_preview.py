@@ -7,8 +7,9 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from .errors import user_errors
-from .front_plot import image_tensor, preview
+from .front_plot import image_tensor, preview, render_lora_slider
 from .loader import LoadedSlider
+from .lora_slider import LoraSlider
 from .recommended import recommended
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
@@ -37,9 +38,22 @@ class ParetoSliderFrontPreview(io.ComfyNode):
 
     @classmethod
     @user_errors
-    def execute(cls, slider: LoadedSlider, preference=None, width: int = 512) -> io.NodeOutput:
+    def execute(cls, slider: LoadedSlider | LoraSlider, preference=None, width: int = 512) -> io.NodeOutput:
+        if isinstance(slider, LoraSlider):    # nothing trained, no front: say so, still mark ω
+            omegas = None if preference is None else _omega_rows(slider, preference)
+            image = image_tensor(render_lora_slider(slider.labels, slider.method, omegas, width))
+            return io.NodeOutput(image, ui=ui.PreviewImage(image, cls=cls))
         omegas = None if preference is None or not slider.metadata.front else slider.check_preference(preference)
         img, _ = preview(slider.metadata.front, slider.metadata.labels, omegas, width, slider.name,
                          subtitle=recommended(slider.metadata, slider.name).text)
         image = image_tensor(img)
         return io.NodeOutput(image, ui=ui.PreviewImage(image, cls=cls))
+
+
+def _omega_rows(slider, preference):
+    from ..pareto_core.schedule import OmegaSchedule
+    if isinstance(preference, OmegaSchedule):      # a schedule: its keypoints, in order
+        import torch
+        return torch.cat([slider.check_preference(w).reshape(-1, slider.num_objectives)
+                          for w in preference.omegas])
+    return slider.check_preference(preference)

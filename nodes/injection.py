@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from ..pareto_core import ParetoSliderMismatchError, PreferenceError, PreferenceModules, rows_for_batch
+from ..pareto_core.schedule import OmegaSchedule, omega_now
 from .errors import user_errors
 from .model_info import ModelInfo
 
@@ -46,7 +47,7 @@ class OmegaInjector:
 
     def __init__(self, modules: PreferenceModules, omega: torch.Tensor, info: ModelInfo):
         self.modules = modules.float().eval().requires_grad_(False)
-        self.omega = omega.float()
+        self.omega = omega if isinstance(omega, OmegaSchedule) else omega.float()   # ω or an ω schedule
         self.info = info
         self._on_device: dict[torch.device, PreferenceModules] = {}
 
@@ -60,7 +61,8 @@ class OmegaInjector:
     @user_errors   # runs inside the sampler node: a user error there reads like one of ours
     def __call__(self, executor, x: torch.Tensor, t: torch.Tensor, *args, **kwargs) -> Any:
         transformer_options = args[3] if len(args) > 3 else kwargs.get("transformer_options", {})
-        rows = omega_rows(self.omega, x.shape[0], transformer_options.get("cond_or_uncond"))
+        omega = omega_now(self.omega, t, transformer_options.get("sample_sigmas"))
+        rows = omega_rows(omega.float(), x.shape[0], transformer_options.get("cond_or_uncond"))
         dm = executor.class_obj.diffusion_model
         modules = self._modules_on(x.device)
         with torch.no_grad():

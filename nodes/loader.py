@@ -51,6 +51,10 @@ class LoadedSlider:
     def objective_names(self) -> list[str]:
         return [o.name for o in self.metadata.objectives]
 
+    @property
+    def num_objectives(self) -> int:
+        return self.metadata.num_objectives
+
     def check_preference(self, omega) -> torch.Tensor:
         """ω (K,) or (N, K) checked against this file's objectives (length, NaN, negative, all
         zero) and normalised; PreferenceError naming the objectives otherwise."""

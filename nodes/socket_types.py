@@ -2,5 +2,5 @@
 from comfy_api.latest import io
 
 CATEGORY = "ParetoSlider"
-ParetoSliderType = io.Custom("PARETO_SLIDER")          # a loaded ParetoSlider file (LoadedSlider)
-ParetoPreferenceType = io.Custom("PARETO_PREFERENCE")  # ω: tensor (K,) or (N, K)
+ParetoSliderType = io.Custom("PARETO_SLIDER")          # a loaded file (LoadedSlider) or LoRAs (LoraSlider)
+ParetoPreferenceType = io.Custom("PARETO_PREFERENCE")  # ω: tensor (K,) or (N, K), or an OmegaSchedule

@@ -37,7 +37,7 @@ class ParetoSliderSweep(io.ComfyNode):
     @user_errors
     def execute(cls, slider: LoadedSlider, mode: str, steps: int, from_objective: int,
                 to_objective: int) -> io.NodeOutput:
-        k = slider.metadata.num_objectives
+        k = slider.num_objectives
         if mode == "edge":
             omega = edge_sweep(k, steps, from_objective, to_objective)
         elif mode == "grid":

@@ -25,6 +25,7 @@ from .preference import (
                          simplex_grid,
                          validate_preference,
 )
+from .schedule import OmegaSchedule, omega_now, parse_keypoints, start_end_schedule
 
 __all__ = [
     "ParetoSliderError",
@@ -32,5 +33,5 @@ __all__ = [
     "ParetoSliderMetadata", "ParetoSliderMismatchError", "TrainingMetadata", "load_paretoslider", "read_metadata",
     "save_paretoslider", "BlockModulation", "EmbeddingConfig", "PreferenceEmbedding", "PreferenceError",
     "PreferenceModules", "edge_sweep", "parse_preference", "rows_for_batch", "simplex_grid",
-    "validate_preference",
+    "validate_preference", "OmegaSchedule", "omega_now", "parse_keypoints", "start_end_schedule",
 ]

@@ -156,6 +156,26 @@ def build_all(root: Path) -> dict[str, Path]:
     loras.mkdir(parents=True, exist_ok=True)
     out["sd3_plain_lora"] = loras / "tiny_sd3_lora.safetensors"
     save_file(random_lora(build_transformer("sd3"), "sd3", seed=1), str(out["sd3_plain_lora"]))
+    out.update(write_slider_loras(loras))
+    return out
+
+
+# LoRA-slider inputs (issue 13): plain LoRA files for the tiny models, and ones that must be refused
+SLIDER_LORAS = {"sd3_lora_photo": ("sd3", 11), "sd3_lora_sketch": ("sd3", 12), "sd3_lora_color": ("sd3", 13),
+                "flux_lora_photo": ("flux", 11), "flux_lora_sketch": ("flux", 12)}
+
+
+def write_slider_loras(loras: Path) -> dict[str, Path]:
+    out = {}
+    models = {arch: build_transformer(arch) for arch in ("sd3", "flux")}
+    for name, (arch, seed) in SLIDER_LORAS.items():
+        out[name] = loras / f"tiny_{name}.safetensors"
+        save_file(random_lora(models[arch], arch, seed=seed, scale=0.1), str(out[name]))
+    unmapped = random_lora(models["sd3"], "sd3", seed=14, scale=0.1)
+    unmapped["transformer.no_such_block.attn.to_q.lora_A.weight"] = torch.zeros(RANK, 8)
+    unmapped["transformer.no_such_block.attn.to_q.lora_B.weight"] = torch.zeros(8, RANK)
+    out["sd3_lora_unmapped"] = loras / "tiny_sd3_lora_unmapped.safetensors"
+    save_file(unmapped, str(out["sd3_lora_unmapped"]))
     return out
 
 

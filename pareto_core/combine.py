@@ -1,0 +1,101 @@
+"""Combining several models or LoRAs without training (pure torch): rewarded soups, Diffusion
+Blend and MSDDA. One implementation shared by the ComfyUI nodes, the trainer's sampler and the
+front benchmark (docs/LORA_SLIDERS.md has the derivations).
+
+Conventions: x_t = (1 − σ) x0 + σ ε, v = ε − x0, σ runs from 1 (noise) to 0 (data).
+- soups:  W = W_base + Σ_i ω_i ΔW_i                      (`sum_deltas`; ComfyUI: weight patches)
+- blend:  v = Σ_i ω_i v_i                                 (`weighted_sum`)
+- MSDDA:  the reverse step ∝ Π_i N(μ_i, s_i²)^{ω_i}       (`gaussian_product`, `msdda_step`)
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+
+
+def _rows(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B,) → (B, 1, ..., 1) broadcastable against `like`."""
+    return t.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+# ----------------------------------------------------------------------------- soups
+
+def sum_deltas(weighted: Sequence[tuple[float, Mapping[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    """Σ_i c_i ΔW_i over the union of modules (rewarded soups)."""
+    out: dict[str, torch.Tensor] = {}
+    for c, deltas in weighted:
+        for name, d in deltas.items():
+            out[name] = out[name] + c * d if name in out else c * d
+    return out
+
+
+# ----------------------------------------------------------------------------- blend
+
+def weighted_sum(weights: torch.Tensor | Sequence[float], terms: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Σ_j w_j · term_j. weights: (m,) one per term, or (B, m) one row per batch row (per-sample ω).
+    Linear, so blending denoised outputs x0_j = x − σ v_j with Σ w = 1 blends the velocities."""
+    w = torch.as_tensor(weights, dtype=torch.float32)
+    if len(terms) != w.shape[-1]:
+        raise ValueError(f"{w.shape[-1]} weights for {len(terms)} terms")
+    out = None
+    for j, term in enumerate(terms):
+        wj = w[..., j]
+        wj = float(wj) if wj.ndim == 0 else _rows(wj.to(term.device, term.dtype), term)
+        out = term * wj if out is None else out + term * wj
+    return out
+
+
+# ----------------------------------------------------------------------------- Flow-GRPO SDE step
+
+def sde_step_std(sigma: torch.Tensor, eta: float, sigma_cap: float) -> torch.Tensor:
+    """σ_t = η·sqrt(s / (1 − s)) with s = min(σ, sigma_cap) (σ = 1 would be infinite)."""
+    s = torch.clamp(sigma, max=sigma_cap)
+    return eta * torch.sqrt(s / (1.0 - s))
+
+
+def sde_step_mean(x_t: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
+                  std: torch.Tensor) -> torch.Tensor:
+    """Mean of the Flow-GRPO reverse SDE step from σ to σ_next (dt = σ_next − σ < 0):
+
+    x' = x + [v + std²/(2σ) · (x + (1 − σ) v)] · dt
+    (the ODE drift plus the score correction that keeps the marginals of the flow)."""
+    s, sn, sd = _rows(sigma, x_t), _rows(sigma_next, x_t), _rows(std, x_t)
+    return x_t + (v + sd.pow(2) / (2 * s) * (x_t + (1 - s) * v)) * (sn - s)
+
+
+def sde_step(x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float,
+             sigma_cap: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of the Gaussian reverse step x → x' from σ to σ_next; all (B,) per row.
+    The step's noise scale is σ_t · sqrt(σ − σ_next)."""
+    std_t = sde_step_std(sigma, eta, sigma_cap)
+    return sde_step_mean(x, v, sigma, sigma_next, std_t), std_t * torch.sqrt(sigma - sigma_next)
+
+
+# ----------------------------------------------------------------------------- MSDDA
+
+def gaussian_product(weighted: Sequence[tuple[float, torch.Tensor, torch.Tensor]]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of  Π_i N(μ_i, s_i²)^{w_i}  normalised, for weights summing to 1: precision
+    Σ w_i / s_i², mean = Σ (w_i / s_i²) μ_i / precision. Items are (w_i, μ_i, s_i), s_i (B,) per row.
+    This is MSDDA's closed-form step."""
+    terms = [(float(w), m, s) for w, m, s in weighted if float(w) != 0.0]
+    if not terms or min(w for w, _, _ in terms) < 0 or abs(sum(w for w, _, _ in terms) - 1.0) > 1e-6:
+        raise ValueError(f"MSDDA weights must be non-negative and sum to 1, got {[w for w, *_ in weighted]}")
+    precisions = [(w, m, w / _rows(s, m).pow(2)) for w, m, s in terms]
+    precision = sum(p for _, _, p in precisions)
+    mean = sum(p * m for _, m, p in precisions) / precision
+    return mean, precision.rsqrt().reshape(precision.shape[0])
+
+
+def msdda_step(x: torch.Tensor, weighted_velocities: Sequence[tuple[float, torch.Tensor]],
+               sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float, sigma_cap: float
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of one MSDDA step: the ω-weighted product of the models' Flow-GRPO SDE steps.
+    With one η and one σ schedule every model's step has the same std, so this equals
+    `sde_step(x, Σ ω_i v_i, ...)`: MSDDA is the SDE sampler on the blended velocity."""
+    steps = [(w, *sde_step(x, v, sigma, sigma_next, eta, sigma_cap)) for w, v in weighted_velocities
+             if float(w) != 0.0]
+    if eta == 0:     # every model deterministic: the product collapses to the weighted mean
+        return sum(w * m for w, m, _ in steps), torch.zeros_like(sigma)
+    return gaussian_product(steps)
