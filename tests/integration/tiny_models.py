@@ -176,6 +176,11 @@ def write_slider_loras(loras: Path) -> dict[str, Path]:
     unmapped["transformer.no_such_block.attn.to_q.lora_B.weight"] = torch.zeros(8, RANK)
     out["sd3_lora_unmapped"] = loras / "tiny_sd3_lora_unmapped.safetensors"
     save_file(unmapped, str(out["sd3_lora_unmapped"]))
+    # the same key names for an SD3 of another width (like a Large LoRA on Medium)
+    from diffusers import SD3Transformer2DModel
+    narrow = SD3Transformer2DModel(**{**SD3_CONFIG, "attention_head_dim": 32, "caption_projection_dim": 64})
+    out["sd3_lora_other_width"] = loras / "tiny_sd3_lora_other_width.safetensors"
+    save_file(random_lora(narrow, "sd3", seed=15, scale=0.1), str(out["sd3_lora_other_width"]))
     return out
 
 
