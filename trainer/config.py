@@ -33,7 +33,8 @@ def _f(default: Any = dataclasses.MISSING, help: str = "", factory: Any = None):
 
 @dataclass
 class ModelConfig:
-    backbone: str = _f("sd3", "backbone adapter: sd3 (SD3/SD3.5 text-to-image) | flux_kontext (editing); "
+    backbone: str = _f("sd3", "backbone adapter: sd3 (SD3/SD3.5 text-to-image) | flux_kontext (editing) | "
+                              "ltx2 (LTX-2 text-to-video); "
                               "ignored when a ready backbone is passed to trainer.train.run")
     path: str = _f("", "local diffusers folder (with model_index.json) or single-file checkpoint (.safetensors)")
     config_path: str = _f("", "with a single-file model.path: the local diffusers folder of the same model "
@@ -41,6 +42,8 @@ class ModelConfig:
     variant: str = _f("", "free text written to the file's metadata, e.g. sd3.5-medium, flux-kontext-dev")
     dtype: str = _f("auto", "weights/autocast dtype: auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16")
     resolution: int = _f(512, "training image size in pixels (square; sources are resized to it)")
+    num_frames: int = _f(9, "ltx2: frames per video (1 + k × the VAE's temporal compression, e.g. 9, 17, 121)")
+    frame_rate: float = _f(25.0, "ltx2: frames per second (positions in time, audio length)")
     max_sequence_length: int = _f(256, "T5 token length")
     guidance: float = _f(2.5, "Flux guidance-embedding value (distilled guidance)")
     shift: float = _f(3.0, "SD3 timestep shift of the sampling schedule (Flux computes its own)")
@@ -320,6 +323,10 @@ def validate(cfg: TrainerConfig) -> None:
     _need(m.timestep_dtype in ("fp32", "model"), "model.timestep_dtype", "must be fp32 or model", m.timestep_dtype)
     _need(m.resolution > 0 and m.resolution % 16 == 0, "model.resolution", "must be a positive multiple of 16",
           m.resolution)
+    _need(m.num_frames >= 1, "model.num_frames", "must be >= 1", m.num_frames)
+    _need(m.frame_rate > 0, "model.frame_rate", "must be > 0", m.frame_rate)
+    _need(not (m.backbone == "ltx2" and p.block_modulation), "preference.block_modulation",
+          "is for SD3 and Flux; LTX-2 takes ω through its video timestep embedding only", p.block_modulation)
     _need(lo.rank >= 1, "lora.rank", "must be >= 1", lo.rank)
     _need(lo.alpha > 0, "lora.alpha", "must be > 0", lo.alpha)
     _need(0 <= lo.dropout < 1, "lora.dropout", "must be in [0, 1)", lo.dropout)

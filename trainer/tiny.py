@@ -117,3 +117,80 @@ def make_tiny_flux_kontext(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     pipe.save_pretrained(path)
     return path
+
+
+# LTX-2: the shapes of diffusers' own tests (2 layers, 2 heads × 8; audio 2 heads × 4), with the audio
+# stream ComfyUI's LTXAVModel expects (latents of 8 channels × 16 mel bins → 128 audio input channels)
+# and the a/v cross-attention timestep multiplier ComfyUI uses (av_ca_timestep_scale_multiplier).
+LTX2_TRANSFORMER = dict(in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
+                        attention_head_dim=8, cross_attention_dim=16, audio_in_channels=128, audio_out_channels=128,
+                        audio_num_attention_heads=2, audio_attention_head_dim=4, audio_cross_attention_dim=8,
+                        num_layers=2, qk_norm="rms_norm_across_heads", caption_channels=16, rope_type="split",
+                        rope_double_precision=True, cross_attn_timestep_scale_multiplier=1000)
+
+
+def tiny_word_tokenizer(max_length: int = 64):
+    """A fast byte-level tokenizer (no download) standing in for Gemma's: left padding, <pad>/<eos>."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from transformers import PreTrainedTokenizerFast
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
+    for ch in _byte_chars():
+        vocab.setdefault(ch, len(vocab))
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
+                                  unk_token="<unk>", padding_side="left")
+    tok.model_max_length = max_length
+    return tok
+
+
+def make_tiny_ltx2(path: str | Path, seed: int = 0) -> Path:
+    """A tiny LTX2Pipeline folder: the transformer above, a 1-level video VAE (4 latent channels,
+    2× spatial and temporal compression), a Gemma-3 text model of width 16 (2 layers), text connectors
+    of 2 heads × 8, an audio VAE of 8 latent channels × 16 latent mel bins and a small vocoder."""
+    from diffusers import (AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, FlowMatchEulerDiscreteScheduler,
+                           LTX2Pipeline, LTX2VideoTransformer3DModel)
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+    torch.manual_seed(seed)
+    transformer = LTX2VideoTransformer3DModel(**LTX2_TRANSFORMER)
+    tok = tiny_word_tokenizer()
+    torch.manual_seed(seed + 1)
+    text = Gemma3TextModel(Gemma3TextConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                            num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                            head_dim=8, max_position_embeddings=128, sliding_window=64,
+                                            pad_token_id=0, eos_token_id=1, bos_token_id=2)).eval()
+    torch.manual_seed(seed + 2)
+    connectors = LTX2TextConnectors(caption_channels=16, text_proj_in_factor=3,
+                                    video_connector_num_attention_heads=2, video_connector_attention_head_dim=8,
+                                    video_connector_num_layers=1, video_connector_num_learnable_registers=None,
+                                    audio_connector_num_attention_heads=2, audio_connector_attention_head_dim=8,
+                                    audio_connector_num_layers=1, audio_connector_num_learnable_registers=None,
+                                    connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=True,
+                                    causal_temporal_positioning=False, rope_type="split")
+    torch.manual_seed(seed + 3)
+    vae = AutoencoderKLLTX2Video(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+                                 decoder_block_out_channels=(8,), layers_per_block=(1,),
+                                 decoder_layers_per_block=(1, 1), spatio_temporal_scaling=(True,),
+                                 decoder_spatio_temporal_scaling=(True,), decoder_inject_noise=(False, False),
+                                 downsample_type=("spatiotemporal",), upsample_residual=(False,),
+                                 upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1,
+                                 encoder_causal=True, decoder_causal=False,
+                                 spatial_compression_ratio=2, temporal_compression_ratio=2).eval()
+    torch.manual_seed(seed + 4)
+    audio_vae = AutoencoderKLLTX2Audio(base_channels=128, output_channels=2, ch_mult=(1,), num_res_blocks=1,
+                                       attn_resolutions=None, in_channels=2, resolution=32, latent_channels=8,
+                                       norm_type="pixel", causality_axis="height", dropout=0.0,
+                                       mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160,
+                                       is_causal=True, mel_bins=64).eval()
+    torch.manual_seed(seed + 5)
+    vocoder = LTX2Vocoder(in_channels=2 * 64, hidden_channels=8, out_channels=2, upsample_kernel_sizes=[4],
+                          upsample_factors=[2], resnet_kernel_sizes=[3], resnet_dilations=[[1]],
+                          leaky_relu_negative_slope=0.1, output_sampling_rate=16000).eval()
+    pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae, text_encoder=text,
+                        tokenizer=tok, connectors=connectors, transformer=transformer, vocoder=vocoder)
+    path = Path(path)
+    pipe.save_pretrained(path)
+    return path

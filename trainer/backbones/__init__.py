@@ -1,8 +1,8 @@
 """Backbone adapters: the training loop only sees `Backbone` (base.py).
 
 `build_backbone(model_cfg, device, dtype)` makes one from the config's `model` section:
-sd3 (SD3/SD3.5 text-to-image), flux_kontext (Flux Kontext editing), toy (the CPU benchmark).
-LTX-2 plugs in by adding a module with a Backbone subclass and a line in BACKBONES.
+sd3 (SD3/SD3.5 text-to-image), flux_kontext (Flux Kontext editing), ltx2 (LTX-2 text-to-video),
+toy (the CPU benchmark). A new backbone is a module with a Backbone subclass and a line in BACKBONES.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .base import Backbone, Conditioning, Sample
 BACKBONES = {
     "sd3": ("trainer.backbones.sd3", "SD3Backbone"),
     "flux_kontext": ("trainer.backbones.flux_kontext", "FluxKontextBackbone"),
+    "ltx2": ("trainer.backbones.ltx2", "LTX2Backbone"),
     "toy": ("trainer.backbones.toy", "ToyBackbone"),
 }
 
@@ -46,6 +47,8 @@ def build_backbone(model_cfg, device: torch.device | str = "cpu", dtype: torch.d
                   variant=model_cfg.variant)
     if name == "sd3":
         return cls(shift=model_cfg.shift, timestep_dtype=model_cfg.timestep_dtype, **common)
+    if name == "ltx2":
+        return cls(num_frames=model_cfg.num_frames, frame_rate=model_cfg.frame_rate, **common)
     return cls(guidance=model_cfg.guidance, **common)
 
 

@@ -6,10 +6,11 @@
 
 Ids: jpeg_compressibility, jpeg_incompressibility, saturation, colourfulness (colorfulness),
 brightness, muted, ssim, ms_ssim, lpips, clip_score, pickscore, aesthetic, python, vlm_judge (a VLM on an
-OpenAI-compatible server), composite (a weighted sum of rewards).
+OpenAI-compatible server), composite (a weighted sum of rewards); for videos: motion_magnitude,
+temporal_consistency and frames (any image reward on a chosen frame or the frame mean).
 Every option of every reward: describe_rewards(); the table is in docs/REWARDS_AND_EVAL.md.
 """
-from . import clip, composite, custom, image, lpips, ssim, vlm_judge  # noqa: F401  (importing registers them)
+from . import clip, composite, custom, image, lpips, ssim, video, vlm_judge  # noqa: F401  (importing registers them)
 from .composite import CompositeReward
 from .registry import (
     FunctionReward,

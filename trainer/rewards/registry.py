@@ -5,7 +5,8 @@ A reward scores generated images, higher is better:
     reward(images, prompts, sources=None) -> tensor (B,)
 
 - images:  float (B, 3, H, W) in [0, 1]; videos (B, F, 3, H, W) are scored per frame and the
-  frame scores averaged, so every reward works on video unchanged;
+  frame scores averaged, so every reward works on video unchanged (`video = True` rewards, e.g.
+  motion and temporal consistency in video.py, get the whole videos instead);
 - prompts: list of B strings (the text the images were generated from);
 - sources: optional (B, 3, H, W) in [0, 1] (editing: the image that was edited), or
   (B, F, 3, H, W) for video-to-video.
@@ -42,6 +43,7 @@ class Reward:
     id: str = ""
     needs_source: bool = False
     description: str = ""
+    video: bool = False          # True: `score` gets whole videos (B, F, 3, H, W), not frames
 
     def __init__(self, name: str | None = None):
         self.name = name or self.id
@@ -87,6 +89,15 @@ class Reward:
                               f"got {type(images).__name__}"
                               + (f" of {images.dtype}" if isinstance(images, torch.Tensor) else ""))
         frames = 0
+        if self.video:
+            if images.ndim != 5 or images.shape[2] != 3:
+                raise RewardError(f"reward {self.name!r} ({self.id}) scores videos (B, F, 3, H, W), got shape "
+                                  f"{tuple(images.shape)}; use it with a video backbone (ltx2)")
+            b = images.shape[0]
+            prompts = [""] * b if prompts is None else [prompts] * b if isinstance(prompts, str) else list(prompts)
+            if len(prompts) != b:
+                raise RewardError(f"reward {self.name!r}: {len(prompts)} prompts for {b} videos")
+            return images.float(), prompts, None if sources is None else sources.to(images.device).float(), 0
         if images.ndim == 5:
             b, frames = images.shape[:2]
             images = images.flatten(0, 1)

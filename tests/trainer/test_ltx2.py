@@ -1,0 +1,105 @@
+"""The LTX-2 backbone on a tiny random LTX2Pipeline (diffusers' test shapes): video latents with the
+audio stream sampled jointly, ω in the video timestep embedding only, training smoke runs."""
+import time
+
+import pytest
+import torch
+from trainer_testing import tiny_config
+
+from pareto_core import EmbeddingConfig, PreferenceModules, load_paretoslider
+from trainer.backbones.base import Sample
+from trainer.inject import preference_hooks
+from trainer.train import run
+
+
+@pytest.fixture(scope="session")
+def tiny_ltx2_path(tmp_path_factory):
+    from trainer.tiny import make_tiny_ltx2
+    return make_tiny_ltx2(tmp_path_factory.mktemp("models") / "tiny_ltx2")
+
+
+@pytest.fixture(scope="session")
+def ltx2(tiny_ltx2_path):
+    from trainer.backbones.ltx2 import LTX2Backbone
+    return LTX2Backbone(str(tiny_ltx2_path), resolution=32, num_frames=5, frame_rate=25.0, max_sequence_length=8)
+
+
+def ltx2_config(path, out, **train):
+    cfg = tiny_config(path, out, backbone="ltx2", **train)
+    cfg.model.num_frames, cfg.model.frame_rate = 5, 25.0
+    cfg.objectives[0].name, cfg.objectives[0].label, cfg.objectives[0].reward = "motion", "Motion", "motion_magnitude"
+    cfg.objectives[1].name, cfg.objectives[1].label, cfg.objectives[1].reward = ("stability", "Steady",
+                                                                                 "temporal_consistency")
+    return cfg
+
+
+def test_latents_hold_video_and_audio_and_decode_to_video_frames(ltx2):
+    x = ltx2.noise(2, generator=torch.Generator().manual_seed(0))
+    # 3 latent frames of 16x16x4 (VAE 2x), audio 5 latents (0.2 s at 25 per second) of 8 ch x 16 mel
+    assert x.shape == (2, 3 * 16 * 16 * 4 + 5 * 128)
+    assert ltx2.video_latents(x).shape == (2, 4, 3, 16, 16)
+    video = ltx2.decode(x)
+    assert video.shape == (2, 5, 3, 32, 32) and 0 <= video.min() and video.max() <= 1
+    cond = ltx2.encode([Sample("a red ball"), Sample("waves")])
+    v = ltx2.velocity(x, torch.tensor([0.8, 0.3]), cond)
+    assert v.shape == x.shape and torch.isfinite(v).all()
+    # the audio stream takes part: changing only the audio latents changes the video velocity
+    x2 = x.clone()
+    x2[:, ltx2.video_dim:] += 1.0
+    v2 = ltx2.velocity(x2, torch.tensor([0.8, 0.3]), cond)
+    assert (v2[:, :ltx2.video_dim] - v[:, :ltx2.video_dim]).abs().max() > 1e-4
+
+
+def test_omega_enters_the_video_timestep_embedding_per_row_and_not_the_audio_one(ltx2):
+    mods = PreferenceModules(EmbeddingConfig(num_objectives=2, width=ltx2.width, hidden=8))
+    with torch.no_grad():
+        for p in mods.parameters():
+            p.normal_(0, 0.5)
+    seen = {}
+    audio = ltx2.transformer.audio_time_embed.emb.register_forward_hook(
+        lambda m, i, o: seen.__setitem__("audio", o.clone()))
+    x = ltx2.noise(2, generator=torch.Generator().manual_seed(1))
+    cond = ltx2.encode([Sample("a red ball")] * 2)
+    sigma = torch.tensor([0.6, 0.6])
+    omegas = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    with torch.no_grad():
+        base = ltx2.velocity(x, sigma, cond)
+        audio_base = seen["audio"]
+        with preference_hooks(ltx2.transformer, ltx2, mods, omegas):
+            both = ltx2.velocity(x, sigma, cond)
+        audio_both = seen["audio"]
+        singles = []
+        for i in range(2):
+            with preference_hooks(ltx2.transformer, ltx2, mods, omegas[i]):
+                singles.append(ltx2.velocity(x[i:i + 1], sigma[i:i + 1], cond.index(slice(i, i + 1))))
+    audio.remove()
+    assert (both - base).abs().max() > 1e-3                       # ω changes the output
+    assert torch.equal(audio_both, audio_base)                    # the audio embedding is untouched
+    assert torch.allclose(torch.cat(singles), both, atol=1e-5)    # row i follows ω_i
+
+
+def test_ltx2_nft_smoke_trains_the_motion_stability_pair_into_a_file(tiny_ltx2_path, tmp_path):
+    cfg = ltx2_config(tiny_ltx2_path, tmp_path / "run", steps=2)
+    cfg.model.gradient_checkpointing = True
+    t0 = time.perf_counter()
+    path = run(cfg)
+    elapsed = time.perf_counter() - t0
+    print(f"tiny LTX-2 NFT: 2 steps in {elapsed:.1f}s")
+    f = load_paretoslider(path)
+    assert f.metadata.architecture == "ltx2" and f.metadata.width == 16
+    assert [o.reward for o in f.metadata.objectives] == ["motion_magnitude", "temporal_consistency"]
+    modules = {k[:-len(".lora_A.weight")] for k in f.lora if k.endswith(".lora_A.weight")}
+    # video self- and cross-attention only: the audio stream and the a/v attention keep their weights
+    assert modules and all(".attn1." in m or ".attn2." in m for m in modules)
+    assert not any("audio" in m for m in modules)
+    assert any(f.lora[k].abs().sum() > 0 for k in f.lora if k.endswith("lora_B.weight"))
+    assert f.preference_state["embedding.net.2.weight"].abs().sum() > 0
+    assert elapsed < 40
+
+
+def test_a_frame_count_the_vae_cannot_produce_is_refused(tiny_ltx2_path, tmp_path):
+    from trainer.errors import UserError
+    cfg = ltx2_config(tiny_ltx2_path, tmp_path / "run", steps=1)
+    cfg.model.num_frames = 4
+    with pytest.raises(UserError, match="1 \\+ k·2 frames"):
+        run(cfg)
