@@ -5,16 +5,24 @@
 //   2 objectives → a slider between the two named ends;
 //   3 objectives → a triangle (simplex) pad with labelled corners;
 //   more         → one bar per objective, renormalised onto the simplex.
-// Labels and the number of objectives K follow the file chosen in the upstream
-// "ParetoSlider Loader" (GET /paretoslider/info?name=<file>); the Loader shows under its file
-// choice how that file was trained (its steps / cfg / width / height outputs). A DOM widget made with
-// node.addDOMWidget renders in both the classic canvas and the Vue "Nodes 2.0" renderer.
+// Labels and the number of objectives K follow the upstream slider source: the file chosen in a
+// "ParetoSlider Loader" (GET /paretoslider/info?name=<file>), or the LoRAs and names of a
+// "ParetoSlider from LoRAs" node (read from its widgets). The Loader shows under its file
+// choice how that file was trained (its steps / cfg / width / height outputs). The
+// "ParetoSlider Preference Schedule" node gets the same control over its `end` STRING widget,
+// with the start ω (from the Preference node linked into `start`) as a read-only dashed ring
+// and a plot of the weights over the steps. A DOM widget made with node.addDOMWidget renders
+// in both the classic canvas and the Vue "Nodes 2.0" renderer.
 //
 // This file is the extension: it registers the hooks. The rest lives in preference/:
-//   controller.js  one node's widget: STRING value ⟷ view, labels of the upstream file
+//   controller.js  one node's widget: STRING value ⟷ view, labels of the upstream slider source
+//   schedule_controller.js  the schedule node's widget (extends it: start ring, path, preview)
 //   view.js        styles, DOM helpers, the frame (ω field, status line)
-//   controls.js    slider / triangle / bars, one interface: {mode, elements, update(ω)}
-//   graph.js       node names, the upstream walk to the Loader
+//   controls.js    slider / triangle / bars, one interface: {mode, elements, update(ω), mark(…)}
+//   strip.js       the schedule's preview: legend and weights-over-steps plot
+//   schedule.js    the schedule's curves and keypoints (pure; for the preview)
+//   loras.js       a LoRA slider node's objective names (pure)
+//   graph.js       node names, the upstream walks to the slider source and the start ω
 //   info.js        GET /paretoslider/info with a cache
 //   recommended.js the Loader's line: the file's recommended sampling settings
 //   chain.js       chainCallback: add a function to a node's or widget's callback
@@ -25,13 +33,16 @@ import { chainCallback } from "./preference/chain.js";
 import { PreferenceController } from "./preference/controller.js";
 import { LOADER_NODE, LOADER_WIDGET, PREFERENCE_NODE, PREFERENCE_WIDGET, nodeClass } from "./preference/graph.js";
 import { fetchInfo } from "./preference/info.js";
+import { LORAS_NODE, isLabelWidget } from "./preference/loras.js";
+import { END_WIDGET, SCHEDULE_NODE, SCHEDULE_WIDGETS } from "./preference/schedule.js";
+import { ScheduleController } from "./preference/schedule_controller.js";
 import { RECOMMENDED_WIDGET, RecommendedLine, recommendedText } from "./preference/recommended.js";
 import { injectStyles } from "./preference/view.js";
 
 const PAD_WIDGET = "preference_pad";
-// Fallback check. Graph events cover links on the Preference and Loader nodes, the Loader's
-// file choice (its combo's callback, called by both renderers), loading a workflow and the
-// STRING widget's callback. Nothing fires when code assigns widget.value directly (another
+// Fallback check. Graph events cover links on the Preference, Schedule, Loader and LoRA nodes,
+// the Loader's file choice and the LoRA node's LoRAs and names (their widgets' callbacks, called
+// by both renderers), loading a workflow and the STRING widget's callback. Nothing fires when code assigns widget.value directly (another
 // extension, a script), when a link changes between Reroute nodes (they are frontend-only
 // nodes and get no nodeCreated hook), or when a failed info read is due for a retry, so
 // a slow timer catches those. It runs only while a Preference node exists.
@@ -54,6 +65,11 @@ function refreshAllSoon() {
   for (const c of controllers) c.refreshSoon();
 }
 
+// A Preference node's ω moved (live, while dragging too): schedules show it as their start.
+function refreshSchedulesSoon() {
+  for (const c of controllers) if (c instanceof ScheduleController) c.refreshSoon();
+}
+
 function track(c) {
   controllers.add(c);
   fallbackTimer ??= setInterval(refreshAll, FALLBACK_MS);
@@ -68,11 +84,13 @@ function untrack(c) {
   }
 }
 
-function setupPreferenceNode(node) {
-  const stringWidget = node.widgets?.find((w) => w.name === PREFERENCE_WIDGET);
+/** The pad over the node's STRING widget `valueName` (hidden, still the value that is saved and
+ *  sent): a PreferenceController for a Preference node, a ScheduleController for a schedule. */
+function setupPadNode(node, valueName, Controller) {
+  const stringWidget = node.widgets?.find((w) => w.name === valueName);
   if (!stringWidget || node.widgets.some((w) => w.name === PAD_WIDGET)) return;
   injectStyles();
-  const pref = new PreferenceController(node, stringWidget);
+  const pref = new Controller(node, stringWidget);
   // the text box stays the source of truth but is drawn by the pad: hide it in both renderers
   stringWidget.hidden = true;                       // classic canvas
   stringWidget.options = stringWidget.options ?? {};
@@ -85,11 +103,14 @@ function setupPreferenceNode(node) {
       pref.writeString(String(v ?? ""), true);
       pref.sync(true);
     },
-    getMinHeight: () => pref.minHeight(),
-    getMaxHeight: () => pref.maxHeight(),
+    // the frontend draws a DOM widget inside a margin (10 px above and below by default)
+    getMinHeight: () => pref.minHeight() + 2 * (widget.margin ?? 10),
+    getMaxHeight: () => pref.maxHeight() + 2 * (widget.margin ?? 10),
   });
   widget.serialize = false;  // not in widgets_values: saved workflows keep their old layout
+  placeAfter(node, widget, stringWidget);
   node.__paretoslider = pref;
+  if (Controller === PreferenceController) pref.onValue = refreshSchedulesSoon;
   track(pref);
   pref.sync(true);
   pref.resize();
@@ -98,17 +119,55 @@ function setupPreferenceNode(node) {
   chainCallback(stringWidget, "callback", () => {
     if (!pref.dragging) pref.sync(false);
   });
-  // a saved or pasted node: widgets_values are in; links to the Loader follow (refreshSoon)
+  // a saved or pasted node: widgets_values are in; links to the slider source follow (refreshSoon)
   chainCallback(node, "onConfigure", () => {
     pref.upstreamKey = undefined;
     pref.sync(true);
     pref.refreshSoon();
   });
-  // the `slider` input (→ labels, K) or the `preference` input (→ dimmed) was (dis)connected
+  // the `slider` input (→ labels, K), `start` (→ the start ring) or the value's input (→ dimmed)
   chainCallback(node, "onConnectionsChange", () => pref.refreshSoon());
   chainCallback(node, "onAdded", () => pref.refreshSoon());
   chainCallback(node, "onRemoved", () => untrack(pref));
   pref.refreshSoon();
+  return pref;
+}
+
+/** Draw the pad where its STRING widget was (the schedule's other widgets follow it). The
+ *  frontend saves widgets_values by widget index, leaving a hole for a widget that is not
+ *  saved, and loads them in order skipping such widgets: a pad above saved widgets would shift
+ *  their values on load, so the node drops the hole when it is saved. */
+function placeAfter(node, widget, anchor) {
+  const list = node.widgets;
+  const at = list.indexOf(anchor);
+  if (at < 0 || list.indexOf(widget) === at + 1) return;
+  list.splice(list.indexOf(widget), 1);
+  list.splice(at + 1, 0, widget);
+  chainCallback(node, "onSerialize", (o) => {
+    if (Array.isArray(o?.widgets_values)) o.widgets_values = o.widgets_values.filter(() => true);
+  });
+}
+
+function setupPreferenceNode(node) {
+  setupPadNode(node, PREFERENCE_WIDGET, PreferenceController);
+}
+
+function setupScheduleNode(node) {
+  const pref = setupPadNode(node, END_WIDGET, ScheduleController);
+  if (!pref) return;
+  // curve, keypoints, axis: the preview follows them (the text box's callback fires on each edit)
+  for (const w of node.widgets) {
+    if (SCHEDULE_WIDGETS.includes(w.name) && w.name !== END_WIDGET) chainCallback(w, "callback", () => pref.refreshSoon());
+  }
+}
+
+/** The LoRA slider node: its LoRA choices and names are the labels downstream. */
+function setupLorasNode(node) {
+  for (const w of node.widgets ?? []) {
+    if (isLabelWidget(w.name) || w.name === "method") chainCallback(w, "callback", refreshAllSoon);
+  }
+  chainCallback(node, "onConnectionsChange", refreshAllSoon);
+  chainCallback(node, "onRemoved", refreshAllSoon);
 }
 
 /** The Loader's line under its file choice: how the file was trained, i.e. the settings its
@@ -167,6 +226,8 @@ app.registerExtension({
   nodeCreated(node) {
     const cls = nodeClass(node);
     if (cls === PREFERENCE_NODE) setupPreferenceNode(node);
+    else if (cls === SCHEDULE_NODE) setupScheduleNode(node);
+    else if (cls === LORAS_NODE) setupLorasNode(node);
     else if (cls === LOADER_NODE) setupLoaderNode(node);
   },
   // a workflow was loaded (open, undo/redo, template): every node and link now exists

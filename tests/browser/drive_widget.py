@@ -1,4 +1,5 @@
-"""Drive the ParetoSlider Preference widget in headless Chromium against a running ComfyUI.
+"""Drive the ParetoSlider Preference widget (and the schedule node's) in headless Chromium
+against a running ComfyUI.
 
 Run by test_preference_widget.py in whichever interpreter has `playwright` (this one or
 $COMFYUI_PYTHON); it only observes and writes a JSON report, the pytest side asserts.
@@ -51,10 +52,12 @@ JS_BUILD = """async ([fileName, vue]) => {
 JS_STATE = """(id) => {
   const app = window.app;
   const node = app.graph.getNodeById(id);
-  const sw = node.widgets.find((w) => w.name === "preference");
   const view = node.__paretoslider;
+  const sw = view?.stringWidget ?? node.widgets.find((w) => w.name === "preference");
   const root = view?.root;
   if (root) root.dataset.psNode = String(id);
+  const ghost = root?.querySelector("[data-testid^=paretoslider-start]");
+  const shown = (e) => !!e && getComputedStyle(e).display !== "none" && e.getAttribute("display") !== "none";
   return {
     value: sw.value,
     hidden_string_widget: !!(sw.hidden && sw.options?.hidden),
@@ -69,7 +72,80 @@ JS_STATE = """(id) => {
     visible: root ? root.getBoundingClientRect().width > 0 && root.getBoundingClientRect().height > 0 : false,
     in_vue_node: !!root?.closest("[data-node-id]"),
     vue_nodes_setting: !!window.app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled"),
+    // the schedule node: the start ring (slider: its left %), the legend and the plot's lines
+    start_shown: shown(ghost),
+    start_left: ghost?.style?.left ?? null,
+    start_title: ghost?.title || ghost?.querySelector?.("title")?.textContent || null,
+    legend: root ? [...root.querySelectorAll(".ps-legend2 > span")].map((e) => e.textContent) : [],
+    axis: root ? [...root.querySelectorAll(".ps-axis > span")].map((e) => e.textContent) : [],
+    plot_lines: root ? root.querySelectorAll(".ps-plot polyline").length : 0,
+    inactive: !!root?.querySelector(".ps-inactive"),
+    widget_names: node.widgets.map((w) => w.name),
+    rect: root ? (({ x, y, width, height }) => ({ x, y, width, height }))(root.getBoundingClientRect()) : null,
   };
+}"""
+
+# Build ParetoSlider from LoRAs → Preference (→ Schedule, its start from the Preference) in an
+# empty graph; returns the node ids.
+JS_BUILD_LORAS = """async ([loras, names, preference, schedule, beside]) => {
+  const app = window.app;
+  const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+  app.graph.clear();
+  const set = (node, name, value) => {
+    const w = node.widgets.find((x) => x.name === name);
+    w.value = value;
+    w.callback?.(value);
+  };
+  const src = LiteGraph.createNode("ParetoSliderFromLoras");
+  src.pos = [150, 160];
+  app.graph.add(src);
+  loras.forEach((f, i) => set(src, `lora_${i + 1}`, f));
+  set(src, "names", names);
+  src.setSize([400, src.computeSize()[1]]);
+  const pref = LiteGraph.createNode("ParetoSliderPreference");
+  pref.pos = [610, 160];
+  app.graph.add(pref);
+  src.connect(0, pref, 0);
+  set(pref, "preference", preference);
+  pref.setSize([330, pref.computeSize()[1]]);
+  let sched = null;
+  if (schedule) {
+    sched = LiteGraph.createNode("ParetoSliderSchedule");
+    // beside: the schedule to the right of the LoRA node, the Preference node under the LoRA node
+    if (beside) pref.pos = [150, 160 + src.size[1] + 60];
+    sched.pos = beside ? [610, 160] : [610, 160 + pref.size[1] + 50];
+    app.graph.add(sched);
+    src.connect(0, sched, sched.findInputSlot("slider"));
+    pref.connect(0, sched, sched.findInputSlot("start"));
+    sched.setSize([330, sched.computeSize()[1]]);
+  }
+  app.canvas.ds.scale = 1;
+  app.canvas.ds.offset = [0, 0];
+  app.canvas.setDirty(true, true);
+  return { src: src.id, pref: pref.id, sched: sched?.id ?? null,
+           src_widgets: src.widgets.map((w) => w.name) };
+}"""
+
+# Set a widget as the UI does (value, then its callback); `silent` skips the callback (code
+# elsewhere assigning the value: the widget's fallback check must notice).
+JS_SET_WIDGET = """([id, name, value, silent]) => {
+  const node = window.app.graph.getNodeById(id);
+  const w = node.widgets.find((x) => x.name === name);
+  w.value = value;
+  if (!silent) w.callback?.(value);
+}"""
+
+# Put a Reroute between the LoRA node and the Preference node.
+JS_REROUTE = """([srcId, prefId]) => {
+  const app = window.app;
+  const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+  const src = app.graph.getNodeById(srcId), pref = app.graph.getNodeById(prefId);
+  const rr = LiteGraph.createNode("Reroute");
+  rr.pos = [530, 40];
+  app.graph.add(rr);
+  src.connect(0, rr, 0);
+  rr.connect(0, pref, 0);
+  return pref.getInputNode(0)?.type ?? null;
 }"""
 
 # The Loader's recommended-settings line (the first Loader in the graph).
@@ -144,6 +220,15 @@ JS_TEMPLATE = """async (name) => {
 }"""
 
 
+def nodes_box(page, node_ids, pad: int = 14, top: int = 34) -> dict:
+    """Screen rectangle around several nodes."""
+    boxes = [node_box(page, i, pad, top) for i in node_ids]
+    x0, y0 = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+    x1 = max(b["x"] + b["width"] for b in boxes)
+    y1 = max(b["y"] + b["height"] for b in boxes)
+    return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+
+
 def node_box(page, node_id: int, pad: int = 14, top: int = 34) -> dict:
     """Screen rectangle around a node (title bar included) in either renderer."""
     box = page.evaluate("""(id) => {
@@ -172,16 +257,28 @@ def wait_labels(page, node_id: int, want: str, timeout: float = 15.0) -> dict:
     return state
 
 
+def wait_state(page, node_id: int, ok, timeout: float = 15.0) -> dict:
+    """Poll the widget's state until ok(state) holds (or the time is up: the caller asserts)."""
+    end = time.time() + timeout
+    state = page.evaluate(JS_STATE, node_id)
+    while time.time() < end and not ok(state):
+        page.wait_for_timeout(150)
+        state = page.evaluate(JS_STATE, node_id)
+    return state
+
+
 def in_node(page, node_id: int, testid: str):
     return page.locator(f'[data-ps-node="{node_id}"] [data-testid={testid}]')
 
 
-def shoot(page, node_id: int, path: Path):
+def shoot(page, node_id, path: Path):
+    """A screenshot of one node (an id) or of several (a list of ids)."""
     page.evaluate("""() => { document.activeElement?.blur?.();
       const c = window.app.canvas; c.deselectAll?.(); c.setDirty(true, true); }""")
-    page.mouse.move(2, 700)
+    page.mouse.move(2, 790)
     page.wait_for_timeout(250)
-    page.screenshot(path=str(path), clip=node_box(page, node_id))
+    clip = nodes_box(page, node_id) if isinstance(node_id, list) else node_box(page, node_id)
+    page.screenshot(path=str(path), clip=clip)
 
 
 def drag(page, locator, frac_from, frac_to, steps: int = 12):
@@ -345,6 +442,114 @@ def scenario_no_loader(browser, report):
     r["no_route"] = page.evaluate(JS_STATE, node_id)
 
 
+LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors"]
+
+
+def scenario_loras(browser, report, shots: Path, vue: bool):
+    """Labels from a ParetoSlider from LoRAs node: its stems, its names, live."""
+    tag = "loras_vue" if vue else "loras"
+    r = report.setdefault(tag, {})
+    page = open_app(browser, URL, vue)
+    ids = page.evaluate(JS_BUILD_LORAS, [LORAS[:2], "", "0.500, 0.500", False, False])
+    src, pref = ids["src"], ids["pref"]
+    r["src_widgets"] = ids["src_widgets"]
+    r["stems"] = wait_labels(page, pref, "sd35_watercolor")
+    page.evaluate(JS_SET_WIDGET, [src, "names", "Photoreal, Watercolor", False])
+    r["renamed"] = wait_labels(page, pref, "Watercolor")
+    track = in_node(page, pref, "paretoslider-track")
+    track.wait_for(state="visible", timeout=10000)
+    drag(page, track, (0.5, 0.5), (0.7, 0.5))
+    r["after_drag"] = page.evaluate(JS_STATE, pref)
+    shoot(page, [src, pref], shots / f"lora_slider_widget{'_vue' if vue else ''}.png")
+    # an empty entry keeps the file's stem
+    page.evaluate(JS_SET_WIDGET, [src, "names", " , Aquarelle", False])
+    r["partly_named"] = wait_labels(page, pref, "Aquarelle")
+    # assigned by code (no callback): the fallback check relabels
+    page.evaluate(JS_SET_WIDGET, [src, "names", "Photo, Paint", True])
+    r["renamed_silently"] = wait_labels(page, pref, "Paint")
+    # a third LoRA: the triangle; its label is the stem (no third name given)
+    page.evaluate(JS_SET_WIDGET, [src, "lora_3", LORAS[2], False])
+    r["three"] = wait_labels(page, pref, "ink_sketch")
+    page.evaluate(JS_SET_WIDGET, [src, "lora_3", "None", False])
+    r["back_to_two"] = wait_state(page, pref, lambda st: st["mode"] == "slider")
+    # another LoRA in slot 2 and a Reroute in between
+    page.evaluate(JS_SET_WIDGET, [src, "names", "Photoreal, Watercolor", False])
+    r["via_reroute"] = page.evaluate(JS_REROUTE, [src, pref])
+    r["after_reroute"] = wait_labels(page, pref, "Watercolor")
+    page.evaluate(JS_SET_WIDGET, [src, "lora_2", LORAS[2], False])
+    page.evaluate(JS_SET_WIDGET, [src, "names", "Photoreal, Ink", False])
+    r["other_lora"] = wait_labels(page, pref, "Ink")
+    page.evaluate(JS_SET_WIDGET, [src, "lora_2", LORAS[1], False])
+    page.evaluate(JS_SET_WIDGET, [src, "names", "Photoreal, Watercolor", False])
+    r["final"] = wait_labels(page, pref, "Watercolor")
+
+
+def scenario_schedule(browser, report, shots: Path, vue: bool):
+    """The schedule node: end ω dragged, the start ω shown, values saved and reloaded."""
+    tag = "schedule_vue" if vue else "schedule"
+    r = report.setdefault(tag, {})
+    page = open_app(browser, URL, vue)
+    ids = page.evaluate(JS_BUILD_LORAS, [LORAS[:2], "Photoreal, Watercolor", "0.800, 0.200", True, False])
+    src, pref, sched = ids["src"], ids["pref"], ids["sched"]
+    r["ids"] = ids
+    r["initial"] = wait_state(page, sched, lambda st: "Watercolor" in st["labels"] and st["start_shown"])
+    # drag the end marker toward Watercolor
+    track = in_node(page, sched, "paretoslider-track")
+    track.wait_for(state="visible", timeout=10000)
+    drag(page, track, (0.5, 0.5), (0.85, 0.5))
+    r["after_drag"] = page.evaluate(JS_STATE, sched)
+    page.evaluate(JS_SET_WIDGET, [sched, "curve", "smoothstep", False])
+    r["curved"] = wait_state(page, sched, lambda st: "curve: smoothstep" in st["axis"])
+    # the start follows the Preference node live (its own drag)
+    r["pref"] = page.evaluate(JS_STATE, pref)
+    ptrack = in_node(page, pref, "paretoslider-track")
+    drag(page, ptrack, (0.2, 0.5), (0.1, 0.5))
+    pref_value = page.evaluate(JS_STATE, pref)["value"]
+    r["pref_after_drag"] = pref_value
+    r["start_followed"] = wait_state(page, sched, lambda st: st["start_left"] == "10%")
+    shoot(page, [pref, sched] if not vue else sched, shots / f"schedule_widget{'_vue' if vue else ''}.png")
+    ser = page.evaluate(JS_SERIALIZE, sched)
+    r["widgets_values"] = ser["widgets_values"]
+    r["prompt_inputs"] = ser["prompt_inputs"]
+    # keypoints (on σ) replace start / end / curve: saved too
+    keys = "1: 0.9, 0.1\n0.6: 0.5, 0.5\n0.2: 0.1, 0.9"
+    page.evaluate(JS_SET_WIDGET, [sched, "keypoints", keys, False])
+    page.evaluate(JS_SET_WIDGET, [sched, "axis", "sigma", False])
+    r["keyed"] = wait_state(page, sched, lambda st: "σ 1" in st["axis"])
+    if not vue:
+        shoot(page, sched, shots / "schedule_widget_keypoints.png")
+    ser2 = page.evaluate(JS_SERIALIZE, sched)
+    r["widgets_values_keyed"] = ser2["widgets_values"]
+    r["prompt_inputs_keyed"] = ser2["prompt_inputs"]
+    # reload the saved workflow into a fresh graph
+    page.evaluate("() => window.app.graph.clear()")
+    page.evaluate(JS_LOAD, ser2["workflow"])
+    page.wait_for_timeout(400)
+    r["after_reload"] = wait_state(page, sched, lambda st: "Watercolor" in st["labels"] and "σ 1" in st["axis"])
+    r["reloaded_values"] = page.evaluate(JS_SERIALIZE, sched)["widgets_values"]
+    # back to the start / end form: the start ring is back, at the Preference node's ω
+    page.evaluate(JS_SET_WIDGET, [sched, "keypoints", "", False])
+    r["unkeyed"] = wait_state(page, sched, lambda st: st["start_shown"])
+    # malformed keypoints: the line is named
+    page.evaluate(JS_SET_WIDGET, [sched, "keypoints", "0: 1, 0\nhalf: 1, 1", False])
+    page.evaluate(JS_SET_WIDGET, [sched, "axis", "percent", False])
+    r["bad_keys"] = wait_state(page, sched, lambda st: "line 2" in (st["status"] or ""))
+
+
+def scenario_schedule_triangle(browser, report, shots: Path):
+    r = report.setdefault("schedule_triangle", {})
+    page = open_app(browser, URL, False)
+    ids = page.evaluate(JS_BUILD_LORAS, [LORAS, "Photoreal, Watercolor, Ink", "0.700, 0.200, 0.100", True, True])
+    sched = ids["sched"]
+    r["initial"] = wait_state(page, sched, lambda st: st["mode"] == "triangle" and st["start_shown"])
+    pad = in_node(page, sched, "paretoslider-triangle")
+    pad.wait_for(state="visible", timeout=10000)
+    drag(page, pad, (0.5, 0.62), (0.72, 0.72))
+    page.evaluate(JS_SET_WIDGET, [sched, "curve", "ease_in", False])
+    r["after_drag"] = wait_state(page, sched, lambda st: "curve: ease_in" in st["axis"])
+    shoot(page, sched, shots / "schedule_widget_triangle.png")
+
+
 def scenario_templates(browser, report, shots: Path, names):
     page = open_app(browser, URL, False)
     out = report.setdefault("templates", {})
@@ -391,13 +596,25 @@ def main(argv):
             executable_path=CHROMIUM, headless=True,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
-            for step in (lambda: scenario_slider(browser, report, shot_dir, False),
-                         lambda: scenario_slider(browser, report, shot_dir, True),
-                         lambda: scenario_triangle(browser, report, shot_dir, False),
-                         lambda: scenario_triangle(browser, report, shot_dir, True),
-                         lambda: scenario_bars(browser, report, shot_dir),
-                         lambda: scenario_no_loader(browser, report),
-                         lambda: scenario_templates(browser, report, shot_dir, templates)):
+            steps = {
+                "loras": lambda: scenario_loras(browser, report, shot_dir, False),
+                "loras_vue": lambda: scenario_loras(browser, report, shot_dir, True),
+                "schedule": lambda: scenario_schedule(browser, report, shot_dir, False),
+                "schedule_vue": lambda: scenario_schedule(browser, report, shot_dir, True),
+                "schedule_triangle": lambda: scenario_schedule_triangle(browser, report, shot_dir),
+                "classic": lambda: scenario_slider(browser, report, shot_dir, False),
+                "vue": lambda: scenario_slider(browser, report, shot_dir, True),
+                "triangle": lambda: scenario_triangle(browser, report, shot_dir, False),
+                "triangle_vue": lambda: scenario_triangle(browser, report, shot_dir, True),
+                "bars": lambda: scenario_bars(browser, report, shot_dir),
+                "no_loader": lambda: scenario_no_loader(browser, report),
+                "templates": lambda: scenario_templates(browser, report, shot_dir, templates),
+            }
+            # PARETOSLIDER_SCENARIOS=loras,schedule runs only those (while working on one)
+            only = [x for x in os.environ.get("PARETOSLIDER_SCENARIOS", "").split(",") if x]
+            for name, step in steps.items():
+                if only and name not in only:
+                    continue
                 try:
                     step()
                 except Exception:  # noqa: BLE001 - any failure is reported to pytest, then the next scenario runs

@@ -1,4 +1,4 @@
-"""Tiny ParetoSlider files for the browser test (a few KB each; random weights, real format)."""
+"""Tiny ParetoSlider and LoRA files for the browser test (a few KB each; random weights, real format)."""
 from __future__ import annotations
 
 import sys
@@ -63,6 +63,30 @@ def write_tiny_files(folder: str | Path, width: int = 32) -> dict[str, Path]:
             objectives=[Objective(name=n, label=lab, reward=n) for n, lab in objs],
             embedding=emb, training=TrainingMetadata(**TRAINING.get(name, {})))
         out[name] = save_paretoslider(folder / name, meta, {}, PreferenceModules(emb))
+    return out
+
+
+# Tiny LoRA files (models/loras/) for the "ParetoSlider from LoRAs" node: the widget labels
+# itself from their stems, and the example workflow names the first two.
+LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors"]
+
+
+def write_tiny_loras(folder: str | Path, width: int = 32, rank: int = 4) -> list[Path]:
+    """Real LoRA files (diffusers/peft key names on an SD3 block), a few KB each."""
+    from safetensors.torch import save_file
+    folder = Path(folder)
+    out = []
+    for seed, name in enumerate(LORAS):
+        g = torch.Generator().manual_seed(seed)
+        sd = {}
+        for proj in ("to_q", "to_k", "to_v"):
+            key = f"transformer.transformer_blocks.0.attn.{proj}"
+            sd[f"{key}.lora_A.weight"] = torch.randn(rank, width, generator=g) * 0.05
+            sd[f"{key}.lora_B.weight"] = torch.randn(width, rank, generator=g) * 0.05
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(sd, str(path))
+        out.append(path)
     return out
 
 

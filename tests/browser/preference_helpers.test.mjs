@@ -45,14 +45,18 @@ function fakeNode(type, { inputs = [], widgets = [] } = {}) {
 test("the upstream walk finds the Loader's file, through Reroute nodes", () => {
   const loader = fakeNode("ParetoSliderLoader", { widgets: [{ name: "slider_name", value: "a.safetensors" }] });
   const pref = (src) => fakeNode("ParetoSliderPreference", { inputs: [["slider", src]] });
-  assert.deepEqual(graph.findUpstreamFile(pref(loader)), { state: "ok", name: "a.safetensors" });
+  const file = { state: "ok", kind: "file", name: "a.safetensors" };
+  assert.deepEqual(graph.findSliderSource(pref(loader)), file);
   const rr = fakeNode("Reroute", { inputs: [["", fakeNode("Reroute", { inputs: [["", loader]] })]] });
-  assert.deepEqual(graph.findUpstreamFile(pref(rr)), { state: "ok", name: "a.safetensors" });
-  assert.deepEqual(graph.findUpstreamFile(pref(null)), { state: "none" });
-  assert.deepEqual(graph.findUpstreamFile(pref(fakeNode("SomethingElse"))), { state: "other" });
+  assert.deepEqual(graph.findSliderSource(pref(rr)), file);
+  assert.deepEqual(graph.findSliderSource(pref(null)), { state: "none" });
+  assert.deepEqual(graph.findSliderSource(pref(fakeNode("SomethingElse"))), { state: "other" });
+  const dangling = fakeNode("Reroute", { inputs: [["", null]] });
+  assert.deepEqual(graph.findSliderSource(pref(dangling)), { state: "none" });
   const empty = fakeNode("ParetoSliderLoader", { widgets: [{ name: "slider_name", value: "" }] });
-  assert.deepEqual(graph.findUpstreamFile(pref(empty)), { state: "ok", name: "" });
-  assert.notEqual(graph.upstreamKey({ state: "ok", name: "a" }), graph.upstreamKey({ state: "ok", name: "b" }));
+  assert.deepEqual(graph.findSliderSource(pref(empty)), { state: "ok", kind: "file", name: "" });
+  assert.notEqual(graph.upstreamKey({ state: "ok", kind: "file", name: "a" }),
+    graph.upstreamKey({ state: "ok", kind: "file", name: "b" }));
 });
 
 test("a linked preference input is detected", () => {

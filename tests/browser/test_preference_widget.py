@@ -79,8 +79,9 @@ def report(tmp_path_factory):
     (base / "user").mkdir()
     (base / "custom_nodes" / "ComfyUI-ParetoSlider").symlink_to(ROOT, target_is_directory=True)
     sys.path.insert(0, str(HERE))
-    from make_files import write_template_placeholders, write_tiny_files
+    from make_files import write_template_placeholders, write_tiny_files, write_tiny_loras
     write_tiny_files(base / "models" / "paretoslider")
+    write_tiny_loras(base / "models" / "loras")
     write_template_placeholders(base)
 
     port = _free_port(int(os.environ.get("PARETOSLIDER_BROWSER_PORT", "8181")))

@@ -1,12 +1,14 @@
 // One Preference node's widget: keeps the node's `preference` STRING widget (the value the
 // Python node reads), the view (view.js + a control from controls.js) and the labels of the
-// upstream Loader's file in step. The ComfyUI hooks that call into it are set up in
+// upstream slider source in step: a Loader's file (read from /paretoslider/info) or a
+// "ParetoSlider from LoRAs" node (its names, read from its widgets). The schedule node's widget
+// (schedule_controller.js) extends it. The ComfyUI hooks that call into it are set up in
 // ../paretoslider_preference.js.
 // A helper module: ComfyUI imports every .js file under web/, so this file only exports.
 import { app } from "../../../scripts/app.js";
 import { formatPreference, normalisePreference, parsePreference, quantise } from "../simplex.js";
 import { createControl, maxHeight, minHeight } from "./controls.js";
-import { PREFERENCE_WIDGET, findUpstreamFile, isWidgetLinked, upstreamKey } from "./graph.js";
+import { findSliderSource, isWidgetLinked, upstreamKey } from "./graph.js";
 import { INFO_RETRY_MS, fetchInfo } from "./info.js";
 import { recommendedText } from "./recommended.js";
 import { PreferenceView } from "./view.js";
@@ -16,8 +18,9 @@ export class PreferenceController {
     this.node = node;
     this.stringWidget = stringWidget;
     this.k = 2;
-    this.objectives = null;     // [{name,label}] from the file, or null when unknown
+    this.objectives = null;     // [{name,label}] from the file or the LoRA node, or null when unknown
     this.fileName = null;       // upstream loader's chosen file
+    this.onValue = null;        // called after every write of the value (live, while dragging too)
     this.omega = [0.5, 0.5];
     this.lastText = null;       // the STRING value currently shown
     this.layoutKey = "";
@@ -76,6 +79,7 @@ export class PreferenceController {
       if (final) this.stringWidget.callback?.(text, app.canvas, this.node);
     }
     this.node.setDirtyCanvas?.(true, false);
+    this.onValue?.(this);
   }
 
   /** Called by the controls (and the ω field): take ω as the new value. */
@@ -100,17 +104,19 @@ export class PreferenceController {
     this.commit(n.omega, true);
   }
 
-  // -- upstream file --
-  async refreshInfo(up = findUpstreamFile(this.node)) {
+  // -- upstream slider source --
+  async refreshInfo(up = findSliderSource(this.node)) {
     const key = upstreamKey(up);
     this.upstreamKey = key;
     this.failedAt = 0;
     const view = this.view;
+    if (up.state === "ok" && up.kind === "loras") return this.applyLoras(up);
     if (up.state !== "ok" || !up.name) {
       this.fileName = null;
       this.objectives = null;
-      view.setStatus(up.state === "other" ? "labels unknown (slider not from a Loader)"
-        : up.state === "ok" ? "choose a ParetoSlider file in the Loader" : "connect a ParetoSlider Loader", false);
+      view.setStatus(up.state === "other" ? "labels unknown (slider not from a Loader or LoRA node)"
+        : up.state === "ok" ? "choose a ParetoSlider file in the Loader"
+          : "connect a ParetoSlider Loader or ParetoSlider from LoRAs", false);
       this.sync(true);
       return;
     }
@@ -126,35 +132,60 @@ export class PreferenceController {
       this.sync(true);
       return;
     }
-    this.objectives = info.objectives;
-    this.k = info.objectives.length;
     // the status names the file; its tooltip adds how the file was trained (how to sample it)
     const rec = recommendedText(info);
     const title = !rec ? up.name : `${up.name}\n${info.recommended?.error ? rec : `sample as trained: ${rec}`}`;
+    this.useObjectives(info.objectives, up.name, title, `${up.name} has`);
+  }
+
+  /** Labels from a "ParetoSlider from LoRAs" node: its names, else its LoRA files' stems. */
+  applyLoras(up) {
+    this.fileName = null;
+    if (up.objectives.length < 2) {
+      this.objectives = null;
+      this.view.setStatus("choose at least 2 LoRAs in ParetoSlider from LoRAs", true);
+      this.sync(true);
+      return;
+    }
+    const status = `${up.loras.length} LoRAs${up.method ? ` · ${up.method}` : ""}`;
+    const title = up.loras.map((f, i) => `${up.objectives[i].label}: ${f}`).join("\n");
+    this.useObjectives(up.objectives, status, title, `the LoRA node has`);
+    if (up.extraNames) {
+      this.view.setStatus(`${up.extraNames} name(s) more than LoRAs: the node will refuse them`, true);
+    } else if (up.duplicates?.length) {
+      this.view.setStatus(`name(s) used twice: ${up.duplicates.join(", ")}`, true);
+    }
+  }
+
+  /** Take K and the labels from the slider source; reset ω (and say so) when its length differs. */
+  useObjectives(objectives, status, title, owner) {
+    const view = this.view;
+    this.objectives = objectives;
+    this.k = objectives.length;
     const parsed = parsePreference(this.readString());
     const mismatch = !Array.isArray(parsed) || parsed.length !== this.k;
     // equal weights (e.g. a fresh node's "0.5, 0.5") carry no choice worth warning about
     const total = Array.isArray(parsed) ? parsed.reduce((a, b) => a + b, 0) : NaN;
     const wasUniform = total > 0 && Math.max(...parsed) - Math.min(...parsed) <= 0.0015 * total;
-    view.setStatus(up.name, false, title);
+    view.setStatus(status, false, title);
     this.sync(true);
     if (mismatch && !wasUniform) {
-      view.setStatus(`ω reset to equal weights: ${up.name} has ${this.k} objectives`, true);
+      view.setStatus(`ω reset to equal weights: ${owner} ${this.k} objectives`, true);
     } else if (mismatch) {
-      view.setStatus(up.name, false, title);
+      view.setStatus(status, false, title);
     }
   }
 
-  /** Cheap check of everything the widget shows: the STRING value, the upstream file (read
-   *  again when it changed, or when the last read failed a while ago) and whether the
-   *  `preference` input is linked. Run on graph events and by the fallback timer. */
+  /** Cheap check of everything the widget shows: the STRING value, the upstream slider source
+   *  (read again when it changed, or when the last read failed a while ago) and whether the
+   *  value's input is linked. Run on graph events and by the fallback timer. */
   refresh() {
     if (this.dragging || !this.node.graph) return; // mid-drag, or removed / in a closed subgraph
     this.sync(false);
-    const up = findUpstreamFile(this.node);
+    const up = findSliderSource(this.node);
     const retry = this.failedAt && Date.now() - this.failedAt > INFO_RETRY_MS;
     if (upstreamKey(up) !== this.upstreamKey || retry) this.refreshInfo(up);
-    this.view.setLinked(isWidgetLinked(this.node, PREFERENCE_WIDGET));
+    this.view.setLinked(isWidgetLinked(this.node, this.stringWidget.name));
   }
 
   /** refresh() once the current task is done: events fire mid-change (a link is replaced by

@@ -1,8 +1,11 @@
 // The three controls of the Preference widget, one per number of objectives K:
 //   2 → slider between the two named ends; 3 → triangle (simplex) pad; more → one bar each.
 // Each is made by createControl(k, labels, host) and has the same shape:
-//   { mode: "slider" | "triangle" | "bars", elements: [Element, …], update(ω) }
-// `elements` go into the view's body; update(ω) redraws the control for the weights ω.
+//   { mode: "slider" | "triangle" | "bars", elements: [Element, …], update(ω), mark(marks) }
+// `elements` go into the view's body; update(ω) redraws the control for the weights ω (the
+// draggable marker). mark({start, path, keys, inactive}) adds the schedule node's read-only
+// marks: the start ω (a dashed ring), the path ω takes while sampling ([ω, …]), keypoints
+// ([ω, …]), and `inactive` dims the draggable marker (keypoints replace the end ω).
 // `host` is the widget the control edits: host.omega (current ω), host.dragging (set while
 // a drag is held) and host.commit(ω, final) (final: the edit is done, e.g. the pointer is up).
 // A helper module: ComfyUI imports every .js file under web/, so this file only exports.
@@ -100,9 +103,14 @@ function createSlider(labels, host) {
   rail.style.opacity = "0.35";
   const ticks = el("div", "ps-ticks");
   for (let i = 0; i < 5; i++) ticks.append(el("i"));
+  const span = el("div", "ps-span");        // schedule: the stretch ω travels, start → end
+  const keys = el("div", "ps-keys");        // schedule: keypoints
+  const ghost = el("div", "ps-ghost");      // schedule: the start ω (read-only)
+  ghost.dataset.testid = "paretoslider-start";
   const thumb = el("div", "ps-thumb");
   thumb.dataset.testid = "paretoslider-thumb";
-  track.append(rail, ticks, thumb);
+  span.style.display = ghost.style.display = "none";
+  track.append(rail, ticks, span, keys, ghost, thumb);
 
   dragOmega(track, host, (e) => {
     const r = track.getBoundingClientRect();
@@ -134,6 +142,26 @@ function createSlider(labels, host) {
       thumb.style.setProperty("--ps-thumb", w[1] >= 0.5 ? COLORS[1] : COLORS[0]);
       track.setAttribute("aria-valuenow", String(w[1]));
       track.setAttribute("aria-valuetext", `${percent(w[0])} ${a}, ${percent(w[1])} ${b}`);
+    },
+    mark({ start = null, path = null, keys: points = null, inactive = false } = {}) {
+      const at = (v) => `${(v[1] * 100).toFixed(2)}%`;
+      ghost.style.display = start ? "" : "none";
+      if (start) {
+        ghost.style.left = at(start);
+        ghost.title = `start: ${percent(start[0])} ${a}, ${percent(start[1])} ${b}`;
+      }
+      const along = (path ?? []).map((v) => v[1]);
+      span.style.display = along.length ? "" : "none";
+      if (along.length) {
+        span.style.left = `${(Math.min(...along) * 100).toFixed(2)}%`;
+        span.style.width = `${((Math.max(...along) - Math.min(...along)) * 100).toFixed(2)}%`;
+      }
+      keys.replaceChildren(...(points ?? []).map((v) => {
+        const d = el("i");
+        d.style.left = at(v);
+        return d;
+      }));
+      thumb.classList.toggle("ps-inactive", inactive);
     },
   };
 }
@@ -184,10 +212,21 @@ function createTriangle(labels, host) {
   });
   const guides = TRI.map((_, i) => svg("line", { stroke: COLORS[i], "stroke-width": "1.2", "stroke-dasharray": "3 3", "stroke-opacity": "0.8" }));
   guides.forEach((g) => pad.append(g));
+  // schedule marks: the path ω travels, keypoints, and the start ω (a dashed ring)
+  const path = svg("polyline", { class: "ps-path", fill: "none" });
+  const keyDots = svg("g");
+  const ghost = svg("circle", { class: "ps-ghost", r: 6.5 });
+  ghost.dataset.testid = "paretoslider-start";
+  const ghostTitle = svg("title");
+  ghost.append(ghostTitle);
+  pad.append(path, keyDots, ghost);
   const dot = svg("circle", { r: 7.5, fill: "#fff", stroke: "#0008", "stroke-width": "1" });
   dot.dataset.testid = "paretoslider-point";
   const core = svg("circle", { r: 3.5 });
   pad.append(dot, core);
+  const showMark = (node, on) => node.setAttribute("display", on ? "inline" : "none");
+  showMark(path, false);
+  showMark(ghost, false);
 
   const legend = el("div", "ps-legend");
   const pcts = labels.map((lab, i) => {
@@ -228,6 +267,23 @@ function createTriangle(labels, host) {
       pcts.forEach((p, i) => { p.textContent = percent(w[i]); });
       pad.setAttribute("aria-valuetext", labels.map((l, i) => `${percent(w[i])} ${l}`).join(", "));
     },
+    mark({ start = null, path: route = null, keys = null, inactive = false } = {}) {
+      showMark(ghost, !!start);
+      if (start) {
+        const [x, y] = fromBarycentric(start, TRI);
+        ghost.setAttribute("cx", x);
+        ghost.setAttribute("cy", y);
+        ghostTitle.textContent = `start: ${labels.map((l, i) => `${percent(start[i])} ${l}`).join(", ")}`;
+      }
+      showMark(path, !!route?.length);
+      if (route?.length) path.setAttribute("points", route.map((v) => fromBarycentric(v, TRI).join(",")).join(" "));
+      keyDots.replaceChildren(...(keys ?? []).map((v) => {
+        const [x, y] = fromBarycentric(v, TRI);
+        return svg("circle", { class: "ps-key", cx: x, cy: y, r: 3 });
+      }));
+      dot.classList.toggle("ps-inactive", inactive);
+      core.classList.toggle("ps-inactive", inactive);
+    },
   };
 }
 
@@ -245,7 +301,10 @@ function createBars(labels, host) {
     rail.style.background = "rgba(127,127,127,0.25)";
     const fill = el("div", "ps-fill");
     fill.style.background = COLORS[i % COLORS.length];
-    track.append(rail, fill);
+    const ghost = el("div", "ps-ghost-tick");   // schedule: the start weight (read-only)
+    ghost.dataset.testid = `paretoslider-start-${i}`;
+    ghost.style.display = "none";
+    track.append(rail, fill, ghost);
     const pct = el("span", "ps-pct");
     row.append(d, name, track, pct);
     box.append(row);
@@ -253,7 +312,7 @@ function createBars(labels, host) {
       const r = track.getBoundingClientRect();
       return setComponent(host.omega, i, (e.clientX - r.left) / Math.max(1, r.width));
     });
-    return { fill, pct };
+    return { fill, pct, ghost };
   });
   return {
     mode: "bars",
@@ -262,6 +321,16 @@ function createBars(labels, host) {
       rows.forEach((r, i) => {
         r.fill.style.width = `${(w[i] * 100).toFixed(2)}%`;
         r.pct.textContent = percent(w[i]);
+      });
+    },
+    mark({ start = null, inactive = false } = {}) {
+      rows.forEach((r, i) => {
+        r.ghost.style.display = start ? "" : "none";
+        if (start) {
+          r.ghost.style.left = `${(start[i] * 100).toFixed(2)}%`;
+          r.ghost.title = `start: ${percent(start[i])} ${labels[i]}`;
+        }
+        r.fill.classList.toggle("ps-inactive", inactive);
       });
     },
   };

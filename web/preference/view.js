@@ -47,6 +47,30 @@ export function injectStyles() {
 .ps-status { flex: 1 1 0; min-width: 0; text-align: right; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .ps-status.warn { color: #f0b44c; }
 .ps-pref.ps-linked .ps-body { opacity: .35; pointer-events: none; }
+.ps-inactive { opacity: .35; }
+.ps-track .ps-span { position: absolute; top: 6px; height: 10px; border-radius: 5px; pointer-events: none;
+  background: rgba(255,255,255,.16); box-shadow: inset 0 0 0 1px rgba(255,255,255,.32); }
+.ps-track .ps-ghost { position: absolute; top: 3px; width: 16px; height: 16px; margin-left: -8px; border-radius: 50%;
+  border: 2px dashed var(--input-text, #ddd); background: var(--comfy-input-bg, #222); pointer-events: none; }
+.ps-keys i { position: absolute; top: 7px; width: 8px; height: 8px; margin-left: -4px; transform: rotate(45deg);
+  background: var(--input-text, #ddd); box-shadow: 0 0 0 1px #0009; pointer-events: none; }
+.ps-tri .ps-ghost { fill: none; stroke: var(--input-text, #ddd); stroke-width: 2; stroke-dasharray: 3 2.2; }
+.ps-tri .ps-path { stroke: var(--input-text, #ddd); stroke-opacity: .7; stroke-width: 1.8; stroke-linecap: round; stroke-linejoin: round; }
+.ps-tri .ps-key { fill: var(--input-text, #ddd); stroke: #0009; stroke-width: .8; }
+.ps-bar .ps-ghost-tick { position: absolute; top: 1px; width: 4px; height: 14px; margin-left: -2px; border-radius: 2px;
+  background: var(--input-text, #ddd); box-shadow: 0 0 0 1px #000a; pointer-events: none; }
+.ps-sched { display: flex; flex-direction: column; gap: 2px; }
+.ps-legend2 { display: flex; justify-content: space-between; gap: 8px; font-size: 11px; color: var(--descrip-text, #aaa); }
+.ps-legend2 > span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+.ps-legend2 .ps-sym { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; border-radius: 50%; }
+.ps-legend2 .ps-sym.start { border: 2px dashed var(--input-text, #ddd); }
+.ps-legend2 .ps-sym.end { background: #fff; border: 2.5px solid #888; }
+.ps-legend2 .ps-sym.key { width: 8px; height: 8px; margin: 0 5px 0 1px; border-radius: 1px; transform: rotate(45deg); background: var(--input-text, #ddd); }
+.ps-legend2.stacked { flex-direction: column; gap: 1px; }
+.ps-plot { width: 100%; height: 46px; display: block; overflow: visible; }
+.ps-plot .ps-grid { stroke: currentColor; stroke-opacity: .14; }
+.ps-axis { display: flex; justify-content: space-between; gap: 8px; font-size: 10px; color: var(--descrip-text, #999); }
+.ps-axis .mid { color: var(--input-text, #ccc); }
 .ps-rec { box-sizing: border-box; width: 100%; padding: 2px 6px; font: 11px/1.3 var(--font-inter, system-ui, sans-serif);
   color: var(--descrip-text, #999); overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
 .ps-rec.warn { color: #f0b44c; }
@@ -99,6 +123,11 @@ export class PreferenceView {
     this.statusEl = el("span", "ps-status");
     this.foot.append(el("span", null, "ω"), this.exact, this.statusEl);
     this.root.append(this.body, this.foot);
+  }
+
+  /** Add a section (e.g. the schedule's preview) between the control and the ω field. */
+  addSection(element) {
+    this.root.insertBefore(element, this.foot);
   }
 
   /** Replace the control (on a change of K or of the labels). */
