@@ -272,9 +272,13 @@ def check_lora_memory(slider: LoraSlider, updates: list[list[LowRank]], device: 
     free = mm.get_free_memory(device)
     if need > free:
         raise LoraMemoryError(
-            f"{len(updates)} LoRAs need {need / 2**30:.2f} GiB on {device} for {slider.method} "
-            f"(their factors stay loaded, unmerged) but only {free / 2**30:.2f} GiB is free; use fewer "
+            f"{len(updates)} LoRAs need {_size(need)} on {device} for {slider.method} "
+            f"(their factors stay loaded, unmerged) but only {_size(free)} is free; use fewer "
             "LoRAs, or method soups (merged into the weights)")
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def apply_lora_slider(model, slider: LoraSlider, preference, lora_strength: float = 1.0):
