@@ -16,7 +16,8 @@ the audio stream's (`audio_time_embed` / `audio_adaln_single`) is left untouched
 The transformer is called as ComfyUI's LTXAVModel computes it: timestep = σ·1000 for the video and
 audio AdaLN, the *unscaled* σ of the other stream for the audio–video cross-attention modulation
 (`use_cross_timestep=True`, `sigma=σ`). ComfyUI takes that cross-attention σ as the batch maximum
-(`timestep.max()`); sampling gives every row the same σ, so it equals the per-row σ used here.
+(`timestep.max()`); sampling gives every row the same σ, so it equals the per-row σ used here
+(`cross_timestep = "batch_max"` reproduces ComfyUI also for rows at different σ).
 """
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ class LTX2Backbone(Backbone):
     temb_module = "time_embed.emb"      # the video stream's timestep embedding (ComfyUI adaln_single.emb)
     joint_blocks = ""                   # block modulation is SD3/Flux only
     default_lora_targets = VIDEO_LORA_TARGETS
+    cross_timestep = "row"              # σ of the a/v cross-attention modulation: "row" | "batch_max" (ComfyUI)
 
     def __init__(self, path: str, config_path: str = "", device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, resolution: int = 512, num_frames: int = 9,
@@ -163,11 +165,12 @@ class LTX2Backbone(Backbone):
         b = x_t.shape[0]
         video, audio = self.split(x_t)
         sigma = sigma.to(x_t.device, torch.float32).reshape(-1).expand(b)
+        cross = sigma.max().expand(b) if self.cross_timestep == "batch_max" else sigma
         t = cond.tensors
         v_video, v_audio = self.transformer(
             hidden_states=video, audio_hidden_states=audio, encoder_hidden_states=t["video_embeds"].to(x_t.dtype),
             audio_encoder_hidden_states=t["audio_embeds"].to(x_t.dtype), encoder_attention_mask=t["mask"],
-            audio_encoder_attention_mask=t["mask"], timestep=sigma * 1000.0, sigma=sigma, use_cross_timestep=True,
+            audio_encoder_attention_mask=t["mask"], timestep=sigma * 1000.0, sigma=cross, use_cross_timestep=True,
             num_frames=self.latent_frames, height=self.latent_size, width=self.latent_size, fps=self.frame_rate,
             audio_num_frames=self.audio_frames, return_dict=False)
         return torch.cat([v_video.reshape(b, -1), v_audio.reshape(b, -1)], dim=1).to(x_t.dtype)
