@@ -22,6 +22,9 @@ WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 CONFIGS = {"paretoslider_sd35_text_to_image": "sd35_photo_vs_sketch.yaml",
            "paretoslider_sweep_grid": "sd35_photo_vs_sketch.yaml",
            "paretoslider_flux_kontext_edit": "flux_kontext_adherence_vs_fidelity.yaml"}
+# templates on a LoRA slider (no trained file: they sample as the base model does)
+LORA_TEMPLATES = {"paretoslider_two_loras_slider"}
+LORA_WIDGETS = ["method", "lora_1", "lora_2", "names", "strength"] + [f"lora_{i}" for i in range(3, 9)]
 LOADER_SLOTS = {"steps": 1, "cfg": 2, "width": 3, "height": 4}   # the Loader's recommended-settings outputs
 
 # Our nodes: (input name, type) in contract order, widget names in order, outputs.
@@ -38,7 +41,12 @@ OURS = {
                           "outputs": ["PARETO_PREFERENCE", "INT"]},
     "ParetoSliderFrontPreview": {"inputs": [("slider", "PARETO_SLIDER"), ("preference", "PARETO_PREFERENCE")],
                                  "widgets": ["width"], "outputs": ["IMAGE"]},
+    # the frontend orders required widgets before optional ones (lora_3 … lora_8)
+    "ParetoSliderFromLoras": {"inputs": [], "widgets": LORA_WIDGETS, "outputs": ["PARETO_SLIDER"]},
+    "ParetoSliderSchedule": {"inputs": [("slider", "PARETO_SLIDER"), ("start", "PARETO_PREFERENCE")],
+                             "widgets": ["end", "curve", "keypoints", "axis"], "outputs": ["PARETO_PREFERENCE"]},
 }
+SLIDER_SOURCES = {"ParetoSliderLoader", "ParetoSliderFromLoras"}
 
 # Core node types the examples may use → their widgets in saved order (ComfyUI v0.20.x;
 # the frontend inserts control_after_generate after a seed).
@@ -89,10 +97,13 @@ def upstream(wf: dict, node: dict, input_name: str) -> tuple[dict, int] | None:
     return by_id(wf)[link[1]], link[2]
 
 
-def test_there_are_the_three_examples():
+def test_there_are_the_four_examples():
     names = {p.stem for p in WORKFLOWS}
     assert {"paretoslider_sd35_text_to_image", "paretoslider_flux_kontext_edit",
-            "paretoslider_sweep_grid"} <= names, names
+            "paretoslider_sweep_grid", "paretoslider_two_loras_slider"} <= names, names
+    assert names == set(CONFIGS) | LORA_TEMPLATES, "each template is checked as a trained or a LoRA template"
+    for name in names:   # the template browser shows a thumbnail next to each
+        assert (ROOT / "example_workflows" / f"{name}.jpg").is_file(), f"{name}.jpg is missing"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -175,7 +186,7 @@ def test_our_nodes_follow_the_contract(path):
             omega = parse_preference(values[0])
             assert len(omega) >= 2 and min(omega) >= 0 and abs(sum(omega) - 1) < 1e-6
             src = upstream(wf, n, "slider")
-            assert src and src[0]["type"] == "ParetoSliderLoader", "the widget labels itself from an upstream Loader"
+            assert src and src[0]["type"] in SLIDER_SOURCES, "the widget labels itself from the slider source"
         elif n["type"] == "ApplyParetoSlider":
             assert isinstance(values[0], (int, float)) and -4 <= values[0] <= 4
         elif n["type"] == "ParetoSliderSweep":
@@ -183,6 +194,21 @@ def test_our_nodes_follow_the_contract(path):
             assert mode in ("edge", "grid") and 2 <= steps <= 64
             assert isinstance(start, int) and isinstance(end, int)
             assert start >= 0 and end >= 0 and start != end
+        elif n["type"] == "ParetoSliderFromLoras":
+            method, lora_1, lora_2, names, strength, *more = values
+            assert method in ("blend", "msdda", "soups") and isinstance(strength, (int, float))
+            loras = [v for v in (lora_1, lora_2, *more) if v != "None"]
+            assert len(more) == 6 and len(set(loras)) == len(loras) >= 2
+            assert all(v.endswith(".safetensors") for v in loras)
+            assert not names or len([x for x in names.split(",") if x.strip()]) == len(loras)
+        elif n["type"] == "ParetoSliderSchedule":
+            end, curve, keypoints, axis = values
+            assert PREFERENCE_FORMAT.match(end), f"{path.name}: end {end!r} not like '0.300, 0.700'"
+            assert curve in ("linear", "smoothstep", "ease_in", "ease_out", "step")
+            assert axis in ("percent", "sigma") and isinstance(keypoints, str)
+            src = upstream(wf, n, "slider")
+            assert src and src[0]["type"] in SLIDER_SOURCES
+            assert upstream(wf, n, "start")[0]["type"] in ("ParetoSliderPreference", "ParetoSliderSweep")
 
 
 def test_sd35_text_to_image_chain():
@@ -242,7 +268,35 @@ def widget(node: dict, name: str):
     return node["widgets_values"][widgets.index(name)]
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_two_loras_slider_chain():
+    """Checkpoint → Apply ← (LoRA slider, Schedule ← Preference); all three read one LoRA node."""
+    wf = load(ROOT / "example_workflows" / "paretoslider_two_loras_slider.json")
+    ks = nodes_of(wf, "KSampler")[0]
+    apply, _ = upstream(wf, ks, "model")
+    assert apply["type"] == "ApplyParetoSlider"
+    assert upstream(wf, apply, "model")[0]["type"] == "CheckpointLoaderSimple"
+    assert "sd3.5_medium" in upstream(wf, apply, "model")[0]["widgets_values"][0]
+    loras = nodes_of(wf, "ParetoSliderFromLoras")
+    assert len(loras) == 1
+    src = loras[0]
+    values = dict(zip(LORA_WIDGETS, src["widgets_values"]))
+    assert [v for k, v in values.items() if k.startswith("lora_") and v != "None"] == [
+        values["lora_1"], values["lora_2"]], "two LoRAs"
+    assert values["method"] == "blend", "the method that needs no special sampler and re-patches nothing"
+    schedule, _ = upstream(wf, apply, "preference")
+    assert schedule["type"] == "ParetoSliderSchedule"
+    pref, _ = upstream(wf, schedule, "start")
+    assert pref["type"] == "ParetoSliderPreference"
+    for n, name in ((apply, "slider"), (schedule, "slider"), (pref, "slider")):
+        assert upstream(wf, n, name)[0] is src
+    start, end = parse_preference(pref["widgets_values"][0]), parse_preference(schedule["widgets_values"][0])
+    assert len(start) == len(end) == 2 and start != end, "the schedule moves ω (the template shows it off)"
+    assert schedule["widgets_values"][2] == "", "start / end / curve, not keypoints"
+    assert upstream(wf, ks, "latent_image")[0]["type"] == "EmptySD3LatentImage"
+    assert nodes_of(wf, "SaveImage") and nodes_of(wf, "VAEDecode")
+
+
+@pytest.mark.parametrize("path", [p for p in WORKFLOWS if p.stem in CONFIGS], ids=lambda p: p.stem)
 def test_templates_sample_as_the_paired_config_trains(path):
     """KSampler's steps / cfg and the image size come from the Loader (the file's training
     settings); the saved widget values, shown when unlinked, are the paired trainer config's."""

@@ -210,13 +210,24 @@ JS_TEMPLATE = """async (name) => {
     text: loader.__paretoslider_recommended?.text ?? null,
     shown: !!loader.__paretoslider_recommended?.root.isConnected,
   } : null;
-  let prompt_error = null, prompt_nodes = 0;
+  let prompt_error = null, prompt_nodes = 0, prompt = null;
   try {
     const p = await app.graphToPrompt();
     prompt_nodes = Object.keys(p.output).length;
+    prompt = p.output;
   } catch (e) { prompt_error = String(e); }
+  // the labels each pad shows (its slider source: a Loader's file or a LoRA node's names)
+  const padNodes = app.graph.nodes.filter((n) => n.__paretoslider);
+  const labels = () => Object.fromEntries(padNodes.map((n) => [n.type,
+    [...n.__paretoslider.root.querySelectorAll(".ps-name")].map((e) => e.textContent)]));
+  for (let i = 0; i < 30 && Object.values(labels()).some((l) => l.includes("objective 1")); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pads = Object.fromEntries(padNodes.map((n) => [n.type, {
+    labels: labels()[n.type], mode: n.__paretoslider.root.dataset.mode,
+    start_shown: !!n.__paretoslider.start }]));
   return { pack, nodes, saved, links: app.graph.links?.size ?? Object.keys(app.graph.links ?? {}).length,
-           saved_links: wf.links.length, prompt_error, prompt_nodes, recommended };
+           saved_links: wf.links.length, prompt_error, prompt_nodes, recommended, pads, prompt };
 }"""
 
 
@@ -490,7 +501,7 @@ def scenario_schedule(browser, report, shots: Path, vue: bool):
     r = report.setdefault(tag, {})
     page = open_app(browser, URL, vue)
     ids = page.evaluate(JS_BUILD_LORAS, [LORAS[:2], "Photoreal, Watercolor", "0.800, 0.200", True, False])
-    src, pref, sched = ids["src"], ids["pref"], ids["sched"]
+    pref, sched = ids["pref"], ids["sched"]
     r["ids"] = ids
     r["initial"] = wait_state(page, sched, lambda st: "Watercolor" in st["labels"] and st["start_shown"])
     # drag the end marker toward Watercolor

@@ -121,7 +121,10 @@ def report(tmp_path_factory):
         if os.environ.get("PARETOSLIDER_UPDATE_SCREENSHOTS") == "1":
             img = ROOT / "docs" / "img"
             img.mkdir(parents=True, exist_ok=True)
-            for src, dst in [("preference_widget_classic.png", "preference_widget.png"),
+            for src, dst in [("lora_slider_widget.png", "lora_slider_widget.png"),
+                             ("schedule_widget.png", "schedule_widget.png"),
+                             ("schedule_widget_triangle.png", "schedule_widget_triangle.png"),
+                             ("preference_widget_classic.png", "preference_widget.png"),
                              ("preference_widget_vue.png", "preference_widget_vue.png"),
                              ("preference_widget_triangle.png", "preference_widget_triangle.png"),
                              ("preference_widget_triangle_vue.png", "preference_widget_triangle_vue.png"),
@@ -268,6 +271,110 @@ def test_missing_loader_or_file_falls_back_to_generic_labels(report):
     assert "unavailable" in r["no_route"]["status"]
 
 
+LORA_MODES = ["loras", "loras_vue"]
+
+
+@pytest.mark.parametrize("tag", LORA_MODES)
+def test_lora_slider_labels_are_the_lora_names(report, tag):
+    """From ParetoSlider from LoRAs: its file stems, then its names, live as the user edits."""
+    r = _scenario(report, tag)
+    assert r["src_widgets"][:5] == ["method", "lora_1", "lora_2", "names", "strength"]
+    stems = r["stems"]
+    assert stems["mode"] == "slider" and stems["k"] == 2
+    assert stems["labels"] == ["sd35_photoreal", "sd35_watercolor"], "no names: the files' stems"
+    assert stems["connected"] and stems["visible"] and stems["in_vue_node"] == (tag == "loras_vue")
+    assert "2 LoRAs" in stems["status"]
+    assert r["renamed"]["labels"] == ["Photoreal", "Watercolor"], "renaming relabels the ends"
+    assert r["partly_named"]["labels"] == ["sd35_photoreal", "Aquarelle"], "an empty name keeps the stem"
+    assert r["renamed_silently"]["labels"] == ["Photo", "Paint"], "a value set by code is picked up too"
+    assert _on_simplex(r["after_drag"]["value"], 2)[1] > 0.6
+
+
+@pytest.mark.parametrize("tag", LORA_MODES)
+def test_adding_a_lora_makes_a_triangle_and_removing_it_a_slider(report, tag):
+    r = _scenario(report, tag)
+    assert r["three"]["mode"] == "triangle" and r["three"]["k"] == 3
+    assert r["three"]["labels"] == ["Photo", "Paint", "ink_sketch"], "the third LoRA (in a folder): its stem"
+    _on_simplex(r["three"]["value"], 3)
+    assert r["back_to_two"]["mode"] == "slider" and r["back_to_two"]["labels"] == ["Photo", "Paint"]
+    _on_simplex(r["back_to_two"]["value"], 2)
+
+
+@pytest.mark.parametrize("tag", LORA_MODES)
+def test_lora_labels_through_a_reroute_and_another_lora(report, tag):
+    r = _scenario(report, tag)
+    assert r["via_reroute"] == "Reroute"
+    assert r["after_reroute"]["labels"] == ["Photoreal", "Watercolor"]
+    assert r["other_lora"]["labels"] == ["Photoreal", "Ink"]
+    assert r["final"]["labels"] == ["Photoreal", "Watercolor"]
+
+
+SCHEDULE_MODES = ["schedule", "schedule_vue"]
+
+
+@pytest.mark.parametrize("tag", SCHEDULE_MODES)
+def test_schedule_draws_the_end_and_the_start_from_the_preference(report, tag):
+    r = _scenario(report, tag)
+    s = r["initial"]
+    assert s["mode"] == "slider" and s["labels"] == ["Photoreal", "Watercolor"], "labels from the LoRA node"
+    assert s["hidden_string_widget"], "the end STRING widget is drawn by the pad"
+    assert s["in_vue_node"] == (tag == "schedule_vue")
+    assert s["value"] == "0.500, 0.500"
+    assert s["start_shown"] and s["start_left"] == "20%", "the start ring sits at the Preference's ω (0.8, 0.2)"
+    assert s["legend"][0] == "start 80% · 20%"
+    assert s["plot_lines"] == 2 and s["axis"] == ["first step", "curve: linear", "last step"]
+    # the pad sits where the end widget was, above curve / keypoints / axis
+    names = s["widget_names"]
+    assert names.index("preference_pad") == names.index("end") + 1 < names.index("curve")
+    end = _on_simplex(r["after_drag"]["value"], 2)
+    assert end[1] > 0.8, f"dragging the end marker right favours Watercolor: {end}"
+    assert r["after_drag"]["start_left"] == "20%", "the start ring is read-only: it did not move"
+    assert r["curved"]["axis"][1] == "curve: smoothstep"
+    # dragging the Preference node moves the schedule's start ring with it
+    assert r["pref_after_drag"] == "0.900, 0.100"
+    assert r["start_followed"]["start_left"] == "10%"
+    assert r["start_followed"]["value"] == r["after_drag"]["value"], "the end ω stays"
+
+
+@pytest.mark.parametrize("tag", SCHEDULE_MODES)
+def test_schedule_survives_save_and_reload(report, tag):
+    r = _scenario(report, tag)
+    end = r["after_drag"]["value"]
+    assert r["widgets_values"] == [end, "smoothstep", "", "percent"], "the workflow stores the four widgets"
+    assert {k: r["prompt_inputs"][k] for k in ("end", "curve", "keypoints", "axis")} == {
+        "end": end, "curve": "smoothstep", "keypoints": "", "axis": "percent"}
+    assert "preference_pad" not in r["prompt_inputs"]
+    keys = "1: 0.9, 0.1\n0.6: 0.5, 0.5\n0.2: 0.1, 0.9"
+    assert r["widgets_values_keyed"] == [end, "smoothstep", keys, "sigma"]
+    assert r["prompt_inputs_keyed"]["keypoints"] == keys and r["prompt_inputs_keyed"]["axis"] == "sigma"
+    k = r["keyed"]
+    assert k["inactive"] and not k["start_shown"], "keypoints replace start / end: the markers say so"
+    assert k["axis"] == ["σ 1", "keypoints over σ", "σ 0"] and k["legend"][0] == "3 keypoints (sigma)"
+    after = r["after_reload"]
+    assert r["reloaded_values"] == [end, "smoothstep", keys, "sigma"]
+    assert after["value"] == end and after["labels"] == ["Photoreal", "Watercolor"]
+    assert after["axis"] == k["axis"] and after["inactive"]
+    assert after["connected"] and after["visible"]
+    # keypoints cleared: back to start / end, the start ring at the Preference's ω
+    assert r["unkeyed"]["start_shown"] and r["unkeyed"]["start_left"] == "10%"
+
+
+@pytest.mark.parametrize("tag", SCHEDULE_MODES)
+def test_schedule_names_a_keypoint_line_the_node_will_refuse(report, tag):
+    bad = _scenario(report, tag)["bad_keys"]
+    assert bad["status"] == 'keypoints line 2: "half" is not a number'
+
+
+def test_schedule_triangle_for_three_loras(report):
+    r = _scenario(report, "schedule_triangle")
+    s = r["initial"]
+    assert s["mode"] == "triangle" and s["labels"] == ["Photoreal", "Watercolor", "Ink"]
+    assert s["start_shown"] and s["legend"][0] == "start 70% · 20% · 10%"
+    end = _on_simplex(r["after_drag"]["value"], 3)
+    assert end[2] > 0.5, f"dragged toward the Ink corner: {end}"
+    assert r["after_drag"]["plot_lines"] == 3 and r["after_drag"]["axis"][1] == "curve: ease_in"
+
+
 def test_each_web_module_loads_once_and_one_extension_registers(report):
     """ComfyUI imports every .js under web/ (helpers included): they must only export."""
     r = _scenario(report, "no_loader")
@@ -277,6 +384,7 @@ def test_each_web_module_loads_once_and_one_extension_registers(report):
     assert loaded == files, "every module is fetched exactly once (relative imports share the instance)"
 
 
+LORA_TEMPLATES = {"paretoslider_two_loras_slider"}
 TEMPLATE_TRAINED_TEXT = {"sd3": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0)",
                          "flux": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5"}
 
@@ -296,13 +404,24 @@ def test_example_workflow_loads_as_a_template(report, name):
     assert t["prompt_error"] is None and t["prompt_nodes"] > 0
     flagged = [n["type"] for n in t["nodes"] if n["has_error"]]
     assert not flagged, f"nodes flagged with errors after loading {name}: {flagged}"
+    if name in LORA_TEMPLATES:
+        # no trained file: the pads are labelled with the LoRA node's names
+        assert t["recommended"] is None
+        assert t["pads"]["ParetoSliderPreference"]["labels"] == ["Photoreal", "Watercolor"], t["pads"]
+        assert t["pads"]["ParetoSliderSchedule"]["labels"] == ["Photoreal", "Watercolor"], t["pads"]
+        assert t["pads"]["ParetoSliderSchedule"]["start_shown"], "the schedule shows the Preference's ω as its start"
+        sched = next(v for v in t["prompt"].values() if v["class_type"] == "ParetoSliderSchedule")
+        assert {k: sched["inputs"][k] for k in ("end", "curve", "keypoints", "axis")} == {
+            "end": "0.300, 0.700", "curve": "smoothstep", "keypoints": "", "axis": "percent"}
+        return
     # the Loader says how the template's file was trained (make_files.TRAINING, as the configs)
     want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name else "sd3"]
     assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
 
 
 @pytest.mark.parametrize("node_id", ["ParetoSliderLoader", "ParetoSliderPreference", "ApplyParetoSlider",
-                                     "ParetoSliderSweep", "ParetoSliderFrontPreview"])
+                                     "ParetoSliderSweep", "ParetoSliderFrontPreview", "ParetoSliderFromLoras",
+                                     "ParetoSliderSchedule"])
 def test_node_help_page_is_served(report, node_id):
     """The frontend's node help panel fetches /extensions/<pack>/docs/<NodeId>.md."""
     info = _get(f"{report['_url']}/object_info/{node_id}")[node_id]
