@@ -453,7 +453,8 @@ def scenario_no_loader(browser, report):
     r["no_route"] = page.evaluate(JS_STATE, node_id)
 
 
-LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors"]
+LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors",
+         "sd35_neon.safetensors"]
 
 
 def scenario_loras(browser, report, shots: Path, vue: bool):
@@ -550,8 +551,8 @@ def scenario_schedule(browser, report, shots: Path, vue: bool):
 def scenario_schedule_triangle(browser, report, shots: Path):
     r = report.setdefault("schedule_triangle", {})
     page = open_app(browser, URL, False)
-    ids = page.evaluate(JS_BUILD_LORAS, [LORAS, "Photoreal, Watercolor, Ink", "0.700, 0.200, 0.100", True, True])
-    sched = ids["sched"]
+    ids = page.evaluate(JS_BUILD_LORAS, [LORAS[:3], "Photoreal, Watercolor, Ink", "0.700, 0.200, 0.100", True, True])
+    src, pref, sched = ids["src"], ids["pref"], ids["sched"]
     r["initial"] = wait_state(page, sched, lambda st: st["mode"] == "triangle" and st["start_shown"])
     pad = in_node(page, sched, "paretoslider-triangle")
     pad.wait_for(state="visible", timeout=10000)
@@ -559,6 +560,15 @@ def scenario_schedule_triangle(browser, report, shots: Path):
     page.evaluate(JS_SET_WIDGET, [sched, "curve", "ease_in", False])
     r["after_drag"] = wait_state(page, sched, lambda st: "curve: ease_in" in st["axis"])
     shoot(page, sched, shots / "schedule_widget_triangle.png")
+    # a fourth LoRA: bars, each with the start weight as a tick
+    page.evaluate(JS_SET_WIDGET, [src, "lora_4", LORAS[3], False])
+    page.evaluate(JS_SET_WIDGET, [src, "names", "Photoreal, Watercolor, Ink, Neon", False])
+    page.evaluate(JS_SET_WIDGET, [pref, "preference", "0.1, 0.2, 0.3, 0.4", False])
+    r["bars"] = wait_state(page, sched, lambda st: st["mode"] == "bars" and st["start_shown"]
+                           and "Neon" in st["labels"])
+    r["bars_ticks"] = page.evaluate("""(id) => [...window.app.graph.getNodeById(id).__paretoslider.root
+      .querySelectorAll(".ps-ghost-tick")].map((e) => getComputedStyle(e).display === "none" ? null : e.style.left)""", sched)
+    shoot(page, sched, shots / "schedule_widget_bars.png")
 
 
 def scenario_templates(browser, report, shots: Path, names):

@@ -68,7 +68,8 @@ def write_tiny_files(folder: str | Path, width: int = 32) -> dict[str, Path]:
 
 # Tiny LoRA files (models/loras/) for the "ParetoSlider from LoRAs" node: the widget labels
 # itself from their stems, and the example workflow names the first two.
-LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors"]
+LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors",
+         "sd35_neon.safetensors"]
 
 
 def write_tiny_loras(folder: str | Path, width: int = 32, rank: int = 4) -> list[Path]:

@@ -373,6 +373,11 @@ def test_schedule_triangle_for_three_loras(report):
     end = _on_simplex(r["after_drag"]["value"], 3)
     assert end[2] > 0.5, f"dragged toward the Ink corner: {end}"
     assert r["after_drag"]["plot_lines"] == 3 and r["after_drag"]["axis"][1] == "curve: ease_in"
+    # four LoRAs: bars, the start weights as ticks on them
+    bars = r["bars"]
+    assert bars["mode"] == "bars" and bars["labels"] == ["Photoreal", "Watercolor", "Ink", "Neon"]
+    assert r["bars_ticks"] == ["10%", "20%", "30%", "40%"]
+    assert bars["plot_lines"] == 4
 
 
 def test_each_web_module_loads_once_and_one_extension_registers(report):

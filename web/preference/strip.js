@@ -11,7 +11,7 @@ const H = 46;
 /** The preview's height (px) for K objectives: legend (two lines from K = 3 on, where the
  *  weights are long) + plot + axis captions + gaps. */
 export function stripHeight(k) {
-  return k >= 3 ? 114 : 98;
+  return k >= 3 ? 100 : 98;
 }
 
 export class ScheduleStrip {

@@ -57,8 +57,8 @@ export function injectStyles() {
 .ps-tri .ps-ghost { fill: none; stroke: var(--input-text, #ddd); stroke-width: 2; stroke-dasharray: 3 2.2; }
 .ps-tri .ps-path { stroke: var(--input-text, #ddd); stroke-opacity: .7; stroke-width: 1.8; stroke-linecap: round; stroke-linejoin: round; }
 .ps-tri .ps-key { fill: var(--input-text, #ddd); stroke: #0009; stroke-width: .8; }
-.ps-bar .ps-ghost-tick { position: absolute; top: 1px; width: 4px; height: 14px; margin-left: -2px; border-radius: 2px;
-  background: var(--input-text, #ddd); box-shadow: 0 0 0 1px #000a; pointer-events: none; }
+.ps-bar .ps-ghost-tick { position: absolute; top: 2px; width: 12px; height: 12px; margin-left: -6px; border-radius: 50%;
+  border: 2px dashed var(--input-text, #ddd); background: var(--comfy-input-bg, #222); pointer-events: none; }
 .ps-sched { display: flex; flex-direction: column; gap: 2px; }
 .ps-legend2 { display: flex; justify-content: space-between; gap: 8px; font-size: 11px; color: var(--descrip-text, #aaa); }
 .ps-legend2 > span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
