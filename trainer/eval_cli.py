@@ -151,6 +151,7 @@ def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict
                             lora_strength=args.lora_strength, progress=not args.no_progress)
     print(f"eval: hypervolume {summary['hypervolume']:.6g} (reference {summary['reference']}); "
           f"wrote {summary['outputs']['json']}, {summary['outputs']['plot']}, {summary['outputs']['strips']}/"
+          + (f", {summary['outputs']['preview']}" if "preview" in summary["outputs"] else "")
           + (f"; front stored in {args.file}" if summary.get("front_written_to") else ""))
     return summary
 

@@ -23,6 +23,8 @@ ties them to a file and re-exports their public names.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,8 +85,12 @@ def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_front(summary, out / "front.png", title=path.stem, end=end)
-    strips = _write_strips(result, meta, max_strips, out / "strips")
+    strips = _write_strips(result, meta, max_strips, out / "strips", getattr(backbone, "frame_rate", 8.0))
     summary["outputs"] = {"json": str(out / "eval.json"), "plot": str(out / "front.png"), "strips": str(strips)}
+    if (strips / "00.gif").is_file():      # a video file: its first prompt's preview beside the front plot
+        shutil.copyfile(strips / "00.gif", out / ".preview.gif.tmp")
+        os.replace(out / ".preview.gif.tmp", out / "preview.gif")
+        summary["outputs"]["preview"] = str(out / "preview.gif")
     if write_front:
         meta.front = front_metadata(summary, settings)
         save_paretoslider(path, meta, sl.lora, sl.preference_state)
@@ -93,14 +99,22 @@ def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample
     return summary
 
 
-def _write_strips(result: SweepResult, meta: ParetoSliderMetadata, max_strips: int, folder: Path) -> Path:
-    """strips/NN.png: per (sample, seed) row, the base image (if sampled) and the images across ω."""
+def _write_strips(result: SweepResult, meta: ParetoSliderMetadata, max_strips: int, folder: Path,
+                  fps: float = 8.0) -> Path:
+    """strips/NN.png: per (sample, seed) row, the base image (if sampled) and the images across ω;
+    for videos a frame strip per ω and strips/NN.gif, the videos playing side by side."""
     folder.mkdir(exist_ok=True)
     labels = [omega_label(w) for w in result.omega.tolist()]
     objectives = "/".join(o.label for o in meta.objectives)
     for j, (sample, imgs) in enumerate(zip(result.samples[:max_strips], result.images)):
         b = result.base_images[j] if result.base_images else None
-        image_strip(imgs, labels, title=f"{sample.prompt}   (ω = {objectives})", base=b).save(folder / f"{j:02d}.png")
+        title = f"{sample.prompt}   (ω = {objectives})"
+        if imgs.ndim == 5:      # videos: a frame strip per ω row and an animated preview
+            from .video_preview import animated_preview, frame_strip
+            frame_strip(imgs, labels, title=title, base=b).save(folder / f"{j:02d}.png")
+            animated_preview(imgs, labels, folder / f"{j:02d}.gif", fps=fps, title=sample.prompt, base=b)
+            continue
+        image_strip(imgs, labels, title=title, base=b).save(folder / f"{j:02d}.png")
     return folder
 
 

@@ -53,7 +53,7 @@ class SweepResult:
     omega: torch.Tensor                              # (N, K)
     scores: dict[str, torch.Tensor]                  # scorer → (N, S) over S = prompts × seeds
     samples: list[Sample]                            # the S (prompt, source) rows, in order
-    images: list[torch.Tensor] = field(default_factory=list)   # per S: (N, 3, H, W) on CPU
+    images: list[torch.Tensor] = field(default_factory=list)   # per S: (N, 3, H, W) on CPU (video: N, F, 3, h, w)
     base_scores: dict[str, torch.Tensor] | None = None          # scorer → (S,)
     base_images: list[torch.Tensor] = field(default_factory=list)  # per S: (3, H, W)
 
@@ -63,8 +63,12 @@ def as_samples(samples: Sequence[Sample | str]) -> list[Sample]:
     return [s if isinstance(s, Sample) else Sample(prompt=s) for s in samples]
 
 
-def _first_frame(x: torch.Tensor) -> torch.Tensor:
-    return x[:, x.shape[1] // 2] if x.ndim == 5 else x
+def _kept(x: torch.Tensor) -> torch.Tensor:
+    """What is kept for the pictures: images as they are, videos shrunk (trainer.video_preview)."""
+    if x.ndim == 5:
+        from .video_preview import shrink_videos
+        return shrink_videos(x)
+    return x.cpu()
 
 
 def _velocity_fn(backbone: Backbone, cond) -> VelocityFn:
@@ -144,14 +148,14 @@ def sweep(backbone: Backbone, modules, samples: Sequence[Sample | str], omegas: 
             for n, v in _score(backbone, scorers, img, sample).items():
                 base_per[n].append(v)
             if j < keep:
-                result.base_images.append(_first_frame(img)[0].cpu())
+                result.base_images.append(_kept(img)[0])
         if omegas.shape[0] == 0:        # base model only
             continue
         imgs = _generate(backbone, sample, noise, omegas, modules, steps, batch_size)
         for n, v in _score(backbone, scorers, imgs, sample).items():
             per[n].append(v)
         if j < keep:
-            result.images.append(_first_frame(imgs).cpu())
+            result.images.append(_kept(imgs))
     result.scores = {n: torch.stack(v, 1) if v else torch.zeros(0, len(expanded)) for n, v in per.items()}
     if base:
         result.base_scores = {n: torch.cat(v) for n, v in base_per.items()}

@@ -103,3 +103,31 @@ def test_a_frame_count_the_vae_cannot_produce_is_refused(tiny_ltx2_path, tmp_pat
     cfg.model.num_frames = 4
     with pytest.raises(UserError, match="1 \\+ k·2 frames"):
         run(cfg)
+
+
+def test_trainer_eval_on_a_video_file_writes_frame_strips_and_an_animated_preview(tiny_ltx2_path, tmp_path, capsys):
+    import dataclasses
+
+    import yaml
+    from PIL import Image
+
+    from trainer.eval_cli import evaluate_main
+    cfg = ltx2_config(tiny_ltx2_path, tmp_path / "run", steps=1)
+    path = run(cfg)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))
+    (tmp_path / "heldout.txt").write_text("a horse on a beach\n")
+    t0 = time.perf_counter()
+    rc = evaluate_main([str(path), "--config", str(tmp_path / "cfg.yaml"), "--prompts", str(tmp_path / "heldout.txt"),
+                        "--points", "3", "--steps", "2", "--no-progress", "--out", str(tmp_path / "eval")])
+    print(f"tiny LTX-2 eval (3 ω + base): {time.perf_counter() - t0:.1f}s")
+    assert rc == 0
+    out = tmp_path / "eval"
+    assert (out / "front.png").is_file() and (out / "eval.json").is_file()
+    strip = Image.open(out / "strips" / "00.png")
+    gif = Image.open(out / "preview.gif")
+    assert gif.format == "GIF" and gif.n_frames == 5                  # the video's 5 frames
+    assert gif.size[0] >= 4 * 96                                       # base + 3 ω side by side
+    assert strip.size[1] > 3 * 96 and strip.size[0] > 5 * 96           # 4 rows (base + ω) × 5 frames
+    assert "preview.gif" in capsys.readouterr().out
+    f = load_paretoslider(path)
+    assert f.metadata.front["scorers"] == ["motion", "stability"] and len(f.metadata.front["omega"]) == 3
