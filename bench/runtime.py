@@ -10,6 +10,11 @@ Measures in one run and writes bench/results/runtime.json:
 - lora_strength_requeue_ratio: the same re-queue ratio for a LoRA-strength change through
   ComfyUI's own LoraLoaderModelOnly (it re-patches the weights), for comparison.
 - sweep_ratio_default_threads: sweep_ratio again on a server with ComfyUI's default threads.
+- methods (issue 13, bench/runtime_methods.py, in-process): per-step / base and re-queue-new-ω /
+  re-queue-same-ω for ParetoSlider, the LoRA slider's soups / blend / msdda and ComfyUI's
+  LoraLoader strength change, on the tiny SD3 and at real width (a random-weight MMDiT with
+  SD3.5 Medium's config, bf16, 64 px latent, 16 text tokens); real_width_per_step_ratio and
+  real_width_requeue_ratio are ParetoSlider's at real width (targets 1.02 / 1.05).
 Run times come from the server's own execution_start / execution_success timestamps. Everything
 except the last line runs with one intra-op thread (see THREAD_ENV) and PyTorch attention.
 """
@@ -179,6 +184,50 @@ def runner(client):
     return run
 
 
+def run_methods(root: Path, scale: str, extra: list[str]) -> dict:
+    """bench/runtime_methods.py under ComfyUI's python, one intra-op thread."""
+    from comfy_server import comfy_dir, comfy_python
+    print(f"methods at {scale} ...", flush=True)
+    proc = subprocess.run([comfy_python(), str(REPO / "bench" / "runtime_methods.py"), str(root), scale, *extra],
+                          stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, **THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())})
+    if proc.returncode != 0:
+        sys.exit(f"runtime_methods.py {scale} failed ({proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def method_keys(methods: dict) -> dict:
+    """The new top-level keys: ratios by scale and method, and ParetoSlider's at real width."""
+    out = {"methods_per_step_ratio": {}, "methods_requeue_ratio": {}}
+    for scale, m in methods.items():
+        out["methods_per_step_ratio"][scale] = {k: round(v["per_step"]["ratio"], 4) for k, v in m["methods"].items()}
+        out["methods_requeue_ratio"][scale] = {k: round(v["requeue"]["ratio"], 4) for k, v in m["methods"].items()}
+    if "real_width" in methods:
+        ps = methods["real_width"]["methods"]["paretoslider"]
+        out["real_width_per_step_ratio"] = round(ps["per_step"]["ratio"], 4)
+        out["real_width_requeue_ratio"] = round(ps["requeue"]["ratio"], 4)
+    return out
+
+
+NAMES = {"paretoslider": "ParetoSlider file", "soups": "LoRA slider: soups", "blend": "LoRA slider: blend",
+         "msdda": "LoRA slider: msdda", "lora_loader": "LoraLoader strength change"}
+
+
+def cost_table(methods: dict) -> str:
+    """The README's markdown table."""
+    scales = list(methods)
+    head = "| method | " + " | ".join(f"{s}: per step / base | {s}: re-queue new ω / same ω" for s in scales) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(scales))]
+    for k, name in NAMES.items():
+        cells = []
+        for s in scales:
+            m = methods[s]["methods"].get(k)
+            cells += [f"{m['per_step']['ratio']:.3f}", f"{m['requeue']['ratio']:.3f} (+{m['requeue']['extra_s']:.2f} s)"] \
+                if m else ["–", "–"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512, help="image size in pixels (latent = size / 8)")
@@ -188,6 +237,10 @@ def main() -> None:
     ap.add_argument("--sweep", type=int, default=8)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "runtime.json")
     ap.add_argument("--per-step-only", type=Path, help=argparse.SUPPRESS)  # internal: ComfyUI's python
+    ap.add_argument("--real-steps", type=int, default=4, help="sampler steps per re-queue at real width")
+    ap.add_argument("--real-repeats", type=int, default=6)
+    ap.add_argument("--real-blocks", type=int, default=6, help="alternating blocks of model calls (per step)")
+    ap.add_argument("--no-real-width", action="store_true", help="skip the 2.2 B-parameter model (needs ~7 GiB)")
     args = ap.parse_args()
     if args.per_step_only:
         print(json.dumps(per_step_inprocess(args.per_step_only, args.size, args.calls)))
@@ -224,13 +277,21 @@ def main() -> None:
                 iter(range(500000, 600000)))
         finally:
             stop_server(server)
+        methods = {"tiny": run_methods(root, "tiny", ["--size", str(args.size), "--steps", str(args.steps),
+                                                       "--repeats", str(args.repeats), "--blocks", "8", "--calls", "10"])}
+        if not args.no_real_width:
+            methods["real_width"] = run_methods(root, "real", [
+                "--size", "64", "--tokens", "16", "--steps", str(args.real_steps), "--repeats",
+                str(args.real_repeats), "--blocks", str(args.real_blocks), "--calls", "3"])
     results = {
         "per_step_ratio": round(per_step["ratio"], 4),
         "requeue_ratio": round(measured["requeue"]["ratio"], 4),
         "sweep_ratio": round(measured["sweep"]["ratio"], 4),
         "lora_strength_requeue_ratio": round(measured["lora_strength"]["ratio"], 4),
         "sweep_ratio_default_threads": round(measured["sweep_default_threads"]["ratio"], 4),
-        "targets": {"per_step_ratio": 1.02, "requeue_ratio": 1.05, "sweep_ratio": 0.5},
+        **method_keys(methods),
+        "targets": {"per_step_ratio": 1.02, "requeue_ratio": 1.05, "sweep_ratio": 0.5,
+                    "real_width_per_step_ratio": 1.02, "real_width_requeue_ratio": 1.05},
         "notes": [
             "per_step_ratio is timing noise around the wrapper's own cost, details.per_step."
             "injection_overhead_fraction (ω MLP + hook add/remove per model call, timed alone).",
@@ -240,8 +301,11 @@ def main() -> None:
             "suffer more from thread oversubscription than the batch, so this flatters the sweep.",
             "lora_strength_requeue_ratio: re-patching a 9 MB tiny model's LoRA costs milliseconds; "
             "on a real model it is what ParetoSlider's cached LoRA clone avoids.",
+            "methods_*: in-process (bench/runtime_methods.py); requeue = the Apply node's work (reused when "
+            "its inputs did not change, as ComfyUI's cache does) + sampling; blend and msdda run both LoRAs "
+            "per step in one batch of twice the rows; soups re-patch the weights when ω moves.",
         ],
-        "details": {"per_step": per_step, **measured},
+        "details": {"per_step": per_step, **measured, "methods": methods},
         "setup": {"model": "tiny random SD3 (2 joint blocks, width 128)", "image_size": args.size,
                   "steps": args.steps, "device": "cpu", "comfy_args": ["--cpu", *COMFY_ARGS], "env": THREAD_ENV, "machine": platform.machine(),
                   "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
@@ -249,8 +313,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for k in ("per_step_ratio", "requeue_ratio", "sweep_ratio", "lora_strength_requeue_ratio",
-              "sweep_ratio_default_threads"):
-        print(f"{k}: {results[k]}")
+              "sweep_ratio_default_threads", "real_width_per_step_ratio", "real_width_requeue_ratio"):
+        print(f"{k}: {results.get(k)}")
+    print(cost_table(methods))
     print(f"wrote {args.out}")
 
 

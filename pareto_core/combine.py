@@ -33,16 +33,18 @@ def sum_deltas(weighted: Sequence[tuple[float, Mapping[str, torch.Tensor]]]) -> 
 # ----------------------------------------------------------------------------- blend
 
 def weighted_sum(weights: torch.Tensor | Sequence[float], terms: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Σ_j w_j · term_j. weights: (m,) one per term, or (B, m) one row per batch row (per-sample ω).
-    Linear, so blending denoised outputs x0_j = x − σ v_j with Σ w = 1 blends the velocities."""
-    w = torch.as_tensor(weights, dtype=torch.float32)
-    if len(terms) != w.shape[-1]:
-        raise ValueError(f"{w.shape[-1]} weights for {len(terms)} terms")
+    """Σ_j w_j · term_j. weights: one per term (floats, or a (m,) tensor), or a (B, m) tensor with
+    one row per batch row (per-sample ω). Linear, so blending denoised outputs x0_j = x − σ v_j
+    with Σ w = 1 blends the velocities. Scalar weights multiply as Python floats (no rounding)."""
+    per_row = torch.is_tensor(weights) and weights.ndim == 2
+    ws = list(weights.unbind(-1)) if per_row else [float(w) for w in weights]
+    if len(ws) != len(terms):
+        raise ValueError(f"{len(ws)} weights for {len(terms)} terms")
     out = None
-    for j, term in enumerate(terms):
-        wj = w[..., j]
-        wj = float(wj) if wj.ndim == 0 else _rows(wj.to(term.device, term.dtype), term)
-        out = term * wj if out is None else out + term * wj
+    for w, term in zip(ws, terms):
+        if per_row:
+            w = _rows(w.to(term.device, term.dtype), term)
+        out = w * term if out is None else out + w * term
     return out
 
 

@@ -5,17 +5,18 @@ transformer for the duration of a block (used by the evaluation and the front be
     with merged_deltas(transformer, deltas):               # W += ΔW, restored on exit
         ...
 
-Rewarded soups merge Σ_i c_i ΔW_i: `sum_deltas([(c_i, deltas_i), ...])`.
+Rewarded soups merge Σ_i c_i ΔW_i: `sum_deltas([(c_i, deltas_i), ...])` (pareto_core.combine).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 
 import torch
 from torch import nn
 
 from pareto_core import ParetoSliderFileError, ParetoSliderMismatchError
+from pareto_core.combine import sum_deltas  # noqa: F401  (rewarded soups: the one implementation)
 
 from .inject import unwrap
 
@@ -36,15 +37,6 @@ def lora_deltas(lora: Mapping[str, torch.Tensor], strength: float = 1.0) -> dict
         alpha = lora.get(f"{LORA_PREFIX}{name}.alpha")
         scale = float(alpha) / a.shape[0] if alpha is not None else 1.0
         out[name] = (b.double() @ a.double()) * (scale * strength)
-    return out
-
-
-def sum_deltas(weighted: Sequence[tuple[float, Mapping[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
-    """Σ_i c_i ΔW_i over the union of modules (rewarded soups)."""
-    out: dict[str, torch.Tensor] = {}
-    for c, deltas in weighted:
-        for name, d in deltas.items():
-            out[name] = out[name] + c * d if name in out else c * d
     return out
 
 

@@ -15,12 +15,17 @@ from typing import Callable, Sequence
 
 import torch
 
+from pareto_core.combine import (  # noqa: F401  (re-exported: the trainer's and the bench's callers)
+    _rows,
+    gaussian_product,
+    msdda_step,
+    sde_step,
+    sde_step_mean,
+    sde_step_std,
+    weighted_sum,
+)
+
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _rows(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(B,) → (B, 1, ..., 1) broadcastable against `like`."""
-    return t.reshape((-1,) + (1,) * (like.ndim - 1))
 
 
 @torch.no_grad()
@@ -44,41 +49,21 @@ def euler_sample(velocity_fn: VelocityFn, noise: torch.Tensor, sigmas: torch.Ten
 
 
 def blend(weighted: Sequence[tuple[float, VelocityFn]]) -> VelocityFn:
-    """v = Σ_j w_j v_j (Diffusion Blend); terms with w = 0 are not evaluated."""
+    """v = Σ_j w_j v_j (Diffusion Blend, pareto_core.combine.weighted_sum as in the ComfyUI
+    nodes); terms with w = 0 are not evaluated."""
     terms = [(float(w), fn) for w, fn in weighted if float(w) != 0.0]
     if not terms:
         raise ValueError("blend needs at least one velocity function with a non-zero weight")
+    weights = [w for w, _ in terms]
 
     def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return sum(w * fn(x, sigma) for w, fn in terms)
+        return weighted_sum(weights, [fn(x, sigma) for _, fn in terms])
     return velocity
 
 
 # ----------------------------------------------------------------------------- Flow-GRPO SDE
-
-def sde_step_std(sigma: torch.Tensor, eta: float, sigma_cap: float) -> torch.Tensor:
-    """σ_t = η·sqrt(s / (1 − s)) with s = min(σ, sigma_cap) (σ = 1 would be infinite)."""
-    s = torch.clamp(sigma, max=sigma_cap)
-    return eta * torch.sqrt(s / (1.0 - s))
-
-
-def sde_step_mean(x_t: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
-                  std: torch.Tensor) -> torch.Tensor:
-    """Mean of the Flow-GRPO reverse SDE step from σ to σ_next (dt = σ_next − σ < 0):
-
-    x' = x + [v + std²/(2σ) · (x + (1 − σ) v)] · dt
-    (the ODE drift plus the score correction that keeps the marginals of the flow)."""
-    s, sn, sd = _rows(sigma, x_t), _rows(sigma_next, x_t), _rows(std, x_t)
-    return x_t + (v + sd.pow(2) / (2 * s) * (x_t + (1 - s) * v)) * (sn - s)
-
-
-def sde_step(x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float,
-             sigma_cap: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) of the Gaussian reverse step x → x' from σ to σ_next; all (B,) per row.
-    The step's noise scale is σ_t · sqrt(σ − σ_next)."""
-    std_t = sde_step_std(sigma, eta, sigma_cap)
-    return sde_step_mean(x, v, sigma, sigma_next, std_t), std_t * torch.sqrt(sigma - sigma_next)
-
+# The step's math (sde_step_std / sde_step_mean / sde_step) is pareto_core.combine's, shared with
+# the ComfyUI MSDDA sampler; re-exported here for the trainer's callers.
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """log N(x; mean, std² I), averaged over elements → (B,). std is (B,)."""
@@ -113,20 +98,8 @@ def sde_sample(velocity_fn: VelocityFn, noise: torch.Tensor, sigmas: torch.Tenso
 
 
 # ----------------------------------------------------------------------------- MSDDA
-
-def gaussian_product(weighted: Sequence[tuple[float, torch.Tensor, torch.Tensor]]
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) of  Π_i N(μ_i, s_i²)^{w_i}  normalised, for weights summing to 1: precision
-    Σ w_i / s_i², mean = Σ (w_i / s_i²) μ_i / precision. Items are (w_i, μ_i, s_i), s_i (B,) per row.
-    This is MSDDA's closed-form step (docs/BENCHMARK.md has the derivation)."""
-    terms = [(float(w), m, s) for w, m, s in weighted if float(w) != 0.0]
-    if not terms or min(w for w, _, _ in terms) < 0 or abs(sum(w for w, _, _ in terms) - 1.0) > 1e-6:
-        raise ValueError(f"MSDDA weights must be non-negative and sum to 1, got {[w for w, *_ in weighted]}")
-    precisions = [(w, m, w / _rows(s, m).pow(2)) for w, m, s in terms]
-    precision = sum(p for _, _, p in precisions)
-    mean = sum(p * m for _, m, p in precisions) / precision
-    return mean, precision.rsqrt().reshape(precision.shape[0])
-
+# gaussian_product / msdda_step: pareto_core.combine (the closed-form step, derivation in
+# docs/LORA_SLIDERS.md), the one implementation the ComfyUI nodes use too.
 
 @torch.no_grad()
 def msdda_sample(weighted: Sequence[tuple[float, VelocityFn]], noise: torch.Tensor, sigmas: torch.Tensor,
@@ -146,11 +119,10 @@ def msdda_sample(weighted: Sequence[tuple[float, VelocityFn]], noise: torch.Tens
         if i == steps - 1:
             x = x + (sigmas[i + 1] - sigmas[i]) * sum(w * v for w, v in vs)
             continue
-        steps_i = [(w, *sde_step(x, v, s, s_next, eta, cap)) for w, v in vs]
+        mean, std = msdda_step(x, vs, s, s_next, eta, cap)
         if eta == 0:     # every model deterministic: the product collapses to the weighted mean
-            x = sum(w * m for w, m, _ in steps_i)
+            x = mean
             continue
-        mean, std = gaussian_product(steps_i)
         eps = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
         x = mean + _rows(std, x) * eps
     return x

@@ -10,9 +10,12 @@ A *policy* here is the base transformer plus a weighted sum of trained pieces:
 - Diffusion Blend at ω:       two policies, velocities blended per step: v = ω0 v_A + ω1 v_B;
 - MSDDA at ω:                 two policies, their SDE reverse steps combined in closed form per step
                               (trainer.sampling.msdda_sample; `sample(..., combine="msdda")`).
-The weights are merged by trainer.lora_merge (soups: `sum_deltas`), ω is fed through the product's
-own hook (trainer.inject.preference_hooks), sampling is trainer.sampling's `euler_sample`, and a
-blend is `trainer.sampling.blend` of the policies' velocity functions.
+The combination math is the product's own, pareto_core.combine, which the ComfyUI nodes use too
+(nodes/multi_lora.py, nodes/msdda_sampler.py): soups' weights are `sum_deltas` (merged into the
+toy transformer by trainer.lora_merge), a blend is `weighted_sum` of the policies' velocities
+(trainer.sampling.blend), MSDDA's step is `msdda_step` (trainer.sampling.msdda_sample). ω is fed
+through the product's own hook (trainer.inject.preference_hooks), sampling is trainer.sampling's
+`euler_sample`. No combination is implemented here.
 
     v = [(1.0, bb, [(1 - w, end0), (w, end1)])]                        # soups at w
     v = [(1 - w, bb, [(1.0, end0)]), (w, bb1, [(1.0, end1)])]           # blend: one backbone per policy
@@ -30,9 +33,10 @@ import torch
 from torch import nn
 
 from pareto_core import PreferenceModules, load_paretoslider
+from pareto_core.combine import sum_deltas
 from trainer.backbones.base import Conditioning
 from trainer.inject import preference_hooks
-from trainer.lora_merge import lora_deltas, merged_deltas, sum_deltas
+from trainer.lora_merge import lora_deltas, merged_deltas
 from trainer.sampling import VelocityFn, blend, euler_sample, msdda_sample
 
 
