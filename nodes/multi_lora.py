@@ -184,10 +184,10 @@ class LoraSliderWrapper:
                                     for ups in self.updates]
         return self._on_device[key]
 
-    def _hooks(self, dm, plan: list[tuple[int, slice | None, torch.Tensor | None]], dtype) -> list:
-        """plan: (LoRA index, rows it updates or None = all, per-row coefficient or None)."""
+    def _hooks(self, dm, plan: list[tuple[int, slice | None, torch.Tensor | None]], dtype, device) -> list:
+        """plan: (LoRA index, rows it updates or None = all, per-row coefficient or None). The
+        factors go where the call computes (x's device; offloaded weights may sit elsewhere)."""
         by_module: dict[str, list] = {}
-        device = next(dm.parameters()).device
         factors = self._factors(device, dtype)
         for j, rows, coef in plan:
             for u, up, down in factors[j]:
@@ -246,7 +246,7 @@ class LoraSliderWrapper:
         return weighted_sum(rows[:, live], outs)
 
     def _run(self, executor, dm, plan, dtype, x, t, args, kwargs):
-        handles = self._hooks(dm, plan, dtype)
+        handles = self._hooks(dm, plan, dtype, x.device)
         try:
             return executor(x, t, *args, **kwargs)
         finally:
