@@ -453,6 +453,26 @@ def scenario_no_loader(browser, report):
     r["no_route"] = page.evaluate(JS_STATE, node_id)
 
 
+def type_into_widget(page, node_id: int, name: str, text: str, vue: bool) -> None:
+    """Type into an (empty) text widget as a user does: the Vue node's input, or a click on the
+    canvas widget (which opens the frontend's prompt box), then Enter."""
+    if vue:
+        box = page.locator(f'[data-node-id="{node_id}"] input[type=text]').first
+        box.click()
+        box.fill(text)
+    else:
+        at = page.evaluate("""([id, name]) => {
+          const app = window.app, n = app.graph.getNodeById(id), w = n.widgets.find((x) => x.name === name);
+          const ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
+          return [(n.pos[0] + n.size[0] / 2 + ds.offset[0]) * ds.scale + r.left,
+                  (n.pos[1] + w.y + 10 + ds.offset[1]) * ds.scale + r.top];
+        }""", [node_id, name])
+        page.mouse.click(*at)
+        page.wait_for_timeout(300)
+        page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
 LORAS = ["sd35_photoreal.safetensors", "sd35_watercolor.safetensors", "styles/ink_sketch.safetensors",
          "sd35_neon.safetensors"]
 
@@ -466,8 +486,11 @@ def scenario_loras(browser, report, shots: Path, vue: bool):
     src, pref = ids["src"], ids["pref"]
     r["src_widgets"] = ids["src_widgets"]
     r["stems"] = wait_labels(page, pref, "sd35_watercolor")
-    page.evaluate(JS_SET_WIDGET, [src, "names", "Photoreal, Watercolor", False])
+    # the user types the names into the LoRA node's text widget (Vue: its input; canvas: the prompt)
+    type_into_widget(page, src, "names", "Photoreal, Watercolor", vue)
     r["renamed"] = wait_labels(page, pref, "Watercolor")
+    r["typed_value"] = page.evaluate("""(id) => window.app.graph.getNodeById(id).widgets
+      .find((w) => w.name === "names").value""", src)
     track = in_node(page, pref, "paretoslider-track")
     track.wait_for(state="visible", timeout=10000)
     drag(page, track, (0.5, 0.5), (0.7, 0.5))

@@ -32,14 +32,16 @@ FILES = {
     "my_sd35_slider.safetensors": [("photorealism", "Photorealism"), ("sketch", "Pencil sketch")],
     "my_flux_kontext_slider.safetensors": [("prompt_adherence", "Prompt adherence"),
                                            ("source_fidelity", "Source fidelity")],
+    "my_ltx2_slider.safetensors": [("motion", "More motion"), ("stability", "Steady shot")],
 }
 # how a file records its training sampling (as the trainer configs the templates pair with:
 # sd35_photo_vs_sketch.yaml, flux_kontext_adherence_vs_fidelity.yaml); the others record none
 TRAINING = {
     "my_sd35_slider.safetensors": {"resolution": 512, "sample_steps": 10, "cfg": 1.0},
     "my_flux_kontext_slider.safetensors": {"resolution": 512, "sample_steps": 10, "cfg": 1.0, "guidance": 2.5},
+    "my_ltx2_slider.safetensors": {"resolution": 512, "sample_steps": 10, "cfg": 1.0},   # ltx2_motion_vs_stability
 }
-ARCHITECTURE = {"my_flux_kontext_slider.safetensors": "flux"}
+ARCHITECTURE = {"my_flux_kontext_slider.safetensors": "flux", "my_ltx2_slider.safetensors": "ltx2"}
 
 # Empty stand-ins for the base models the example workflows name: the frontend only checks
 # that the names are listed; nothing is executed. (folder under models/, file name)
@@ -49,6 +51,8 @@ PLACEHOLDER_MODELS = [
     ("text_encoders", "clip_l.safetensors"),
     ("text_encoders", "t5xxl_fp8_e4m3fn_scaled.safetensors"),
     ("vae", "ae.safetensors"),
+    ("checkpoints", "ltx-2-19b-dev-fp8.safetensors"),
+    ("text_encoders", "gemma_3_12B_it_fp4_mixed.safetensors"),
 ]
 
 

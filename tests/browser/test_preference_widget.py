@@ -284,6 +284,7 @@ def test_lora_slider_labels_are_the_lora_names(report, tag):
     assert stems["labels"] == ["sd35_photoreal", "sd35_watercolor"], "no names: the files' stems"
     assert stems["connected"] and stems["visible"] and stems["in_vue_node"] == (tag == "loras_vue")
     assert "2 LoRAs" in stems["status"]
+    assert r["typed_value"] == "Photoreal, Watercolor", "typed into the names widget"
     assert r["renamed"]["labels"] == ["Photoreal", "Watercolor"], "renaming relabels the ends"
     assert r["partly_named"]["labels"] == ["sd35_photoreal", "Aquarelle"], "an empty name keeps the stem"
     assert r["renamed_silently"]["labels"] == ["Photo", "Paint"], "a value set by code is picked up too"
