@@ -427,7 +427,7 @@ def test_example_workflow_loads_as_a_template(report, name):
 
 @pytest.mark.parametrize("node_id", ["ParetoSliderLoader", "ParetoSliderPreference", "ApplyParetoSlider",
                                      "ParetoSliderSweep", "ParetoSliderFrontPreview", "ParetoSliderFromLoras",
-                                     "ParetoSliderSchedule"])
+                                     "ParetoSliderSchedule", "ParetoSliderMSDDASampler"])
 def test_node_help_page_is_served(report, node_id):
     """The frontend's node help panel fetches /extensions/<pack>/docs/<NodeId>.md."""
     info = _get(f"{report['_url']}/object_info/{node_id}")[node_id]
