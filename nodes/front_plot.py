@@ -319,7 +319,7 @@ def render_lora_slider(labels: list[str], method: str, omegas=None, width: int =
         d.text((right + 6 * u, y + 6 * u), f"{w:.2f}", INK, f_label, anchor="lm")
         for r in rows[1:]:
             x = left + (right - left) * float(r[k])
-            d.line([x, y - 3 * u, x, y + 15 * u], fill=INK, width=round(1.5 * u))
+            d.line([x, y - 4 * u, x, y + 16 * u], fill=INK, width=round(2 * u))
     if rows is None:
         d.text((W / 2, H - 36 * u), "connect a preference to mark ω", MUTED, f_body, anchor="mt")
     return _finish(img, width)
