@@ -133,5 +133,25 @@ def schedule_sigma() -> dict:
     return {"keypoint_err": err, "midpoint_err": (mid - want).abs().max().item()}
 
 
+def stacked_with_a_file() -> dict:
+    """A LoRA slider and a trained file on one model, applied in either order: the same output
+    (the file's LoRA merged, its ω on the embedder rows of the m-fold batch, the blend on top)."""
+    loader = import_module(ext.__name__ + ".nodes.loader")
+    core = import_module(ext.__name__ + ".pareto_core")
+    path = base / "models" / "paretoslider" / "tiny_sd3_slider.safetensors"
+    ps = loader.LoadedSlider(path.name, loader.FileStamp.of(str(path)), core.load_paretoslider(path))
+    model = load_model(MODELS / "tiny_sd3.safetensors")
+    slider = sliders.build_slider("blend", [A, B], "", 1.0)
+    x, ctx, pooled = inputs(2)
+    w_file, w_loras = torch.tensor([[0.2, 0.8], [0.9, 0.1]]), torch.tensor([[0.3, 0.7], [0.6, 0.4]])
+    one = apply_mod.apply_paretoslider(apply_mod.apply_paretoslider(model, ps, w_file), slider, w_loras)
+    other = apply_mod.apply_paretoslider(apply_mod.apply_paretoslider(model, slider, w_loras), ps, w_file)
+    a = denoise(one, x, 0.6, ctx, pooled, None)
+    b = denoise(other, x, 0.6, ctx, pooled, None)
+    file_only = denoise(apply_mod.apply_paretoslider(model, ps, w_file), x, 0.6, ctx, pooled, None)
+    return {"order_err": (a - b).abs().max().item(), "loras_matter": (a - file_only).abs().max().item()}
+
+
 print(json.dumps({"batched": batched_equals_sequential(), "repatching": repatching(),
-                  "memory": memory_refusal(), "schedule_sigma": schedule_sigma()}))
+                  "memory": memory_refusal(), "schedule_sigma": schedule_sigma(),
+                  "stacked": stacked_with_a_file()}))

@@ -48,3 +48,8 @@ def test_too_many_loras_for_the_methods_memory_is_refused_with_what_to_do(checks
 def test_a_sigma_schedule_is_read_from_the_calls_sigma(checks):
     r = checks["schedule_sigma"]
     assert r["keypoint_err"] < 1e-6 and r["midpoint_err"] < 1e-5
+
+
+def test_a_lora_slider_stacks_with_a_trained_file_in_either_order(checks):
+    r = checks["stacked"]
+    assert r["order_err"] < 1e-5 and r["loras_matter"] > 1e-3
