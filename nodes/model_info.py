@@ -29,6 +29,7 @@ class ModelInfo:
 
 
 _SD3_NAMES = {1536: "SD3.5 Medium", 2432: "SD3.5 Large"}
+_LTX2_NAMES = {4096: "LTX-2"}     # the video stream: 32 heads × 128 (the audio stream, 2048, is not conditioned)
 
 
 def describe_model(model) -> ModelInfo:
@@ -46,9 +47,12 @@ def describe_model(model) -> ModelInfo:
         return ModelInfo("flux", width, "",
                          "time_in", "tile")
     if kind is model_base.LTXAV:
+        # the video stream's timestep embedding (LTXAVModel also has audio_adaln_single and the
+        # av_ca_* embedders for the audio stream and the audio–video cross-attention: left alone);
+        # a per-token timestep (a denoise mask) gives one row per (sample, token), sample-major.
+        # Verified on a real LTXAVModel in tests/integration/test_ltx2_comfyui.py.
         width = int(dm.adaln_single.linear.in_features)
-        # a per-token timestep gives one embedder row per (sample, token), sample-major
-        return ModelInfo("ltx2", width, "", "adaln_single.emb", "interleave")
+        return ModelInfo("ltx2", width, _LTX2_NAMES.get(width, ""), "adaln_single.emb", "interleave")
     raise ParetoSliderMismatchError(
         f"ParetoSlider supports {SUPPORTED} models; this model is {kind.__name__}. Connect the "
         "MODEL output of a loader for one of those")

@@ -120,6 +120,9 @@ class ParetoSliderMetadata:
     training: TrainingMetadata = field(default_factory=TrainingMetadata)
     front: dict[str, Any] | None = None       # {"omega": [[..]], "scores": {name: [..]}, ...}
     format_version: int = FORMAT_VERSION
+    # LTX-2: ω enters the video stream's timestep embedding only; a file saying True would also
+    # condition the audio stream, which this version does not apply (such files are refused)
+    audio_stream: bool = False
 
     def __post_init__(self):
         if not isinstance(self.training, TrainingMetadata):     # a plain dict from a caller
@@ -150,7 +153,7 @@ class ParetoSliderMetadata:
             meta = cls(architecture=d["architecture"], width=int(d["width"]), objectives=objectives,
                        embedding=EmbeddingConfig.from_dict(d["embedding"]), variant=d.get("variant", ""),
                        lora=d.get("lora", {}), training=TrainingMetadata.from_dict(d.get("training")),
-                       front=d.get("front"),
+                       front=d.get("front"), audio_stream=bool(d.get("audio_stream", False)),
                        format_version=version)
         except ParetoSliderFileError:
             raise
@@ -168,6 +171,9 @@ class ParetoSliderMetadata:
                                         f"found {self.num_objectives}")
         if len({o.name for o in self.objectives}) != self.num_objectives:
             raise ParetoSliderFileError(f"{source}: objective names must be unique")
+        if self.audio_stream and self.architecture != "ltx2":
+            raise ParetoSliderFileError(f"{source}: audio_stream is an LTX-2 field; this file is for "
+                                        f"{ARCHITECTURES[self.architecture]}")
         if self.embedding.num_objectives != self.num_objectives or self.embedding.width != self.width:
             raise ParetoSliderFileError(
                 f"{source}: embedding config ({self.embedding.num_objectives} objectives, width "
@@ -195,6 +201,10 @@ class ParetoSliderFile:
                 f"this ParetoSlider file was trained for {ARCHITECTURES[m.architecture]} "
                 f"(width {m.width}) but the model is {got} (width {width}); load a ParetoSlider "
                 f"file trained for this model")
+        if m.audio_stream:
+            raise ParetoSliderMismatchError(
+                "this ParetoSlider file conditions LTX-2's audio stream too (audio_stream: true); this version "
+                "of ComfyUI-ParetoSlider conditions the video stream only: update the extension")
 
 
 def save_paretoslider(path: str | os.PathLike, metadata: ParetoSliderMetadata,

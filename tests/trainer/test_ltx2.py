@@ -131,3 +131,19 @@ def test_trainer_eval_on_a_video_file_writes_frame_strips_and_an_animated_previe
     assert "preview.gif" in capsys.readouterr().out
     f = load_paretoslider(path)
     assert f.metadata.front["scorers"] == ["motion", "stability"] and len(f.metadata.front["omega"]) == 3
+
+
+def test_files_without_the_audio_stream_field_read_as_video_only_and_a_file_claiming_it_is_refused(tmp_path):
+    import json
+
+    from pareto_core import ParetoSliderMetadata, ParetoSliderMismatchError, Objective, save_paretoslider
+    emb = EmbeddingConfig(num_objectives=2, width=16, hidden=4)
+    meta = ParetoSliderMetadata(architecture="ltx2", width=16, embedding=emb,
+                                objectives=[Objective("motion"), Objective("stability")])
+    d = json.loads(meta.to_json())
+    d.pop("audio_stream")                                    # written before the field existed
+    assert ParetoSliderMetadata.from_json(json.dumps(d)).audio_stream is False
+    meta.audio_stream = True
+    path = save_paretoslider(tmp_path / "audio.safetensors", meta, {}, PreferenceModules(emb))
+    with pytest.raises(ParetoSliderMismatchError, match="audio stream"):
+        load_paretoslider(path).check_compatible("ltx2", 16)
