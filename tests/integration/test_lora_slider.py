@@ -160,12 +160,13 @@ def test_output_moves_monotonically_along_an_edge(comfy, method):
     assert all(x > y for x, y in zip(db, db[1:])), db
 
 
-def test_sweep_rows_equal_single_runs_and_soups_sweep_is_unmerged_soups(comfy):
-    sweep = run_latent(comfy, slider_graph("sd3", "blend", "sw_blend", sweep=3))
-    mid = run_latent(comfy, slider_graph("sd3", "blend", "sw_mid", "0.5, 0.5"))
+@pytest.mark.parametrize("arch", ["sd3", "flux"])
+def test_sweep_rows_equal_single_runs_and_soups_sweep_is_unmerged_soups(comfy, arch):
+    sweep = run_latent(comfy, slider_graph(arch, "blend", f"sw_blend_{arch}", sweep=3))
+    mid = run_latent(comfy, slider_graph(arch, "blend", f"sw_mid_{arch}", "0.5, 0.5"))
     assert (sweep[1] - mid[0]).abs().max() < HOOK_TOL
-    soups_sweep = run_latent(comfy, slider_graph("sd3", "soups", "sw_soups", sweep=3))
-    soups_mid = run_latent(comfy, slider_graph("sd3", "soups", "sw_soups_mid", "0.5, 0.5"))
+    soups_sweep = run_latent(comfy, slider_graph(arch, "soups", f"sw_soups_{arch}", sweep=3))
+    soups_mid = run_latent(comfy, slider_graph(arch, "soups", f"sw_soups_mid_{arch}", "0.5, 0.5"))
     assert (soups_sweep[1] - soups_mid[0]).abs().max() < HOOK_TOL      # per-row Σ ω ΔW == merged soup
     assert (soups_mid - mid).abs().max() > 1e-3                         # soups and blend differ
 
