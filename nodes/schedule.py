@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..pareto_core import parse_preference
-from ..pareto_core.schedule import AXES, CURVES, parse_keypoints, start_end_schedule
+from ..pareto_core import PreferenceError, parse_preference
+from ..pareto_core.schedule import AXES, CURVES, OmegaSchedule, parse_keypoints, start_end_schedule
 from .errors import user_errors
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
 
@@ -19,6 +19,9 @@ def build_schedule(slider, start, end: str, curve: str, keypoints: str, axis: st
     if keypoints and keypoints.strip():
         schedule = parse_keypoints(keypoints, axis)
     else:
+        if isinstance(start, OmegaSchedule):
+            raise PreferenceError("the schedule's start is itself a schedule; connect a ParetoSlider Preference "
+                                  "or Preference Sweep to start, or write the whole path as keypoints")
         start = start if torch.is_tensor(start) else torch.as_tensor(parse_preference(start))
         schedule = start_end_schedule(start, torch.tensor(parse_preference(end), dtype=torch.float32), curve)
     return schedule.validated(slider.check_preference)

@@ -69,3 +69,13 @@ def test_bad_keypoints_get_a_clear_message(comfy):
     assert not r.ok and r.error.startswith("ParetoSliderError: keypoint line 2: 'half' is not a number")
     r = comfy.run(scheduled("sd3", "s_bad2", "1, 0", keypoints="0: 1, 0, 0"))
     assert not r.ok and "3 value(s)" in r.error
+
+
+def test_a_schedule_as_the_start_of_another_says_what_to_connect(comfy):
+    g = scheduled("sd3", "s_chain", "1, 0", end="0, 1")
+    g["schedule2"] = {"class_type": "ParetoSliderSchedule",
+                      "inputs": {"slider": ["loader", 0], "start": ["schedule", 0], "end": "0.5, 0.5",
+                                 "curve": "linear", "keypoints": "", "axis": "percent"}}
+    g["apply"]["inputs"]["preference"] = ["schedule2", 0]
+    r = comfy.run(g)
+    assert not r.ok and r.error.startswith("ParetoSliderError: the schedule's start is itself a schedule")
