@@ -21,7 +21,8 @@ WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 # the trainer config each template pairs with: the template samples as that config trains
 CONFIGS = {"paretoslider_sd35_text_to_image": "sd35_photo_vs_sketch.yaml",
            "paretoslider_sweep_grid": "sd35_photo_vs_sketch.yaml",
-           "paretoslider_flux_kontext_edit": "flux_kontext_adherence_vs_fidelity.yaml"}
+           "paretoslider_flux_kontext_edit": "flux_kontext_adherence_vs_fidelity.yaml",
+           "paretoslider_ltx2_text_to_video": "ltx2_motion_vs_stability.yaml"}
 # templates on a LoRA slider (no trained file: they sample as the base model does)
 LORA_TEMPLATES = {"paretoslider_two_loras_slider"}
 LORA_WIDGETS = ["method", "lora_1", "lora_2", "names", "strength"] + [f"lora_{i}" for i in range(3, 9)]
@@ -69,6 +70,18 @@ CORE = {
     "ReferenceLatent": [],
     "FluxGuidance": ["guidance"],
     "ConditioningZeroOut": [],
+    # LTX-2 (comfy_extras/nodes_lt.py, nodes_lt_audio.py, nodes_video.py)
+    "LTXAVTextEncoderLoader": ["text_encoder", "ckpt_name", "device"],
+    "LTXVAudioVAELoader": ["ckpt_name"],
+    "ModelSamplingLTXV": ["max_shift", "base_shift"],
+    "EmptyLTXVLatentVideo": ["width", "height", "length", "batch_size"],
+    "LTXVEmptyLatentAudio": ["frames_number", "frame_rate", "batch_size"],
+    "LTXVConditioning": ["frame_rate"],
+    "LTXVConcatAVLatent": [],
+    "LTXVSeparateAVLatent": [],
+    "LTXVAudioVAEDecode": [],
+    "CreateVideo": ["fps"],
+    "SaveVideo": ["filename_prefix", "format", "codec"],
     "MarkdownNote": ["text"],   # frontend-only note nodes (never executed)
     "Note": ["text"],
 }
@@ -257,6 +270,36 @@ def test_sweep_count_drives_the_latent_batch():
     assert upstream(wf, nodes_of(wf, "KSampler")[0], "model")[0] is apply
 
 
+def test_ltx2_text_to_video_chain_samples_video_and_audio_as_the_config_trains():
+    """Checkpoint → ModelSamplingLTXV (the trainer's shift, from the latent's size) → Apply → KSampler
+    on [video | audio] latents; frames and frame rate everywhere as in ltx2_motion_vs_stability.yaml."""
+    wf = load(ROOT / "example_workflows" / "paretoslider_ltx2_text_to_video.json")
+    config = yaml.safe_load((ROOT / "trainer" / "configs" / "ltx2_motion_vs_stability.yaml").read_text(encoding="utf-8"))
+    frames, fps = config["model"]["num_frames"], config["model"]["frame_rate"]
+    ks = nodes_of(wf, "KSampler")[0]
+    apply, _ = upstream(wf, ks, "model")
+    assert apply["type"] == "ApplyParetoSlider"
+    sampling, _ = upstream(wf, apply, "model")
+    assert sampling["type"] == "ModelSamplingLTXV" and (widget(sampling, "max_shift"), widget(sampling, "base_shift")) \
+        == (2.05, 0.95)                               # trainer.backbones.ltx2.sigmas: 0.95 at 1024 tokens, 2.05 at 4096
+    assert upstream(wf, sampling, "model")[0]["type"] == "CheckpointLoaderSimple"
+    video = nodes_of(wf, "EmptyLTXVLatentVideo")[0]
+    assert upstream(wf, sampling, "latent")[0] is video
+    concat, _ = upstream(wf, ks, "latent_image")
+    assert concat["type"] == "LTXVConcatAVLatent" and upstream(wf, concat, "video_latent")[0] is video
+    audio = upstream(wf, concat, "audio_latent")[0]
+    assert audio["type"] == "LTXVEmptyLatentAudio"
+    assert widget(video, "length") == widget(audio, "frames_number") == frames
+    cond, _ = upstream(wf, ks, "positive")
+    assert cond["type"] == "LTXVConditioning" and widget(cond, "frame_rate") == widget(audio, "frame_rate") == fps
+    assert widget(nodes_of(wf, "CreateVideo")[0], "fps") == fps
+    sep = nodes_of(wf, "LTXVSeparateAVLatent")[0]
+    assert upstream(wf, sep, "av_latent")[0] is ks
+    assert upstream(wf, nodes_of(wf, "VAEDecode")[0], "samples") == (sep, 0)
+    assert upstream(wf, nodes_of(wf, "LTXVAudioVAEDecode")[0], "samples") == (sep, 1)
+    assert nodes_of(wf, "SaveVideo")
+
+
 def from_loader(wf: dict, node: dict, input_name: str) -> int | None:
     """The Loader output slot feeding node.input_name, or None when it is not a Loader's."""
     src = upstream(wf, node, input_name)
@@ -308,7 +351,8 @@ def test_templates_sample_as_the_paired_config_trains(path):
     assert (from_loader(wf, ks, "steps"), from_loader(wf, ks, "cfg")) == (LOADER_SLOTS["steps"], LOADER_SLOTS["cfg"])
     assert (widget(ks, "steps"), widget(ks, "cfg")) == (sample_steps, 1.0)     # the references train CFG-free
     # the image size: the empty latent (text-to-image) or the source image's scale (edit)
-    sized = nodes_of(wf, "EmptySD3LatentImage") + nodes_of(wf, "ImageScale") + nodes_of(wf, "ModelSamplingFlux")
+    sized = (nodes_of(wf, "EmptySD3LatentImage") + nodes_of(wf, "ImageScale") + nodes_of(wf, "ModelSamplingFlux")
+             + nodes_of(wf, "EmptyLTXVLatentVideo"))
     assert sized, "nothing sets the image size"
     for n in sized:
         for side in ("width", "height"):
