@@ -52,6 +52,11 @@ class ModelConfig:
     gradient_checkpointing: bool = _f(False, "recompute transformer activations in backward (saves memory)")
     offload_text_encoders: bool = _f(False, "encode every training prompt once at the start, then keep the text "
                                             "encoders in CPU memory (saves ~10 GB of GPU memory with T5-XXL)")
+    text_cache: str = _f("", "a .safetensors file of prompt embeddings: prompts missing from it are encoded once "
+                             "(text encoders loaded alone, then freed) and the training pipeline is loaded "
+                             "without text encoders, so they are never resident while training ('' = off)")
+    quantize: str = _f("none", "frozen transformer weights: none | fp8 (float8 storage with a per-row scale, "
+                               "upcast to model.dtype per forward; LoRA and preference modules stay fp32)")
 
 
 @dataclass
@@ -101,6 +106,8 @@ class TrainSettings:
     train_timesteps: int = _f(2, "NFT: timesteps per sample for the loss; GRPO: trajectory steps trained")
     minibatch: int = _f(4, "samples per optimiser update (one forward/backward per training timestep)")
     sample_batch: int = _f(0, "rows per forward pass when sampling and decoding (0 = the whole step at once)")
+    decode_batch: int = _f(0, "rows per VAE decode for the rewards (0 = sample_batch): 1 bounds the decoder's "
+                              "memory at 1024 px")
     inner_epochs: int = _f(1, "optimiser passes over each step's samples")
     lr: float = _f(3e-3, "AdamW learning rate for the LoRA")
     weight_decay: float = _f(0.0, "AdamW weight decay")
@@ -334,6 +341,10 @@ def validate(cfg: TrainerConfig) -> None:
     for name in ("steps", "prompts_per_step", "sample_steps", "train_timesteps", "minibatch", "inner_epochs"):
         _need(getattr(t, name) >= 1, f"train.{name}", "must be >= 1", getattr(t, name))
     _need(t.sample_batch >= 0, "train.sample_batch", "must be >= 0 (0 = all at once)", t.sample_batch)
+    _need(t.decode_batch >= 0, "train.decode_batch", "must be >= 0 (0 = sample_batch)", t.decode_batch)
+    _need(m.quantize in ("none", "fp8"), "model.quantize", "must be none or fp8", m.quantize)
+    _need(not m.text_cache or m.text_cache.endswith(".safetensors"), "model.text_cache",
+          "must be a .safetensors file path (or empty: off)", m.text_cache)
     _need(t.algorithm != "grpo" or t.sample_steps >= 2, "train.sample_steps",
           "GRPO needs at least 2 sampling steps (the last one is deterministic)", t.sample_steps)
     _need(t.group_size >= 2, "train.group_size", "must be >= 2 (advantages are normalised inside a group)",

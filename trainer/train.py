@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from . import checkpoint, distributed, losses
+from . import checkpoint, distributed, losses, text_cache
 from .algorithms import build_algorithm
 from .backbones import resolve_dtype
 from .backbones.base import Backbone, Sample
@@ -60,9 +60,16 @@ class Trainer:
         if not self.samples:
             raise UserError("data: no training prompts / edit pairs found")
         self.rewards = objective_rewards(cfg, rewards)
+        prompts = [s.prompt for s in self.samples]
         if backbone is None:
             from .backbones import build_backbone
+            if cfg.model.text_cache:   # before the transformer loads: the text encoders alone, then freed
+                if self.is_main:
+                    text_cache.fill(cfg.model, prompts, self.acc.device, self.dtype)
+                self.acc.wait_for_everyone()
             backbone = build_backbone(cfg.model, device=self.acc.device, dtype=self.dtype)
+        if cfg.model.text_cache:
+            text_cache.install(backbone, cfg.model, prompts, self.dtype)
         self.backbone = backbone
         self.device = next(backbone.transformer.parameters()).device
         if cfg.model.offload_text_encoders and hasattr(backbone, "offload_text_encoders"):
@@ -106,6 +113,9 @@ class Trainer:
     def sample_chunks(self, n: int) -> list[slice]:
         return self.chunks(n, self.cfg.train.sample_batch or n)
 
+    def decode_chunks(self, n: int) -> list[slice]:
+        return self.chunks(n, self.cfg.train.decode_batch or self.cfg.train.sample_batch or n)
+
     # ------------------------------------------------------------------ one step
     def _draw_batch(self):
         """P prompts × W ω per prompt × G samples per (prompt, ω) group."""
@@ -127,7 +137,7 @@ class Trainer:
         samples, omega, groups = self._draw_batch()
         cond = self.backbone.encode(samples)
         rollout = algo.rollout(cond, omega)
-        R, _ = score(self.backbone, self.rewards, rollout.x0, samples, self.sample_chunks(len(samples)), self.dtype)
+        R, _ = score(self.backbone, self.rewards, rollout.x0, samples, self.decode_chunks(len(samples)), self.dtype)
         A = losses.group_advantages(R, groups, t.adv_eps)
         names = [name for name, _ in self.rewards]
         sums = {"loss": 0.0, "kl": 0.0, **{f"loss/{n}": 0.0 for n in names}}

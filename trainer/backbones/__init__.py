@@ -45,11 +45,13 @@ def build_backbone(model_cfg, device: torch.device | str = "cpu", dtype: torch.d
     common = dict(path=model_cfg.path, config_path=model_cfg.config_path, device=device, dtype=dtype,
                   resolution=model_cfg.resolution, max_sequence_length=model_cfg.max_sequence_length,
                   variant=model_cfg.variant)
+    # memory options of SD3 and Flux Kontext (docs/TRAINING.md "Fitting one GPU")
+    fit = dict(text_encoders=not model_cfg.text_cache, quantize=model_cfg.quantize)
     if name == "sd3":
-        return cls(shift=model_cfg.shift, timestep_dtype=model_cfg.timestep_dtype, **common)
+        return cls(shift=model_cfg.shift, timestep_dtype=model_cfg.timestep_dtype, **fit, **common)
     if name == "ltx2":
         return cls(num_frames=model_cfg.num_frames, frame_rate=model_cfg.frame_rate, **common)
-    return cls(guidance=model_cfg.guidance, **common)
+    return cls(guidance=model_cfg.guidance, **fit, **common)
 
 
 __all__ = ["Backbone", "Conditioning", "Sample", "BACKBONES", "build_backbone"]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from .base import Backbone, Conditioning, Sample
-from .sd3 import frozen_pipeline_parts, load_pipeline, offload_text_encoders
+from .sd3 import frozen_pipeline_parts, load_pipeline, missing_text_encoders, offload_text_encoders
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -47,16 +47,20 @@ class FluxKontextBackbone(Backbone):
     joint_blocks = "transformer_blocks"
     default_lora_targets = ("to_q", "to_k", "to_v", "to_out.0",
                             "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+    text_encoder_names = ("text_encoder", "text_encoder_2")
 
     def __init__(self, path: str, config_path: str = "", device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, resolution: int = 512, guidance: float = 2.5,
-                 max_sequence_length: int = 256, variant: str = "", pipeline=None):
+                 max_sequence_length: int = 256, variant: str = "", pipeline=None,
+                 text_encoders: bool = True, quantize: str = "none"):
         from diffusers import FluxKontextPipeline
-        self.pipe = pipeline if pipeline is not None else load_pipeline(FluxKontextPipeline, path,
-                                                                        config_path, dtype)
+        # text_encoders=False: instructions come from a text cache (trainer.text_cache)
+        self.pipe = pipeline if pipeline is not None else load_pipeline(
+            FluxKontextPipeline, path, config_path, dtype,
+            **({} if text_encoders else dict.fromkeys(self.text_encoder_names)))
         self.device, self.dtype = torch.device(device), dtype
         self.transformer, self.vae, self.width = frozen_pipeline_parts(
-            self.pipe, self.device, ("text_encoder", "text_encoder_2"))
+            self.pipe, self.device, self.text_encoder_names, quantize)
         self.variant = variant or f"flux-kontext-{self.width}"
         self.resolution, self.guidance, self.max_sequence_length = resolution, guidance, max_sequence_length
         self.vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -88,11 +92,9 @@ class FluxKontextBackbone(Backbone):
     def encode(self, samples: Sequence[Sample]) -> Conditioning:
         todo = sorted({s.prompt for s in samples if s.prompt not in self._text})
         if todo:
-            pe, pooled, text_ids = self.pipe.encode_prompt(todo, None, device=self.text_device,
-                                                           max_sequence_length=self.max_sequence_length)
-            for i, p in enumerate(todo):
-                self._text[p] = (pe[i].to("cpu", self.dtype), pooled[i].to("cpu", self.dtype),
-                                 text_ids.to("cpu", self.dtype))
+            missing_text_encoders(self, todo)
+            for p, t in zip(todo, self.encode_text(self.pipe, todo, self.text_device, self.max_sequence_length)):
+                self.add_text_embedding(p, t)
         src = []
         for s in samples:
             if s.source is None:
@@ -107,6 +109,16 @@ class FluxKontextBackbone(Backbone):
                    "image_latents": torch.stack(src)}
         return Conditioning({k: v.to(self.device) for k, v in tensors.items()},
                             {"text_ids": self._text[samples[0].prompt][2].to(self.device)})
+
+    @staticmethod
+    def encode_text(pipe, prompts: list[str], device, max_sequence_length: int) -> list[dict[str, torch.Tensor]]:
+        """Instruction embeddings with `pipe`'s CLIP and T5: per prompt {prompt_embeds, pooled, text_ids} on the CPU."""
+        pe, pooled, text_ids = pipe.encode_prompt(prompts, None, device=device, max_sequence_length=max_sequence_length)
+        return [{"prompt_embeds": pe[i].cpu(), "pooled": pooled[i].cpu(), "text_ids": text_ids.cpu()}
+                for i in range(len(prompts))]
+
+    def add_text_embedding(self, prompt: str, tensors: dict[str, torch.Tensor]) -> None:
+        self._text[prompt] = tuple(tensors[k].to("cpu", self.dtype) for k in ("prompt_embeds", "pooled", "text_ids"))
 
     def offload_text_encoders(self, samples: Sequence[Sample], chunk: int = 16) -> None:
         """Encode these samples' instructions and sources now, then keep CLIP and T5 in CPU memory."""

@@ -20,8 +20,9 @@ from ..errors import MissingPathError, UserError
 from .base import Backbone, Conditioning, Sample
 
 
-def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = torch.float32):
-    """A diffusers pipeline from local files only (HF_HUB_OFFLINE style)."""
+def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = torch.float32, **components):
+    """A diffusers pipeline from local files only (HF_HUB_OFFLINE style). `components` replace the
+    folder's (e.g. text_encoder=None: loaded without it)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise MissingPathError(f"model.path {path!r} does not exist; give a local diffusers folder "
@@ -33,7 +34,7 @@ def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = to
         if not (p / "model_index.json").is_file():
             raise MissingPathError(f"model.path {path!r} is a folder without model_index.json; give the "
                                     "diffusers folder of the model (the one containing transformer/ and vae/)")
-        return cls.from_pretrained(str(p), local_files_only=True, **{key: dtype})
+        return cls.from_pretrained(str(p), local_files_only=True, **{key: dtype}, **components)
     if not config_path:
         raise UserError(f"model.path {path!r} is a single-file checkpoint; also set model.config_path to a "
                          "local diffusers folder of the same model (configs and tokenizers), since nothing "
@@ -47,11 +48,11 @@ def load_pipeline(cls, path: str, config_path: str = "", dtype: torch.dtype = to
     if prefix is not None:
         # a transformer saved in diffusers' own key layout (e.g. a fine-tune): the rest of the
         # pipeline comes from config_path, the transformer weights from this file
-        pipe = cls.from_pretrained(str(cfg_dir), local_files_only=True, **{key: dtype})
+        pipe = cls.from_pretrained(str(cfg_dir), local_files_only=True, **{key: dtype}, **components)
         _load_transformer_file(pipe.transformer, p, prefix, dtype)
         return pipe
     # the original release layout (model.diffusion_model.*): diffusers converts it
-    return cls.from_single_file(str(p), config=str(cfg_dir), local_files_only=True, **{key: dtype})
+    return cls.from_single_file(str(p), config=str(cfg_dir), local_files_only=True, **{key: dtype}, **components)
 
 
 def _diffusers_transformer_prefix(path: Path) -> str | None:
@@ -80,9 +81,13 @@ def _load_transformer_file(transformer, path: Path, prefix: str, dtype: torch.dt
     transformer.load_state_dict(state, strict=True)
 
 
-def frozen_pipeline_parts(pipe, device: torch.device, encoders: tuple[str, ...]):
+def frozen_pipeline_parts(pipe, device: torch.device, encoders: tuple[str, ...], quantize: str = "none"):
     """Move `pipe` to `device`, freeze its VAE and text encoders; return (transformer, vae, width)
-    where width is the transformer's inner (timestep-embedding) width."""
+    where width is the transformer's inner (timestep-embedding) width. quantize != "none": the
+    transformer's Linear weights are quantised layer by layer onto `device` first (trainer.quantize)."""
+    if quantize != "none":
+        from ..quantize import quantize_frozen_base
+        quantize_frozen_base(pipe.transformer, quantize, device)
     pipe.to(device)
     for name in ("vae", *encoders):
         m = getattr(pipe, name, None)
@@ -104,16 +109,20 @@ class SD3Backbone(Backbone):
     joint_blocks = "transformer_blocks"
     default_lora_targets = ("to_q", "to_k", "to_v", "to_out.0",
                             "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+    text_encoder_names = ("text_encoder", "text_encoder_2", "text_encoder_3")
 
     def __init__(self, path: str, config_path: str = "", device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, resolution: int = 512, shift: float = 3.0,
-                 max_sequence_length: int = 256, variant: str = "", pipeline=None, timestep_dtype: str = "fp32"):
+                 max_sequence_length: int = 256, variant: str = "", pipeline=None, timestep_dtype: str = "fp32",
+                 text_encoders: bool = True, quantize: str = "none"):
         from diffusers import StableDiffusion3Pipeline
-        self.pipe = pipeline if pipeline is not None else load_pipeline(StableDiffusion3Pipeline, path,
-                                                                        config_path, dtype)
+        # text_encoders=False: prompts come from a text cache (trainer.text_cache), CLIP/T5 never load
+        self.pipe = pipeline if pipeline is not None else load_pipeline(
+            StableDiffusion3Pipeline, path, config_path, dtype,
+            **({} if text_encoders else dict.fromkeys(self.text_encoder_names)))
         self.device, self.dtype = torch.device(device), dtype
         self.transformer, self.vae, self.width = frozen_pipeline_parts(
-            self.pipe, self.device, ("text_encoder", "text_encoder_2", "text_encoder_3"))
+            self.pipe, self.device, self.text_encoder_names, quantize)
         self.variant = variant or f"sd3-{self.transformer.config.num_layers}L-{self.width}"
         self.resolution, self.shift, self.max_sequence_length = resolution, shift, max_sequence_length
         self.timestep_dtype = timestep_dtype
@@ -126,14 +135,23 @@ class SD3Backbone(Backbone):
     def encode(self, samples: Sequence[Sample]) -> Conditioning:
         todo = sorted({s.prompt for s in samples if s.prompt not in self._cache})
         if todo:
-            embeds, _, pooled, _ = self.pipe.encode_prompt(
-                todo, None, None, device=self.text_device, do_classifier_free_guidance=False,
-                max_sequence_length=self.max_sequence_length)
-            for i, p in enumerate(todo):
-                self._cache[p] = (embeds[i].to("cpu", self.dtype), pooled[i].to("cpu", self.dtype))
+            missing_text_encoders(self, todo)
+            for p, t in zip(todo, self.encode_text(self.pipe, todo, self.text_device, self.max_sequence_length)):
+                self.add_text_embedding(p, t)
         pe = torch.stack([self._cache[s.prompt][0] for s in samples]).to(self.device)
         pp = torch.stack([self._cache[s.prompt][1] for s in samples]).to(self.device)
         return Conditioning({"prompt_embeds": pe, "pooled": pp}, {})
+
+    @staticmethod
+    def encode_text(pipe, prompts: list[str], device, max_sequence_length: int) -> list[dict[str, torch.Tensor]]:
+        """Prompt embeddings with `pipe`'s text encoders: per prompt {prompt_embeds, pooled} on the CPU."""
+        embeds, _, pooled, _ = pipe.encode_prompt(prompts, None, None, device=device,
+                                                  do_classifier_free_guidance=False,
+                                                  max_sequence_length=max_sequence_length)
+        return [{"prompt_embeds": embeds[i].cpu(), "pooled": pooled[i].cpu()} for i in range(len(prompts))]
+
+    def add_text_embedding(self, prompt: str, tensors: dict[str, torch.Tensor]) -> None:
+        self._cache[prompt] = (tensors["prompt_embeds"].to("cpu", self.dtype), tensors["pooled"].to("cpu", self.dtype))
 
     def offload_text_encoders(self, samples: Sequence[Sample], chunk: int = 16) -> None:
         """Encode these samples' prompts now, then keep the text encoders in CPU memory (prompts
@@ -163,6 +181,13 @@ class SD3Backbone(Backbone):
     def sigmas(self, steps: int) -> torch.Tensor:
         s = torch.linspace(1.0, 0.0, steps + 1)
         return self.shift * s / (1 + (self.shift - 1) * s)
+
+
+def missing_text_encoders(backbone, prompts: list[str]) -> None:
+    """A clear error when prompts must be encoded but the pipeline was loaded without its text encoders."""
+    if all(getattr(backbone.pipe, n, None) is None for n in backbone.text_encoder_names):
+        raise UserError(f"prompt {prompts[0]!r} is not in model.text_cache and the text encoders are not loaded; "
+                         "list every training prompt in data (the cache is filled from it at start)")
 
 
 def offload_text_encoders(backbone, samples, names, chunk: int = 16) -> None:
