@@ -39,8 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.memtrack import CUDA_POLICY, EmulatedAutocast, LiveBytes, SavedBytes, \
-    checkpoint_with_emulation, flash_attention  # noqa: E402
+from bench.memtrack import (
+    CUDA_POLICY,
+    EmulatedAutocast,
+    LiveBytes,
+    SavedBytes,
+    checkpoint_with_emulation,
+    flash_attention,
+)
 
 GB = 2 ** 30
 RESULTS = REPO / "bench" / "results" / "memory.json"
@@ -106,12 +112,14 @@ LADDER = {
 }
 GPU_CONFIGS = ("gpu_16gb", "gpu_24gb", "gpu_48gb", "gpu_80gb")
 
-# dense bf16 tensor throughput (fp32 accumulate) of a representative card per size; MFU assumed
-GPUS = {"gpu_16gb": ("RTX 4080 16 GB", 48.7e12, 16), "gpu_24gb": ("RTX 4090 24 GB", 82.6e12, 24),
-        "gpu_48gb": ("RTX A6000 48 GB", 154.8e12, 48), "gpu_80gb": ("A100 80 GB", 312e12, 80),
-        "h200": ("H200 141 GB", 989e12, 141)}
-MFU = 0.40
-HEADROOM_GB = 1.0     # CUDA context + fragmentation a card must keep free beyond the peak
+# dense bf16 tensor throughput (fp32 accumulate) and memory bandwidth of a representative card per size
+GPUS = {"gpu_16gb": ("RTX 4080 16 GB", 48.7e12, 717e9, 16), "gpu_24gb": ("RTX 4090 24 GB", 82.6e12, 1008e9, 24),
+        "gpu_48gb": ("RTX A6000 48 GB", 154.8e12, 768e9, 48), "gpu_80gb": ("A100 80 GB", 312e12, 2039e9, 80),
+        "h200": ("H200 141 GB", 989e12, 4800e9, 141)}
+MFU = 0.40            # assumed share of the dense peak the transformer's matmuls reach
+HEADROOM_GB = 1.0     # CUDA context, allocator fragmentation and kernel workspaces beyond the peak
+CONFIG_TARGETS = {"gpu_16gb": ("sd35_medium", 512), "gpu_24gb": ("flux_kontext_dev", 512),
+                  "gpu_48gb": ("flux_kontext_dev", 1024), "gpu_80gb": ("flux_kontext_dev", 1024)}
 
 
 def settings_from_config(name: str) -> dict:
@@ -147,8 +155,14 @@ def _text_encoders(spec):
 
 def build_backbone(model: str, resolution: int, settings: dict, tracker: LiveBytes):
     """The real backbone class around meta modules of the real sizes (text encoders only when resident)."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, \
-        FluxTransformer2DModel, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxKontextPipeline,
+        FluxTransformer2DModel,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
 
     from trainer.tiny import tiny_clip_tokenizer, tiny_t5_tokenizer
     spec = MODELS[model]
@@ -352,31 +366,65 @@ def _instrument(trainer, tracker: LiveBytes, saved: SavedBytes) -> None:
 # ----------------------------------------------------------------------------- time per step
 def predict_time(result: dict, settings: dict) -> dict:
     """Seconds per step of the real config (its prompts × ω × group samples, its rollout steps and
-    training timesteps) from the FLOPs counted here, per representative GPU. A prediction."""
+    training timesteps) per representative GPU: the FLOPs counted here / (dense bf16 peak × MFU),
+    plus, with an fp8 base, the upcast traffic (read 1 B + write 2 B per weight per forward) /
+    bandwidth. A prediction, not a measurement."""
     f, run = result["flops"], result["run"]
-    n_real = settings["train.prompts_per_step"] * settings["preference.omegas_per_prompt"] * settings["train.group_size"]
-    scale = n_real / run["samples"]
-    flops = (f.get("rollout", 0) * settings["train.sample_steps"] / run["rollout_steps"]
-             + f.get("decode", 0) + f.get("update", 0) * settings["train.train_timesteps"]
-             / DEFAULTS["train.train_timesteps"] + f.get("optimizer", 0) + f.get("encode", 0)) * scale
-    flops_rollout = f.get("rollout", 0) * settings["train.sample_steps"] / run["rollout_steps"] * scale
-    out = {"step_tflop": flops / 1e12, "rollout_tflop": flops_rollout / 1e12, "samples_per_step": n_real}
-    for key, (name, peak, _) in GPUS.items():
-        out[key] = round(flops / (peak * MFU), 1)
+    n = settings["train.prompts_per_step"] * settings["preference.omegas_per_prompt"] * settings["train.group_size"]
+    scale = n / run["samples"]
+    tt = settings["train.train_timesteps"]
+    rollout = f.get("rollout", 0) * settings["train.sample_steps"] / run["rollout_steps"] * scale
+    flops = rollout + (f.get("decode", 0) + f.get("encode", 0) + f.get("optimizer", 0)
+                       + f.get("update", 0) * tt / DEFAULTS["train.train_timesteps"]) * scale
+    sb, mb = settings["train.sample_batch"] or n, settings["train.minibatch"]
+    # weight upcasts per step: each rollout forward; per update point θ forward + backward, old, ref
+    # (+ the recomputation under checkpointing)
+    upcasts = settings["train.sample_steps"] * -(-n // sb) + -(-n // mb) * tt * (
+        4 + int(bool(settings["model.gradient_checkpointing"])))
+    fp8_bytes = result["frozen_transformer_gb"].get("float8_e4m3fn", 0) * GB * 3 * upcasts
+    out = {"step_tflop": flops / 1e12, "rollout_tflop": rollout / 1e12, "samples_per_step": n,
+           "fp8_upcast_gb_per_step": fp8_bytes / GB}
+    for key, (_, peak, bandwidth, _) in GPUS.items():
+        out[key] = round(flops / (peak * MFU) + fp8_bytes / bandwidth, 1)
     return out
 
 
 # ----------------------------------------------------------------------------- outputs
+LADDER_NAMES = {"defaults": "trainer defaults (bf16, micro-batch 4)", "cache": "+ text cache",
+                "cache+ckpt": "+ checkpointing, rollout 4 / decode 2 rows",
+                "cache+ckpt+mb1": "+ micro-batch 1, rollout 2 / decode 1 rows", "cache+ckpt+mb1+fp8": "+ fp8 base"}
+
+
 def table(results: list[dict], sets: dict) -> str:
-    rows = ["| model | px | option set | peak GB | dominant at the peak | phase of the peak | s/step (GPU of the set) |",
-            "|---|---|---|---|---|---|---|"]
-    for r in results:
-        phase = max(r["phases"].items(), key=lambda kv: kv[1]["peak_gb"])[0]
-        gpu = r["option_set"] if r["option_set"] in GPUS else "gpu_24gb"
-        dom = ", ".join(f"{k} {v:.1f}" for k, v in list(r["peak_by"].items())[:2])
-        rows.append(f"| {r['label']} | {r['resolution']} | {r['option_set']} | **{r['peak_gb']:.1f}** | {dom} | {phase} "
-                    f"| {r['time'][gpu]} ({GPUS[gpu][0]}) |")
-    return "\n".join(rows)
+    """Two markdown tables: the option ladder (each column adds one option) and the GPU configs."""
+    by = {(r["model"], r["resolution"], r["option_set"]): r for r in results}
+    ladder = [o for o in LADDER if any(k[2] == o for k in by)]
+    lines = [("Predicted peak `torch.cuda.max_memory_allocated` of one training step, GB (2^30 B); each column "
+              "adds one option to the one before; in brackets: the largest part at that peak."), "",
+             "| model | px | " + " | ".join(LADDER_NAMES[o] for o in ladder) + " |",
+             "|---|---|" + "---|" * len(ladder)]
+    models = list(dict.fromkeys((r["model"], r["resolution"]) for r in results))
+    for m, px in models:
+        cells = []
+        for o in ladder:
+            r = by.get((m, px, o))
+            cells.append(f"{r['peak_gb']:.1f} ({r['dominant'].split(' (')[0]})" if r else "")
+        lines.append(f"| {MODELS[m]['label']} | {px} | " + " | ".join(cells) + " |")
+    configs = [o for o in GPU_CONFIGS if any(k[2] == o for k in by)]
+    if configs:
+        lines += ["", ("| config | GPU (time assumed on) | model, px | predicted peak GB | + headroom fits? | "
+                       "largest parts at the peak | predicted s/step |"), "|---|---|---|---|---|---|---|"]
+        for o in configs:
+            m, px = CONFIG_TARGETS[o]
+            r = by.get((m, px, o))
+            if r is None:
+                continue
+            card, _, _, size = GPUS[o]
+            fits = "yes" if r["peak_gb"] + HEADROOM_GB <= size else "**no**"
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in list(r["peak_by"].items())[:3])
+            lines.append(f"| `{o}.yaml` | {size} GB ({card}) | {MODELS[m]['label']}, {px} | **{r['peak_gb']:.1f}** "
+                         f"| {fits} | {parts} | {r['time'][o]:.0f} ({r['time']['samples_per_step']} samples) |")
+    return "\n".join(lines)
 
 
 def write_doc_table(text: str) -> None:
@@ -428,8 +476,8 @@ def _measure_job(job):
 
 def run_all(models, resolutions, chosen: list[str], sets: dict, jobs: int = 2) -> list[dict]:
     """Every model × resolution × option set; runs with the same memory settings are measured once."""
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     from tqdm.auto import tqdm
 
@@ -479,7 +527,8 @@ def main(argv=None) -> int:
     print(table(results, sets))
     if not args.no_write:
         payload = {"what": "predicted peak torch.cuda.max_memory_allocated of one training step (GB = 2^30 B)",
-                   "gpus": {k: {"card": v[0], "bf16_dense_tflops": v[1] / 1e12, "memory_gb": v[2]} for k, v in GPUS.items()},
+                   "gpus": {k: {"card": v[0], "bf16_dense_tflops": v[1] / 1e12, "bandwidth_gbs": v[2] / 1e9,
+                                "memory_gb": v[3]} for k, v in GPUS.items()},
                    "mfu": MFU, "headroom_gb": HEADROOM_GB, "option_sets": sets, "results": results,
                    "torch": torch.__version__, "wall_s": round(time.perf_counter() - t0, 1)}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -305,7 +305,7 @@ class EmulatedAutocast(TorchFunctionMode):
         self.cache.clear()
         return super().__exit__(*exc)
 
-    def fresh(self) -> "EmulatedAutocast":
+    def fresh(self) -> EmulatedAutocast:
         return EmulatedAutocast(self.dtype, self.policy, self.device_type)
 
 
@@ -360,7 +360,7 @@ class _Attention(TorchFunctionMode):
         super().__init__()
         self.impl = impl
 
-    def fresh(self) -> "_Attention":
+    def fresh(self) -> _Attention:
         return _Attention(self.impl)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):

@@ -33,7 +33,7 @@ class FP8Linear(nn.Linear):
     compute_dtype: torch.dtype
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, device: torch.device | str | None = None) -> "FP8Linear":
+    def from_linear(cls, linear: nn.Linear, device: torch.device | str | None = None) -> FP8Linear:
         w = linear.weight.detach().to(device) if device is not None else linear.weight.detach()
         q = cls.__new__(cls)
         nn.Module.__init__(q)

@@ -19,8 +19,8 @@ import hashlib
 import importlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
