@@ -1,7 +1,8 @@
-"""Tiny random SD3 and Flux Kontext pipelines built offline from configs (tests, parity checks).
+"""Tiny random SD3, Flux Kontext and LTX-2 pipelines built offline from configs (tests, parity checks).
 
     path = make_tiny_sd3(tmp_path / "sd3")          # a diffusers folder, loadable like a real one
     path = make_tiny_flux_kontext(tmp_path / "kontext")
+    path = make_tiny_ltx2(tmp_path / "ltx2")        # LTX2Pipeline: video + audio, Gemma-3 text model
 
 Same diffusers / transformers classes as the real checkpoints, a few layers of width 32–128,
 tokenizers built from a byte-level vocabulary (no download). Shapes follow the ComfyUI

@@ -33,7 +33,7 @@ from .sd3 import frozen_pipeline_parts, load_pipeline, offload_text_encoders
 
 VIDEO_LORA_TARGETS = tuple(f"{attn}.{proj}" for attn in ("attn1", "attn2")
                            for proj in ("to_q", "to_k", "to_v", "to_out.0"))
-TEXT_ENCODERS = ("text_encoder", "connectors", "audio_vae", "vocoder")
+FROZEN_PARTS = ("text_encoder", "connectors", "audio_vae", "vocoder")   # besides the VAE
 
 
 def load_ltx2_pipeline(path: str, config_path: str = "", dtype: torch.dtype = torch.float32):
@@ -93,7 +93,7 @@ class LTX2Backbone(Backbone):
                  frame_rate: float = 25.0, max_sequence_length: int = 128, variant: str = "", pipeline=None):
         self.pipe = pipeline if pipeline is not None else load_ltx2_pipeline(path, config_path, dtype)
         self.device, self.dtype = torch.device(device), dtype
-        self.transformer, self.vae, _ = frozen_pipeline_parts(self.pipe, self.device, TEXT_ENCODERS)
+        self.transformer, self.vae, _ = frozen_pipeline_parts(self.pipe, self.device, FROZEN_PARTS)
         cfg = self.transformer.config
         self.width = int(cfg.num_attention_heads * cfg.attention_head_dim)
         self.variant = variant or f"ltx2-{cfg.num_layers}L-{self.width}"
