@@ -132,6 +132,9 @@ def fill(model_cfg, prompts: Sequence[str], device: torch.device | str, dtype: t
 
 def install(backbone, model_cfg, prompts: Sequence[str], dtype: torch.dtype) -> int:
     """Give the backbone the cached embeddings of `prompts`; returns how many."""
+    if not hasattr(backbone, "add_text_embedding"):
+        raise UserError(f"model.text_cache: {type(backbone).__name__} does not take cached embeddings; "
+                        "leave model.text_cache empty")
     entries = read(model_cfg.text_cache, identity(model_cfg, dtype))
     missing = [p for p in prompts if p not in entries]
     if missing:
