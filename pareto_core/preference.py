@@ -30,8 +30,8 @@ def validate_preference(omega: Sequence[float] | torch.Tensor, num_objectives: i
     if w.ndim not in (1, 2) or w.shape[-1] != num_objectives:
         what = f"{num_objectives} objectives" + (f" ({', '.join(names)})" if names else "")
         raise PreferenceError(
-            f"the preference has {tuple(w.shape)[-1] if w.ndim else 1} value(s) but this ParetoSlider "
-            f"file has {what}; give one weight per objective")
+            f"the preference has {tuple(w.shape)[-1] if w.ndim else 1} value(s) but this slider "
+            f"has {what}; give one weight per objective")
     if not torch.isfinite(w).all():
         raise PreferenceError("the preference contains NaN or infinity; give finite weights >= 0")
     if (w < 0).any():

@@ -14,7 +14,7 @@ def test_validate_normalises_onto_simplex():
 
 
 @pytest.mark.parametrize("omega, message", [
-    ([0.5, 0.5, 0.0], "has 3 value(s) but this ParetoSlider file has 2 objectives"),
+    ([0.5, 0.5, 0.0], "has 3 value(s) but this slider has 2 objectives"),
     ([float("nan"), 1.0], "NaN"),
     ([-0.1, 1.1], "negative weight"),
     ([0.0, 0.0], "all zero"),
