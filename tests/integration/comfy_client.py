@@ -100,13 +100,9 @@ class ComfyClient:
         return load_file(str(path))["latent_tensor"]
 
 
-def graph(arch: str, *, slider: str | None = None, preference: str = "0.5, 0.5", seed: int = 7,
-          steps: int = 3, size: int = 64, batch: int = 1, cfg: float | None = None,
-          lora_strength: float = 1.0, sweep: dict | None = None, prefix: str = "t",
-          lora_loader: dict | None = None, save: bool = True) -> dict:
-    """UNETLoader(tiny model) [→ LoraLoaderModelOnly] [→ ParetoSlider] → KSampler → SaveLatent."""
-    cfg = cfg if cfg is not None else (2.0 if arch == "sd3" else 1.0)
-    g = {
+def input_nodes(arch: str, *, size: int = 64, batch: int = 1) -> dict:
+    """The tiny model, fixed test conditionings (pos, neg) and an empty latent: every graph's start."""
+    return {
         "unet": {"class_type": "UNETLoader",
                  "inputs": {"unet_name": f"tiny_{arch}.safetensors", "weight_dtype": "default"}},
         "pos": {"class_type": "ParetoTestConditioning",
@@ -118,6 +114,15 @@ def graph(arch: str, *, slider: str | None = None, preference: str = "0.5, 0.5",
         "latent": {"class_type": "EmptySD3LatentImage",
                    "inputs": {"width": size, "height": size, "batch_size": batch}},
     }
+
+
+def graph(arch: str, *, slider: str | None = None, preference: str = "0.5, 0.5", seed: int = 7,
+          steps: int = 3, size: int = 64, batch: int = 1, cfg: float | None = None,
+          lora_strength: float = 1.0, sweep: dict | None = None, prefix: str = "t",
+          lora_loader: dict | None = None, save: bool = True) -> dict:
+    """UNETLoader(tiny model) [→ LoraLoaderModelOnly] [→ ParetoSlider] → KSampler → SaveLatent."""
+    cfg = cfg if cfg is not None else (2.0 if arch == "sd3" else 1.0)
+    g = input_nodes(arch, size=size, batch=batch)
     model = ["unet", 0]
     if lora_loader:
         g["lora"] = {"class_type": "LoraLoaderModelOnly",

@@ -6,26 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from comfy_client import CONTEXT_DIM, POOLED_DIM, PromptRejected
+from comfy_client import PromptRejected
+from comfy_client import input_nodes as base_graph
 
 LORAS = {"sd3": ("tiny_sd3_lora_photo.safetensors", "tiny_sd3_lora_sketch.safetensors",
                  "tiny_sd3_lora_color.safetensors"),
          "flux": ("tiny_flux_lora_photo.safetensors", "tiny_flux_lora_sketch.safetensors")}
 HOOK_TOL = 1e-4     # unmerged LoRA (x Aᵀ Bᵀ added to W x) vs merged weights: float rounding only
-
-
-def base_graph(arch: str, seed: int = 7, steps: int = 3, batch: int = 1) -> dict:
-    return {
-        "unet": {"class_type": "UNETLoader",
-                 "inputs": {"unet_name": f"tiny_{arch}.safetensors", "weight_dtype": "default"}},
-        "pos": {"class_type": "ParetoTestConditioning",
-                "inputs": {"context_dim": CONTEXT_DIM, "pooled_dim": POOLED_DIM, "tokens": 8, "seed": 1,
-                           "guidance": 3.5}},
-        "neg": {"class_type": "ParetoTestConditioning",
-                "inputs": {"context_dim": CONTEXT_DIM, "pooled_dim": POOLED_DIM, "tokens": 8, "seed": 2,
-                           "guidance": 3.5}},
-        "latent": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 64, "batch_size": batch}},
-    }
 
 
 def finish(g: dict, model, arch: str, prefix: str, sampler: str = "ksampler", seed: int = 7, steps: int = 3,
