@@ -9,6 +9,7 @@ benchmark and a diffusers-parity test share.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -78,3 +79,21 @@ def denoise(patcher, x, sigma, context, pooled, guidance: float | None = 3.5,
     sig = sigma if torch.is_tensor(sigma) else torch.full((b,), float(sigma))
     with torch.no_grad():
         return patcher.model.apply_model(x, sig, c_crossattn=context, transformer_options=options, **kwargs)
+
+
+@contextlib.contextmanager
+def counting_weight_patches():
+    """Counts ComfyUI's LoRA weight computations (comfy.lora.calculate_weight) while active, in
+    the yielded {"n": calls}: a re-patch of the weights shows as calls."""
+    import comfy.lora
+    calls = {"n": 0}
+    original = comfy.lora.calculate_weight
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return original(*a, **k)
+    comfy.lora.calculate_weight = counting
+    try:
+        yield calls
+    finally:
+        comfy.lora.calculate_weight = original

@@ -8,7 +8,7 @@ from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider  # noqa: E402
+from comfy_inprocess import comfy_setup, counting_weight_patches, denoise, import_extension, load_model, load_slider  # noqa: E402
 
 comfy_dir, repo, base, check = sys.argv[1:5]
 base = Path(base)
@@ -54,36 +54,28 @@ def per_sample() -> dict:
 
 def no_repatch() -> dict:
     """Re-queue with a new ω re-applies no LoRA weight patch; a new strength does."""
-    import comfy.lora
     import comfy.sample
-    calls = {"n": 0}
-    original = comfy.lora.calculate_weight
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return original(*a, **k)
-    comfy.lora.calculate_weight = counting
-    model = load_model(MODELS / "tiny_sd3.safetensors")
-    slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
-    x, ctx, pooled, _ = inputs("sd3", 1)
-    pos = [[ctx, {"pooled_output": pooled}]]
-    neg = [[ctx * 0, {"pooled_output": pooled * 0}]]
-    result, outs = {}, {}
-    clones = {}
-    for label, omega, strength in (("first", [1.0, 0.0], 1.0), ("new_omega", [0.0, 1.0], 1.0),
-                                   ("new_omega_2", [0.4, 0.6], 1.0), ("new_strength", [0.4, 0.6], 0.5)):
-        calls["n"] = 0
-        patched = apply_mod.apply_paretoslider(model, slider, torch.tensor(omega), strength)
-        clones[label] = patched
-        noise = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(3))
-        outs[label] = comfy.sample.sample(patched, noise, 2, 2.0, "euler", "simple", pos, neg,
-                                          torch.zeros(1, 16, 8, 8), disable_pbar=True, seed=3)
-        emb = patched.model.diffusion_model.t_embedder
-        result[label] = {"weight_patch_calls": calls["n"], "hooks_left": len(emb._forward_hooks)}
-    result["same_uuid"] = clones["first"].patches_uuid == clones["new_omega"].patches_uuid
-    result["same_weights"] = bool(clones["first"].clone_has_same_weights(clones["new_omega"]))
-    result["omega_changed_output"] = (outs["first"] - outs["new_omega"]).abs().max().item()
-    comfy.lora.calculate_weight = original
+    with counting_weight_patches() as calls:
+        model = load_model(MODELS / "tiny_sd3.safetensors")
+        slider = load_slider(ext, SLIDERS / "tiny_sd3_slider.safetensors")
+        x, ctx, pooled, _ = inputs("sd3", 1)
+        pos = [[ctx, {"pooled_output": pooled}]]
+        neg = [[ctx * 0, {"pooled_output": pooled * 0}]]
+        result, outs = {}, {}
+        clones = {}
+        for label, omega, strength in (("first", [1.0, 0.0], 1.0), ("new_omega", [0.0, 1.0], 1.0),
+                                       ("new_omega_2", [0.4, 0.6], 1.0), ("new_strength", [0.4, 0.6], 0.5)):
+            calls["n"] = 0
+            patched = apply_mod.apply_paretoslider(model, slider, torch.tensor(omega), strength)
+            clones[label] = patched
+            noise = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(3))
+            outs[label] = comfy.sample.sample(patched, noise, 2, 2.0, "euler", "simple", pos, neg,
+                                              torch.zeros(1, 16, 8, 8), disable_pbar=True, seed=3)
+            emb = patched.model.diffusion_model.t_embedder
+            result[label] = {"weight_patch_calls": calls["n"], "hooks_left": len(emb._forward_hooks)}
+        result["same_uuid"] = clones["first"].patches_uuid == clones["new_omega"].patches_uuid
+        result["same_weights"] = bool(clones["first"].clone_has_same_weights(clones["new_omega"]))
+        result["omega_changed_output"] = (outs["first"] - outs["new_omega"]).abs().max().item()
     return result
 
 

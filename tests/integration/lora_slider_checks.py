@@ -8,7 +8,7 @@ from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_inprocess import comfy_setup, denoise, import_extension, load_model  # noqa: E402
+from comfy_inprocess import comfy_setup, counting_weight_patches, denoise, import_extension, load_model  # noqa: E402
 
 comfy_dir, repo, base = sys.argv[1:4]
 base = Path(base)
@@ -67,30 +67,22 @@ def batched_equals_sequential() -> dict:
 def repatching() -> dict:
     """Moving ω: blend re-patches nothing; soups re-patches once per move (and not when the
     same ω is queued again); no wrapper or hook leaks onto the input model."""
-    import comfy.lora
     import comfy.sample
-    calls = {"n": 0}
-    original = comfy.lora.calculate_weight
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return original(*a, **k)
-    comfy.lora.calculate_weight = counting
-    model = load_model(MODELS / "tiny_sd3.safetensors")
-    x, ctx, pooled = inputs(1)
-    pos, neg = [[ctx, {"pooled_output": pooled}]], [[ctx * 0, {"pooled_output": pooled * 0}]]
-    out = {}
-    for method in ("blend", "soups"):
-        slider = sliders.build_slider(method, [A, B], "", 1.0)
-        runs = {}
-        for label, omega in (("first", [1.0, 0.0]), ("new", [0.3, 0.7]), ("same", [0.3, 0.7]), ("new_2", [0.6, 0.4])):
-            calls["n"] = 0
-            patched = apply_mod.apply_paretoslider(model, slider, torch.tensor(omega))
-            comfy.sample.sample(patched, torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(3)), 2,
-                                2.0, "euler", "simple", pos, neg, torch.zeros(1, 16, 8, 8), disable_pbar=True, seed=3)
-            runs[label] = {"weight_patch_calls": calls["n"], "hooks_left": hooks_left(patched)}
-        out[method] = runs
-    comfy.lora.calculate_weight = original
+    with counting_weight_patches() as calls:
+        model = load_model(MODELS / "tiny_sd3.safetensors")
+        x, ctx, pooled = inputs(1)
+        pos, neg = [[ctx, {"pooled_output": pooled}]], [[ctx * 0, {"pooled_output": pooled * 0}]]
+        out = {}
+        for method in ("blend", "soups"):
+            slider = sliders.build_slider(method, [A, B], "", 1.0)
+            runs = {}
+            for label, omega in (("first", [1.0, 0.0]), ("new", [0.3, 0.7]), ("same", [0.3, 0.7]), ("new_2", [0.6, 0.4])):
+                calls["n"] = 0
+                patched = apply_mod.apply_paretoslider(model, slider, torch.tensor(omega))
+                comfy.sample.sample(patched, torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(3)), 2,
+                                    2.0, "euler", "simple", pos, neg, torch.zeros(1, 16, 8, 8), disable_pbar=True, seed=3)
+                runs[label] = {"weight_patch_calls": calls["n"], "hooks_left": hooks_left(patched)}
+            out[method] = runs
     out["input_model_wrappers"] = len(model.wrappers)
     out["input_model_patches"] = len(model.patches)
     return out
