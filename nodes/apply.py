@@ -52,9 +52,9 @@ def checked_preference(slider, preference):
 def apply_paretoslider(model, slider: LoadedSlider | LoraSlider, omega, lora_strength: float = 1.0):
     """Validate, then return a clone of `model` that samples with ω (K,), per-sample ω (N, K) or
     an ω schedule; a LoRA slider goes to nodes/multi_lora.py."""
-    info = describe_model(model)
-    if isinstance(slider, LoraSlider):
+    if isinstance(slider, LoraSlider):      # any model ComfyUI LoRA-patches (docs/LORA_SLIDERS.md)
         return apply_lora_slider(model, slider, omega, lora_strength)
+    info = describe_model(model)
     slider.file.check_compatible(info.architecture, info.width, info.name)
     if slider.metadata.embedding.block_modulation:
         check_block_modulation(info, slider.name)

@@ -54,5 +54,20 @@ def describe_model(model) -> ModelInfo:
         width = int(dm.adaln_single.linear.in_features)
         return ModelInfo("ltx2", width, _LTX2_NAMES.get(width, ""), "adaln_single.emb", "interleave")
     raise ParetoSliderMismatchError(
-        f"ParetoSlider supports {SUPPORTED} models; this model is {kind.__name__}. Connect the "
-        "MODEL output of a loader for one of those")
+        f"trained ParetoSlider files are for {SUPPORTED} models; this model is {family_name(model)}. "
+        "On this model use 'ParetoSlider from LoRAs' (soups, blend or msdda) with LoRAs made for it, "
+        "or connect the MODEL of an SD3 / Flux / LTX-2 loader")
+
+
+_FAMILY_NAMES = {"SD15": "SD1.5", "SD20": "SD2", "SD21UnclipL": "SD2 unCLIP", "SDXL": "SDXL",
+                 "SDXLRefiner": "SDXL refiner", "SD3": "SD3", "Flux": "Flux", "FluxSchnell": "Flux",
+                 "WAN21_T2V": "Wan", "WAN21_I2V": "Wan", "QwenImage": "Qwen-Image",
+                 "HunyuanVideo": "HunyuanVideo", "Chroma": "Chroma", "Lumina2": "Lumina 2",
+                 "LTXAV": "LTX-2", "LTXV": "LTX-Video"}
+
+
+def family_name(model) -> str:
+    """The model family as an artist calls it (ComfyUI's detected model config, e.g. SDXL)."""
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    name = type(config).__name__ if config is not None else type(getattr(model, "model", model)).__name__
+    return _FAMILY_NAMES.get(name, name)

@@ -53,8 +53,9 @@ def test_lora_key_that_maps_to_nothing_is_an_error_naming_it(checks):
 
 def test_ltx_video_v1_is_refused_with_a_clear_message(checks):
     refusal = checks["ltxv"]["refusal"]
-    assert refusal.startswith("ParetoSliderError (builtins): ParetoSlider supports SD3 / SD3.5, Flux / "
-                              "Flux Kontext and LTX-2 models; this model is LTXV."), refusal
+    assert refusal.startswith("ParetoSliderError (builtins): trained ParetoSlider files are for SD3 / SD3.5, "
+                              "Flux / Flux Kontext and LTX-2 models; this model is LTX-Video. On this model use "
+                              "'ParetoSlider from LoRAs'"), refusal
     assert "\n" not in refusal
 
 
