@@ -5,36 +5,55 @@ half-loads gives a wrong image, so here any unmapped key is an error that names 
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import comfy.lora
 import comfy.lora_convert
 import torch
 
 from ..pareto_core import ParetoSliderMismatchError
 
-_SUFFIXES = (".lora_A.weight", ".lora_B.weight", ".lora_down.weight", ".lora_up.weight",
-             ".lora_mid.weight", ".alpha", ".dora_scale")
+_NOT_LOADED = "lora key not loaded: "
 
 
-def _module_of(key: str) -> str:
-    for s in _SUFFIXES:
-        if key.endswith(s):
-            return key[:-len(s)]
-    return key
+@contextlib.contextmanager
+def comfy_warnings():
+    """The warnings ComfyUI logs meanwhile (its LoRA code logs, never raises, what it cannot apply)."""
+    records: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.WARNING:
+                records.append(record)
+    handler = Catch(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+
+
+def map_lora(model, lora: dict[str, torch.Tensor]) -> tuple[dict, list[str]]:
+    """(ComfyUI's patch dict for `model`, a ModelPatcher; the sorted keys that mapped to nothing)."""
+    key_map = comfy.lora.model_lora_keys_unet(model.model, {})
+    # LTX-2 modules carry the diffusers names under diffusion_model. (our trained files write
+    # transformer.*); ComfyUI maps no transformer.* for LTX, so this adds names, never changes one.
+    if type(model.model).__name__ in ("LTXAV", "LTXV"):
+        for key in [k for k in key_map if k.startswith("diffusion_model.")]:
+            key_map.setdefault("transformer." + key[len("diffusion_model."):], key_map[key])
+    converted = comfy.lora_convert.convert_lora(dict(lora))
+    # ComfyUI's own verdict on each key (what LoraLoaderModelOnly logs as not loaded), any format
+    with comfy_warnings() as warned:
+        patches = comfy.lora.load_lora(converted, key_map, log_missing=True)
+    unmapped = sorted(r.getMessage()[len(_NOT_LOADED):] for r in warned if r.getMessage().startswith(_NOT_LOADED))
+    return patches, unmapped
 
 
 def lora_patches(model, lora: dict[str, torch.Tensor], file_name: str = "") -> dict:
     """ComfyUI patch dict for `model` (a ModelPatcher). Raises naming every key that did not map."""
-    key_map = comfy.lora.model_lora_keys_unet(model.model, {})
-    # LTX-2 modules carry the diffusers names under diffusion_model.; accept transformer.* for them.
-    for key in {_module_of(k) for k in lora}:
-        if key not in key_map and key.startswith("transformer."):
-            alt = "diffusion_model." + key[len("transformer."):]
-            if alt in key_map:
-                key_map[key] = key_map[alt]
-    converted = comfy.lora_convert.convert_lora(dict(lora))
-    patches = comfy.lora.load_lora(converted, key_map, log_missing=False)
-    unmapped = sorted(k for k in converted
-                      if _module_of(k) not in key_map or key_map[_module_of(k)] not in patches)
+    patches, unmapped = map_lora(model, lora)
     if unmapped:
         shown = ", ".join(unmapped[:5]) + (f" (+{len(unmapped) - 5} more)" if len(unmapped) > 5 else "")
         raise ParetoSliderMismatchError(

@@ -14,7 +14,9 @@ import torch
 from comfy_api.latest import io
 
 from ..pareto_core import ParetoSliderFileError, validate_preference
-from .errors import user_errors, validation_message
+from .errors import log, user_errors, validation_message
+from .lora_content import content_digest, first_nonfinite, looks_like_adapter, peft_dora_as_comfy, split_text_encoder
+from .lora_family import guess_family
 from .loader import FileStamp
 from .socket_types import CATEGORY, ParetoSliderType
 
@@ -27,7 +29,10 @@ NONE = "None"
 class LoraFile:
     name: str                          # as listed in models/loras/
     stamp: FileStamp
-    lora: dict[str, torch.Tensor] = field(repr=False)
+    lora: dict[str, torch.Tensor] = field(repr=False)   # the diffusion-model keys, in ComfyUI's forms
+    digest: str = ""                   # of the whole file's tensors (the same LoRA under two names)
+    family: str | None = None          # the family its keys look made for (messages only)
+    text_encoder_keys: int = 0         # skipped, as LoraLoaderModelOnly skips them
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,13 +95,30 @@ def load_lora_file(name: str) -> LoraFile:
     except Exception as err:           # a truncated or foreign file: say which one
         raise ParetoSliderFileError(f"LoRA file {name!r} cannot be read ({type(err).__name__}: {err}); "
                                     "is it a complete .safetensors LoRA?") from None
-    if not any(".lora_" in k or "lora_up" in k or "lora_down" in k for k in sd):
-        raise ParetoSliderFileError(f"{name!r} holds no LoRA weights (no lora_A/lora_B or lora_up/lora_down "
-                                    "keys); choose a LoRA file")
-    _CACHE[path] = f = LoraFile(name, stamp, sd)
+    _CACHE[path] = f = read_lora(name, stamp, sd)
     while len(_CACHE) > 2 * MAX_LORAS:
         _CACHE.pop(next(iter(_CACHE)))
     return f
+
+
+def read_lora(name: str, stamp: FileStamp, sd: dict[str, torch.Tensor]) -> LoraFile:
+    """Check a LoRA's tensors and keep its diffusion-model part (docs/LORA_SLIDERS.md, Formats)."""
+    if not looks_like_adapter(sd):
+        raise ParetoSliderFileError(f"{name!r} holds no LoRA weights (no LoRA, LoCon, LoHa, LoKr or DoRA keys: "
+                                    "a full checkpoint?); choose a LoRA file")
+    bad = first_nonfinite(sd)
+    if bad is not None:
+        raise ParetoSliderFileError(f"LoRA {name!r} holds NaN or infinite weights (first: {bad}); the file is "
+                                    "damaged or was saved from a diverged training run: choose another LoRA")
+    model_part, text = split_text_encoder(sd)
+    if not model_part:
+        raise ParetoSliderFileError(f"LoRA {name!r} holds only text-encoder weights ({len(text)} keys) and "
+                                    "nothing for the diffusion model; a LoRA slider needs model weights")
+    if text:
+        log.info("ParetoSlider: %s: skipped %d text-encoder key(s) (a LoRA slider patches the diffusion model "
+                 "only, like LoraLoaderModelOnly)", name, len(text))
+    return LoraFile(name, stamp, peft_dora_as_comfy(model_part), content_digest(sd), guess_family(model_part),
+                    len(text))
 
 
 def chosen(kwargs: dict) -> list[str]:
@@ -134,10 +156,28 @@ def check_choice(method: str, files: list[str]) -> None:
         resolve_lora(f)
 
 
+def check_contents(loaded: list[LoraFile]) -> None:
+    """The same LoRA under two names, or LoRAs made for different model families, make no slider."""
+    seen: dict[str, str] = {}
+    for f in loaded:
+        if f.digest in seen:
+            raise ParetoSliderFileError(
+                f"{seen[f.digest]!r} and {f.name!r} hold the same LoRA (identical weights), so the slider would "
+                "not move; choose a different LoRA for one end")
+        seen[f.digest] = f.name
+    families = {f.family for f in loaded if f.family is not None}
+    if len(families) > 1:
+        shown = ", ".join(f"{f.name!r} looks made for {f.family}" for f in loaded if f.family is not None)
+        raise ParetoSliderFileError(f"these LoRAs were made for different model families ({shown}); a slider's "
+                                    "LoRAs must all be made for the model you sample with")
+
+
 def build_slider(method: str, files: list[str], names: str, strength: float) -> LoraSlider:
     check_choice(method, files)
     labels = objective_names(files, names)
-    return LoraSlider(method, tuple(load_lora_file(f) for f in files), labels, float(strength))
+    loaded = [load_lora_file(f) for f in files]
+    check_contents(loaded)
+    return LoraSlider(method, tuple(loaded), labels, float(strength))
 
 
 class ParetoSliderFromLoras(io.ComfyNode):

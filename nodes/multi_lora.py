@@ -3,15 +3,16 @@
 - soups at one ω: Σ_i ω_i·s·ΔW_i as ComfyUI weight patches on a clone (merged when the model is
   loaded: one model call per step, re-patched when ω moves, like LoraLoader's strength);
 - soups per sample or on a schedule, blend and msdda: the LoRAs stay unmerged. A keyed
-  APPLY_MODEL wrapper registers, for one model call, forward hooks on the Linear modules the
-  LoRAs target that add  coef_row · s · (x Aᵀ) Bᵀ · alpha/rank  to chosen rows. Blend / msdda
-  repeat the batch once per live LoRA (row block j gets LoRA j, one model call) and return
-  Σ_j ω_j x0_j; soups give every row Σ_j ω_rj ΔW_j in one pass. Moving ω re-patches nothing.
+  APPLY_MODEL wrapper registers, for one model call, forward hooks on the layers the LoRAs target
+  that add  coef_row · s · update(x)  to chosen rows, update being ComfyUI's own computation of
+  the LoRA's change of that layer, in any format (nodes/lora_updates.py). Blend / msdda repeat the
+  batch once per live LoRA (row block j gets LoRA j, one model call) and return Σ_j ω_j x0_j;
+  soups give every row Σ_j ω_rj ΔW_j in one pass. Moving ω re-patches nothing, and the updates
+  are built once per input model and LoRA file.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,102 +23,52 @@ from ..pareto_core.combine import weighted_sum
 from ..pareto_core.schedule import OmegaSchedule, omega_now
 from .errors import log, user_errors
 from .injection import omega_rows
-from .lora import lora_patches
-from .lora_slider import LoraSlider
+from .lora import map_lora
+from .lora_slider import MAX_LORAS, LoraFile, LoraSlider
+from .lora_updates import LayerUpdate, PlacedUpdate, chained_delta, layer_op, layer_updates
+from .model_info import family_name
 
 WRAPPER_KEY = "paretoslider-loras"
 MSDDA_FLAG = "paretoslider_msdda_sampler"     # set in transformer_options by the MSDDA sampler
 _CACHE_ATTR = "_paretoslider_soup_clones"
 _CACHE_SIZE = 2
+_UPDATES_ATTR = "_paretoslider_lora_updates"
+_CHAIN_CACHE = 64          # DoRA layers mixed per row (soups per sample): ΔW per coefficient vector
 
 
 class LoraMemoryError(ParetoSliderMismatchError):
     """The LoRAs of a slider do not fit on the device for the method."""
 
 
-@dataclass(frozen=True)
-class LowRank:
-    """One LoRA's update of one Linear: out[..., rows, o0:o0+n] += scale · (x downᵀ) upᵀ."""
-    module: str                       # path inside diffusion_model
-    up: torch.Tensor                  # (out, r)
-    down: torch.Tensor                # (r, in)
-    scale: float                      # alpha / rank (ComfyUI's LoRA scale)
-    out_slice: tuple[int, int] | None  # a fused qkv weight: the slice of outputs this LoRA updates
+def slider_patches(model, f: LoraFile) -> dict:
+    """ComfyUI's weight patches of one LoRA of the slider; keys ComfyUI would not load are refused,
+    naming the family the LoRA looks made for."""
+    patches, unmapped = map_lora(model, f.lora)
+    if not unmapped:
+        return patches
+    family = family_name(model)
+    made_for = f" looks made for {f.family}, but" if f.family and f.family != family else ""
+    shown = ", ".join(unmapped[:3]) + (f" (+{len(unmapped) - 3} more)" if len(unmapped) > 3 else "")
+    if not patches:
+        raise ParetoSliderMismatchError(
+            f"LoRA {f.name}{made_for} is for another model: none of its {len(f.lora)} model keys match this "
+            f"{family} model ({shown}). Choose LoRAs made for {family}")
+    raise ParetoSliderMismatchError(
+        f"LoRA {f.name}{made_for}: {len(unmapped)} of its {len(f.lora)} model keys do not match this {family} "
+        f"model ({shown}). Choose LoRAs made for {family}")
 
 
-def check_patches(model, patches: dict, file_name: str) -> None:
-    """ComfyUI's loader only logs a shape mismatch and keeps the weight: refuse it instead (a LoRA
-    of another model whose key names happen to match)."""
-    sd = model.model.state_dict()
-    for key, adapter in patches.items():
-        wkey, offset = (key, None) if isinstance(key, str) else (key[0], key[1])
-        w = sd.get(wkey)
-        if w is None:
-            raise ParetoSliderMismatchError(f"LoRA {file_name}: this model has no weight {wkey}")
-        shape = tuple(w.shape)
-        if offset is not None:
-            dim, _start, size = offset[:3]
-            shape = shape[:dim] + (size,) + shape[dim + 1:]
-        weights = getattr(adapter, "weights", None)
-        if type(adapter).__name__ == "LoRAAdapter" and weights is not None:
-            up, down = weights[0], weights[1]
-            inner = 1
-            for n in shape[1:]:
-                inner *= int(n)
-            if (up.shape[0], down.flatten(1).shape[1]) != (shape[0], inner):
-                raise ParetoSliderMismatchError(
-                    f"LoRA {file_name} is for another model: its update of {wkey} is "
-                    f"{up.shape[0]}×{down.flatten(1).shape[1]} but this model's weight is "
-                    f"{'×'.join(map(str, shape))}. Choose LoRAs trained for the model you sample with")
-
-
-def mapped_patches(model, lora: dict, file_name: str) -> dict:
-    """ComfyUI weight patches of the LoRA, refusing unmapped keys and mismatched shapes; a LoRA
-    none of whose keys map is named a LoRA for another model."""
-    try:
-        patches = lora_patches(model, lora, file_name)
-    except ParetoSliderMismatchError:
-        import comfy.lora
-        import comfy.lora_convert
-        key_map = comfy.lora.model_lora_keys_unet(model.model, {})
-        if not comfy.lora.load_lora(comfy.lora_convert.convert_lora(dict(lora)), key_map, log_missing=False):
-            raise ParetoSliderMismatchError(
-                f"LoRA {file_name} is for another model: none of its {len(lora)} tensors match this "
-                f"{type(model.model).__name__} model. Choose LoRAs trained for the model you sample with") from None
-        raise
-    check_patches(model, patches, file_name)
-    return patches
-
-
-def low_rank_updates(model, lora: dict, file_name: str) -> list[LowRank]:
-    """The LoRA as per-Linear low-rank updates (ComfyUI's own key mapping and LoRA loader)."""
-    patches = mapped_patches(model, lora, file_name)
-    dm = model.model.diffusion_model
-    out = []
-    for key, adapter in patches.items():
-        wkey, offset = (key, None) if isinstance(key, str) else (key[0], key[1])
-        name = type(adapter).__name__
-        weights = getattr(adapter, "weights", None)
-        if name != "LoRAAdapter" or weights is None or any(w is not None for w in weights[3:6]):
-            raise ParetoSliderMismatchError(
-                f"LoRA {file_name}: {wkey} is a {name.replace('Adapter', '')} update (LoHa/LoKr/DoRA/"
-                "LoCon mid); blend, msdda and per-sample or scheduled soups apply plain LoRAs only. "
-                "Use soups with one ω, or a plain LoRA")
-        if not (wkey.startswith("diffusion_model.") and wkey.endswith(".weight")):
-            raise ParetoSliderMismatchError(f"LoRA {file_name}: {wkey} is not a diffusion-model weight")
-        path = wkey[len("diffusion_model."):-len(".weight")]
-        module = dm.get_submodule(path)
-        if not hasattr(module, "in_features"):
-            raise ParetoSliderMismatchError(
-                f"LoRA {file_name}: {path} is a {type(module).__name__}, not a Linear layer; blend, "
-                "msdda and per-sample soups apply LoRAs of Linear layers only (use soups with one ω)")
-        up, down, alpha = weights[0], weights[1], weights[2]
-        if offset is not None and offset[0] != 0:
-            raise ParetoSliderMismatchError(f"LoRA {file_name}: {wkey} updates input slices; not supported")
-        scale = float(alpha) / down.shape[0] if alpha is not None else 1.0
-        out.append(LowRank(path, up.float(), down.float(), scale,
-                           None if offset is None else (int(offset[1]), int(offset[2]))))
-    return out
+def slider_updates(model, f: LoraFile) -> list[LayerUpdate]:
+    """The LoRA's per-layer updates on `model` (nodes/lora_updates.py), cached on the input model so
+    that moving ω re-queues without rebuilding them."""
+    cache: OrderedDict = model.__dict__.setdefault(_UPDATES_ATTR, OrderedDict())
+    key = (f.stamp, f.digest, model.patches_uuid)
+    if key not in cache:
+        cache[key] = layer_updates(model, slider_patches(model, f), f.lora, f.name)
+        while len(cache) > 2 * MAX_LORAS:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
 
 
 # ----------------------------------------------------------------------------- soups, one ω
@@ -134,8 +85,8 @@ def soup_clone(model, slider: LoraSlider, omega: torch.Tensor, strength: float):
     for w, f in zip(omega.tolist(), slider.files):
         if w == 0 or strength == 0:
             continue                       # a vertex is exactly that LoRA alone
-        patches = mapped_patches(model, f.lora, f.name)
-        patched.add_patches(patches, w * strength)
+        slider_updates(model, f)            # refuses a LoRA of another model (ComfyUI only logs it)
+        patched.add_patches(slider_patches(model, f), w * strength)
     cache[key] = patched
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
@@ -168,46 +119,67 @@ def _rep(obj, batch: int, times: int):
 class LoraSliderWrapper:
     """The APPLY_MODEL wrapper of a LoRA slider (blend, msdda, per-sample / scheduled soups)."""
 
-    def __init__(self, slider: LoraSlider, updates: list[list[LowRank]], preference, strength: float):
+    def __init__(self, slider: LoraSlider, updates: list[list[LayerUpdate]], preference, strength: float):
         self.slider = slider
         self.method = slider.method
         self.updates = updates
         self.preference = preference
         self.strength = float(strength)
-        self._on_device: dict[tuple, list[list[tuple[LowRank, torch.Tensor, torch.Tensor]]]] = {}
+        self._placed: dict[tuple, list[list[PlacedUpdate]]] = {}
+        self._chained: OrderedDict = OrderedDict()
 
-    def _factors(self, device: torch.device, dtype: torch.dtype):
+    def _on(self, device: torch.device, dtype: torch.dtype) -> list[list[PlacedUpdate]]:
         key = (device, dtype)
-        if key not in self._on_device:
+        if key not in self._placed:
             check_lora_memory(self.slider, self.updates, device)
-            self._on_device[key] = [[(u, u.up.to(device, dtype), u.down.to(device, dtype)) for u in ups]
-                                    for ups in self.updates]
-        return self._on_device[key]
+            self._placed[key] = [[PlacedUpdate.place(u, device, dtype) for u in ups] for ups in self.updates]
+        return self._placed[key]
 
     def _hooks(self, dm, plan: list[tuple[int, slice | None, torch.Tensor | None]], dtype, device) -> list:
         """plan: (LoRA index, rows it updates or None = all, per-row coefficient or None). The
-        factors go where the call computes (x's device; offloaded weights may sit elsewhere)."""
+        updates go where the call computes (x's device; offloaded weights may sit elsewhere)."""
+        placed = self._on(device, dtype)
         by_module: dict[str, list] = {}
-        factors = self._factors(device, dtype)
         for j, rows, coef in plan:
-            for u, up, down in factors[j]:
-                by_module.setdefault(u.module, []).append((u, up, down, rows, coef, self.strength * u.scale))
+            for p in placed[j]:
+                by_module.setdefault(p.update.module, []).append((j, p, rows, coef))
         handles = []
         for path, items in by_module.items():
+            module = dm.get_submodule(path)
+            mixed_dora = (len({j for j, *_ in items}) > 1                          # soups: every row
+                          and all(rows is None and coef is not None for _, _, rows, coef in items)
+                          and any(p.update.dora and p.update.param == "weight" for _, p, *_ in items))
+            if mixed_dora:       # soups of several LoRAs on a DoRA layer: ComfyUI's chain per row
+                chain = [(j, p) for j, p, *_ in items if p.update.param == "weight"]
+                coefs = torch.stack([c for j, p, _r, c in items if p.update.param == "weight"], dim=1)
+                handles.append(module.register_forward_hook(self._chained_hook(path, chain, coefs)))
+                items = [it for it in items if it[1].update.param != "weight"]
+
             def hook(module, inputs, output, items=items):
-                x = inputs[0]
-                for u, up, down, rows, coef, scale in items:
-                    xs = x if rows is None else x[rows]
-                    d = torch.nn.functional.linear(torch.nn.functional.linear(xs.to(up.dtype), down), up) * scale
-                    if coef is not None:
-                        d = d * coef.to(d.device, d.dtype).reshape((-1,) + (1,) * (d.ndim - 1))
-                    target = output if rows is None else output[rows]
-                    if u.out_slice is not None:
-                        target = target[..., u.out_slice[0]:u.out_slice[0] + u.out_slice[1]]
-                    target += d.to(output.dtype)
+                for _j, p, rows, coef in items:
+                    p.add_to(module, output, inputs[0], self.strength if coef is None else coef * self.strength, rows)
                 return output
-            handles.append(dm.get_submodule(path).register_forward_hook(hook))
+            if items:
+                handles.append(module.register_forward_hook(hook))
         return handles
+
+    def _chained_hook(self, path: str, chain: list[tuple[int, PlacedUpdate]], coefs: torch.Tensor):
+        """Row r gets W_chain(c_r) − W with c_r its LoRAs' strengths; rows with equal c_r share it."""
+        def hook(module, inputs, output):
+            x = inputs[0]
+            for c in torch.unique(coefs, dim=0):
+                idx = (coefs == c).all(dim=1).nonzero().flatten().to(x.device)
+                key = (path, tuple(float(v) for v in c), x.dtype, x.device)
+                if key not in self._chained:
+                    weight = module.weight
+                    delta = chained_delta([(float(v) * self.strength, p.update) for v, (_j, p) in zip(c, chain)],
+                                          weight, "diffusion_model." + path + ".weight")
+                    self._chained[key] = delta.to(x.device, x.dtype)
+                    while len(self._chained) > _CHAIN_CACHE:
+                        self._chained.popitem(last=False)
+                output.index_add_(0, idx, layer_op(module, x.index_select(0, idx), self._chained[key]).to(output.dtype))
+            return output
+        return hook
 
     @user_errors
     def __call__(self, executor, x: torch.Tensor, t: torch.Tensor, *args, **kwargs) -> Any:
@@ -265,15 +237,15 @@ def _repeat_options(options: dict, batch: int, times: int) -> dict:
     return out
 
 
-def check_lora_memory(slider: LoraSlider, updates: list[list[LowRank]], device: torch.device) -> None:
-    """The unmerged LoRA factors stay on the device during sampling: refuse a set that cannot fit."""
+def check_lora_memory(slider: LoraSlider, updates: list[list[LayerUpdate]], device: torch.device) -> None:
+    """The unmerged LoRA updates stay on the device during sampling: refuse a set that cannot fit."""
     import comfy.model_management as mm
-    need = sum(u.up.numel() + u.down.numel() for ups in updates for u in ups) * 4
+    need = sum(u.nbytes for ups in updates for u in ups)
     free = mm.get_free_memory(device)
     if need > free:
         raise LoraMemoryError(
             f"{len(updates)} LoRAs need {_size(need)} on {device} for {slider.method} "
-            f"(their factors stay loaded, unmerged) but only {_size(free)} is free; use fewer "
+            f"(their updates stay loaded, unmerged) but only {_size(free)} is free; use fewer "
             "LoRAs, or method soups (merged into the weights)")
 
 
@@ -292,7 +264,7 @@ def apply_lora_slider(model, slider: LoraSlider, preference, lora_strength: floa
         preference = slider.check_preference(preference)
     if slider.method == "soups" and torch.is_tensor(preference) and preference.ndim == 1:
         return soup_clone(model, slider, preference, strength)
-    updates = [low_rank_updates(model, f.lora, f.name) for f in slider.files]
+    updates = [slider_updates(model, f) for f in slider.files]
     import comfy.model_management as mm
     check_lora_memory(slider, updates, mm.get_torch_device())
     patched = model.clone()            # same patches_uuid: moving ω re-patches nothing
