@@ -2,10 +2,12 @@
 Blend and MSDDA. One implementation shared by the ComfyUI nodes, the trainer's sampler and the
 front benchmark (docs/LORA_SLIDERS.md has the derivations).
 
-Conventions: x_t = (1 − σ) x0 + σ ε, v = ε − x0, σ runs from 1 (noise) to 0 (data).
+Conventions: x_t = (1 − σ) x0 + σ ε, v = ε − x0, σ runs from 1 (noise) to 0 (data) for flow
+models; ε- and v-prediction models sample in k-diffusion's frame x_σ = x0 + σ ε (σ from σ_max to 0).
 - soups:  W = W_base + Σ_i ω_i ΔW_i                      (`sum_deltas`; ComfyUI: weight patches)
 - blend:  v = Σ_i ω_i v_i                                 (`weighted_sum`)
-- MSDDA:  the reverse step ∝ Π_i N(μ_i, s_i²)^{ω_i}       (`gaussian_product`, `msdda_step`)
+- MSDDA:  the reverse step ∝ Π_i N(μ_i, s_i²)^{ω_i}       (`gaussian_product`, `msdda_step` for flow
+          models, `msdda_ancestral_step` for the x0 + σ ε frame)
 """
 from __future__ import annotations
 
@@ -101,3 +103,53 @@ def msdda_step(x: torch.Tensor, weighted_velocities: Sequence[tuple[float, torch
     if eta == 0:     # every model deterministic: the product collapses to the weighted mean
         return sum(w * m for w, m, _ in steps), torch.zeros_like(sigma)
     return gaussian_product(steps)
+
+
+# ----------------------------------------------------------------------------- ancestral step (x0 + σ ε)
+
+def ancestral_sigmas(sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(σ_down, σ_up) per row, k-diffusion's `get_ancestral_step`:
+    σ_up = min(σ', η·sqrt(σ'²(σ² − σ'²)/σ²)),  σ_down = sqrt(σ'² − σ_up²).  η = 0: (σ', 0)."""
+    if eta == 0:
+        return sigma_next, torch.zeros_like(sigma_next)
+    up = torch.minimum(sigma_next, eta * torch.sqrt(sigma_next.pow(2) * (sigma.pow(2) - sigma_next.pow(2)).clamp(min=0)
+                                                    / sigma.pow(2)))
+    return torch.sqrt((sigma_next.pow(2) - up.pow(2)).clamp(min=0)), up
+
+
+def ancestral_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of the ancestral reverse step x → x' from σ to σ_next in the frame
+    x_σ = x0 + σ ε (ComfyUI's ε / v / EDM models), σ and σ_next (B,) per row:
+
+    mean = x0 + (σ_down/σ)(x − x0),  std = σ_up       (`ancestral_sigmas`)
+
+    The mean is computed as k-diffusion's Euler step x + d·(σ_down − σ), d = (x − x0)/σ (the same
+    number, so η = 0 is ComfyUI's `euler` bit for bit). η = 1 is the DDPM posterior
+    q(x_σ' | x_σ, x0); η = 0 the deterministic DDIM / Euler step; to σ_next = 0 it is x0."""
+    down, up = ancestral_sigmas(sigma, sigma_next, eta)
+    s = _rows(sigma, x)
+    d = (x - x0) / s
+    return x + d * (_rows(down, x) - s), up
+
+
+def msdda_ancestral_step(x: torch.Tensor, weighted_x0s: Sequence[tuple[float, torch.Tensor]],
+                         sigma: torch.Tensor, sigma_next: torch.Tensor, eta: float
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of one MSDDA step in the x0 + σ ε frame: the ω-weighted product of the models'
+    ancestral steps. Their mean is affine in x0 with coefficients that depend on σ, σ', η only, and
+    their std is σ_up for every model, so this equals `ancestral_step(x, Σ ω_i x0_i, ...)`: MSDDA
+    is the ancestral sampler on the blended x0. Rows whose step is deterministic (η = 0, or
+    σ_next = 0) take the weighted mean (the product of point masses' limit); one model with ω = 1
+    is its own step exactly."""
+    steps = [(w, *ancestral_step(x, x0, sigma, sigma_next, eta)) for w, x0 in weighted_x0s if float(w) != 0.0]
+    std = steps[0][2] if steps else torch.zeros_like(sigma)
+    if eta == 0 or not bool(std.any()):      # every model deterministic: the weighted mean
+        return sum(float(w) * m for w, m, _ in steps), torch.zeros_like(sigma)
+    if len(steps) == 1 and float(steps[0][0]) == 1.0:   # one model: its own step, no rounding
+        return steps[0][1], steps[0][2]
+    mean, std = gaussian_product(steps)
+    if bool((std == 0).any()):               # some rows deterministic (σ_next = 0 there)
+        mean = torch.where(_rows(std == 0, x), sum(float(w) * m for w, m, _ in steps), mean)
+    return mean, std
