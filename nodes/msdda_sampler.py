@@ -123,6 +123,7 @@ class ParetoSliderMSDDASampler(io.ComfyNode):
                                    tooltip="Flow-matching models (SD3, Flux, LTX-2): the Flow-GRPO SDE noise "
                                            "level η (0.7: Flow-GRPO's; 0: deterministic, the blend's ODE)"),
                     io.Float.Input("eta_ancestral", default=DEFAULT_ETA_ANCESTRAL, min=0.0, max=2.0, step=0.01,
+                                   optional=True,     # graphs saved before it existed still validate
                                    tooltip="ε- and v-prediction models (SD1.5, SDXL, SD2): the ancestral noise "
                                            "level η as in euler_ancestral (1: the DDPM posterior; 0: "
                                            "deterministic, the euler / DDIM step)")],

@@ -177,6 +177,16 @@ def marks_transformer_options(patcher) -> bool:
     return bool(seen) and all(seen)
 
 
+def node_inputs() -> dict:
+    """The node's inputs: eta (flow) and eta_ancestral (ε/v), the latter optional so API graphs
+    saved with eta alone still validate (and then take the default)."""
+    schema = msdda.ParetoSliderMSDDASampler.define_schema()
+    out = {i.id: {"default": i.default, "optional": bool(i.optional)} for i in schema.inputs}
+    sampler = msdda.ParetoSliderMSDDASampler.execute(eta=0.5).result[0]
+    out["extra_options_with_eta_alone"] = sampler.extra_options
+    return out
+
+
 def refusals(patcher) -> dict:
     """X0 / IMG_TO_IMG models: one line naming the sampling type."""
     import comfy.model_base
@@ -251,6 +261,7 @@ def main() -> None:
               "eta0_is_euler": {k: eta0_is_euler(m) for k, m in kinds.items()},
               "eta_matches_euler_ancestral": {k: eta_matches_euler_ancestral(m) for k, m in kinds.items()},
               "one_step": {"eps": one_step_formula(base, 1.0), "eps_eta_0.6": one_step_formula(base, 0.6)},
+              "node_inputs": node_inputs(),
               "marks_transformer_options": marks_transformer_options(base),
               "refusals": refusals(base),
               "flow_unchanged": flow_unchanged(base)}

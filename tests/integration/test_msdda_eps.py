@@ -32,6 +32,13 @@ def test_eps_and_v_models_take_the_ancestral_step(checks):
     assert checks["marks_transformer_options"]
 
 
+def test_the_node_has_an_eta_per_frame_and_old_graphs_with_eta_alone_still_run(checks):
+    r = checks["node_inputs"]
+    assert r["eta"] == {"default": 0.7, "optional": False}
+    assert r["eta_ancestral"] == {"default": 1.0, "optional": True}
+    assert r["extra_options_with_eta_alone"] == {"eta": 0.5, "eta_ancestral": 1.0}
+
+
 def test_at_eta_0_the_msdda_sampler_is_comfyuis_euler(checks):
     """η = 0 is the Euler (DDIM) step: bit-identical to the euler KSAMPLER for discrete (karras,
     normal) and continuous (EDM) σ schedules."""
