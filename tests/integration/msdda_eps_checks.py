@@ -160,7 +160,7 @@ def one_step_formula(patcher, eta: float = 1.0) -> dict:
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(SEED))
     want = patcher.model.process_latent_out(x + (x - x0) / s * (down - s) + up * z)   # as sample_custom returns it
     return {"max_diff": diff(ours, want), "sigma": s, "sigma_next": sn, "sigma_up": up, "sigma_down": down,
-            "noise_part": up * z.abs().max().item()}
+            "noise_part": up * z.abs().max().item(), "scale": ours.abs().max().item()}
 
 
 def marks_transformer_options(patcher) -> bool:
