@@ -80,16 +80,29 @@ def calculate(chain: list[tuple[float, "LayerUpdate"]], weight: torch.Tensor, ke
         out = comfy.lora.calculate_weight(patches, weight.detach().float().clone(), key)
     if complaints:
         raise ParetoSliderMismatchError(
-            f"LoRA {file_name} is for another model: ComfyUI cannot apply its update of {key} "
-            f"({complaints[0].getMessage()}). Choose LoRAs made for the model you sample with")
+            f"LoRA {file_name}: ComfyUI cannot apply its update of {key} to this model's "
+            f"{'×'.join(map(str, weight.shape))} weight ({complaints[0].getMessage()}); it is probably made for "
+            "another model. Choose LoRAs made for the model you sample with")
     return out
+
+
+def model_weight(model, key: str, current: torch.Tensor) -> torch.Tensor:
+    """The input model's own weight (fp32): its original plus its own patches. Clones share one
+    module, which ComfyUI patches in place for whichever clone is loaded, so the module's tensor may
+    hold another clone's patches; the shared backup holds the original."""
+    import comfy.lora
+    backup = model.backup.get(key)
+    weight = (backup.weight if backup is not None else current).detach().float().clone()
+    if model.patches.get(key):
+        weight = comfy.lora.calculate_weight(model.patches[key], weight, key)
+    return weight
 
 
 def dense_delta(update: LayerUpdate, weight: torch.Tensor, key: str, file_name: str) -> torch.Tensor:
     """ΔW of one patch at strength 1. A non-DoRA update is computed on zeros (exactly ΔW); DoRA
-    needs the weight it normalises."""
+    needs the weight it normalises (`model_weight`)."""
     if update.dora:
-        return calculate([(1.0, update)], weight, key, file_name) - weight.detach().float()
+        return calculate([(1.0, update)], weight, key, file_name) - weight
     return calculate([(1.0, update)], torch.zeros(weight.shape), key, file_name)
 
 
@@ -142,13 +155,11 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[Laye
                 and (offset is None or offset[0] == 0)):
             BypassForwardHook(module, patch, multiplier=1.0)      # sets the layer's type info on the adapter
             size = int(offset[2]) if offset is not None else int(weight.shape[0])
-            if not _factored_fits(module, patch, size):
-                raise ParetoSliderMismatchError(
-                    f"LoRA {file_name} is for another model: its update of {wkey} does not fit this model's "
-                    f"weight {'×'.join(map(str, weight.shape))}. Choose LoRAs made for the model you sample with")
-            update.kind = "factored"
-        else:
-            update.delta = dense_delta(update, weight, wkey, file_name)
+            if _factored_fits(module, patch, size):
+                update.kind = "factored"
+        if update.kind == "dense":       # also where the bypass form does not fit: ComfyUI's merge decides
+            base = model_weight(model, wkey, weight) if dora else weight
+            update.delta = dense_delta(update, base, wkey, file_name)
         out.append(update)
     return out
 
