@@ -17,7 +17,7 @@ Every update is linear in its strength (DoRA included: W + s·(W_dora − W)), s
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -40,6 +40,7 @@ class LayerUpdate:
     function: Any                      # ComfyUI's transform of the update (None: identity)
     dora: bool
     delta: torch.Tensor | None = None  # dense: ΔW or Δbias (fp32)
+    placed: dict = field(default_factory=dict, repr=False, compare=False)   # (device, dtype) → PlacedUpdate
 
     @property
     def nbytes(self) -> int:
@@ -143,6 +144,11 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[Laye
                 f"LoRA {file_name} updates {path}.{param}, a {type(module).__name__}: blend, msdda and "
                 "soups per sample or on a schedule apply updates of Linear and Conv layers only (use soups "
                 "with one ω)")
+        if offset is not None and int(offset[1]) + int(offset[2]) > weight.shape[int(offset[0])]:
+            raise ParetoSliderMismatchError(
+                f"LoRA {file_name}: ComfyUI's key map puts its update of {wkey} at rows {offset[1]}–"
+                f"{int(offset[1]) + int(offset[2])} of a weight with {weight.shape[int(offset[0])]}, so ComfyUI "
+                "cannot apply it to this model either (LoraLoader fails too); choose a LoRA in another layout")
         name = type(patch).__name__
         if isinstance(patch, tuple) and patch and patch[0] not in ("diff",):
             raise ParetoSliderMismatchError(
@@ -173,12 +179,17 @@ class PlacedUpdate:
 
     @classmethod
     def place(cls, update: LayerUpdate, device: torch.device, dtype: torch.dtype) -> "PlacedUpdate":
-        if update.kind == "dense":
-            return cls(update, delta=update.delta.to(device, dtype))
-        adapter = copy.copy(update.patch)
-        adapter.weights = type(adapter.weights)(w.to(device, dtype) if torch.is_tensor(w) else w
-                                                for w in adapter.weights)
-        return cls(update, adapter=adapter)
+        """Kept on the update, so re-queueing a new ω moves and casts nothing again."""
+        key = (torch.device(device), dtype)
+        if key not in update.placed:
+            if update.kind == "dense":
+                update.placed[key] = cls(update, delta=update.delta.to(device, dtype))
+            else:
+                adapter = copy.copy(update.patch)
+                adapter.weights = type(adapter.weights)(w.to(device, dtype) if torch.is_tensor(w) else w
+                                                        for w in adapter.weights)
+                update.placed[key] = cls(update, adapter=adapter)
+        return update.placed[key]
 
     def __call__(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         """A weight update's part of the layer's output for input x (the output slice of a fused weight)."""

@@ -57,6 +57,8 @@ def targets(model, prefix: str, what: str) -> dict[str, tuple[str, tuple[int, ..
         if wkey in seen and offset is None or not wkey.endswith(".weight") or wkey not in sd:
             continue
         shape = tuple(sd[wkey].shape)
+        if offset is not None and offset[1] + offset[2] > shape[offset[0]]:
+            continue       # ComfyUI's own map is off for this model (Lumina 2's grouped k/v): LoraLoader fails
         if offset is not None:
             shape = shape[:offset[0]] + (offset[2],) + shape[offset[0] + 1:]
         is_conv = len(shape) == 4

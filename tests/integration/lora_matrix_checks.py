@@ -75,13 +75,16 @@ def sample(patcher, family, sampler=None, seed=3):
     import comfy.samplers
     pos, neg = tiny_families.conds(family, seed)
     noise = tiny_families.latent(family, 1, seed)
-    latent = torch.zeros_like(noise)
+    latent = noise * 0
     if sampler is None:
-        return comfy.sample.sample(patcher, noise, 2, 2.0, "euler", "simple", pos, neg, latent,
-                                   disable_pbar=True, seed=seed).float()
-    sigmas = comfy.samplers.calculate_sigmas(patcher.get_model_object("model_sampling"), "simple", 2)
-    return comfy.sample.sample_custom(patcher, noise, 2.0, sampler, sigmas, pos, neg, latent,
-                                      disable_pbar=True, seed=seed).float()
+        out = comfy.sample.sample(patcher, noise, 2, 2.0, "euler", "simple", pos, neg, latent,
+                                  disable_pbar=True, seed=seed)
+    else:
+        sigmas = comfy.samplers.calculate_sigmas(patcher.get_model_object("model_sampling"), "simple", 2)
+        out = comfy.sample.sample_custom(patcher, noise, 2.0, sampler, sigmas, pos, neg, latent,
+                                         disable_pbar=True, seed=seed)
+    parts = getattr(out, "tensors", None)        # LTX-2: a NestedTensor of [video, audio] latents
+    return torch.cat([t.flatten() for t in parts]).float() if parts is not None else out.float()
 
 
 def check_format(model, family, fmt) -> dict | None:
