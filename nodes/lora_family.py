@@ -25,24 +25,43 @@ _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple((f, re.compile(p)) for f, 
 ))
 
 
-def _unet_family(keys: Mapping[str, torch.Tensor]) -> str:
-    """SD1.5 / SD2 / SDXL UNets share their names: the cross-attention's context width tells."""
-    for key, t in keys.items():
+_WIDTH_NAMES = {768: "SD1.5", 1024: "SD2", 2048: "SDXL"}
+_DOWN = ("lora_down.weight", "lora_a.weight", "lora.down.weight", "_lora.down.weight", "hada_w1_b", "hada_w2_b")
+
+
+def _in_width(lora: Mapping[str, torch.Tensor], *needles: str) -> int | None:
+    """The input width of the first down factor whose key holds every needle."""
+    for key, t in lora.items():
         low = key.lower()
-        if "attn2" in low and ("to_k" in low or "to_v" in low) and t.ndim >= 2:
-            if any(low.endswith(s) for s in ("lora_down.weight", "lora_a.weight", "lora.down.weight",
-                                               "_lora.down.weight", "hada_w1_b", "hada_w2_b")):
-                width = int(t.shape[1])
-                return {768: "SD1.5", 1024: "SD2", 2048: "SDXL"}.get(width, "an SD UNet")
-    return "an SD UNet"
+        if all(n in low for n in needles) and low.endswith(_DOWN) and t.ndim >= 2:
+            return int(t.shape[1])
+    return None
+
+
+def _unet_family(lora: Mapping[str, torch.Tensor]) -> str:
+    """SD1.5 / SD2 / SDXL UNets share their names: the cross-attention's context width tells, else
+    the text encoders the file also carries (SDXL has two; SD1.5 CLIP-L is 768 wide, SD2's 1024)."""
+    width = _in_width(lora, "attn2", "to_k") or _in_width(lora, "attn2", "to_v")
+    if width in _WIDTH_NAMES:
+        return _WIDTH_NAMES[width]
+    if any(k.startswith(("lora_te2_", "text_encoder_2.")) for k in lora):
+        return "SDXL"
+    te_width = _in_width(lora, "lora_te_", "q_proj") or _in_width(lora, "text_encoder.", "q_proj")
+    return {768: "SD1.5", 1024: "SD2"}.get(te_width, "an SD UNet")
 
 
 def guess_family(lora: Mapping[str, torch.Tensor]) -> str | None:
-    """The family the diffusion-model keys of `lora` look made for, or None when unsure."""
-    names = " ".join(lora)
+    """The family a LoRA file (all its keys) looks made for, or None when unsure."""
+    from .lora_content import split_text_encoder
+    names = " ".join(split_text_encoder(lora)[0])
     for family, pattern in _PATTERNS:
         if pattern.search(names):
-            if family == "SD / SDXL UNet":
-                return _unet_family(lora)
-            return family
+            return _unet_family(lora) if family == "SD / SDXL UNet" else family
     return None
+
+
+def same_family(guess: str | None, family: str) -> bool:
+    """Whether a guessed family agrees with a model's family name (unsure counts as agreeing)."""
+    if guess is None or guess in family or family in guess:
+        return True
+    return guess == "an SD UNet" and family in ("SD1.5", "SD2", "SDXL", "SDXL refiner")

@@ -117,7 +117,7 @@ def read_lora(name: str, stamp: FileStamp, sd: dict[str, torch.Tensor]) -> LoraF
     if text:
         log.info("ParetoSlider: %s: skipped %d text-encoder key(s) (a LoRA slider patches the diffusion model "
                  "only, like LoraLoaderModelOnly)", name, len(text))
-    return LoraFile(name, stamp, peft_dora_as_comfy(model_part), content_digest(sd), guess_family(model_part),
+    return LoraFile(name, stamp, peft_dora_as_comfy(model_part), content_digest(sd), guess_family(sd),
                     len(text))
 
 

@@ -73,7 +73,8 @@ def layer_op(module: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor) -> 
     return module._conv_forward(x, weight, None)
 
 
-def calculate(chain: list[tuple[float, "LayerUpdate"]], weight: torch.Tensor, key: str, file_name: str) -> torch.Tensor:
+def calculate(chain: list[tuple[float, "LayerUpdate"]], weight: torch.Tensor, key: str, file_name: str,
+              made_for: str = "") -> torch.Tensor:
     """ComfyUI's calculate_weight of (strength, update) patches applied in order to a copy of `weight`."""
     import comfy.lora
     patches = [(s, u.patch, 1.0, u.offset, u.function) for s, u in chain]
@@ -82,8 +83,9 @@ def calculate(chain: list[tuple[float, "LayerUpdate"]], weight: torch.Tensor, ke
     if complaints:
         raise ParetoSliderMismatchError(
             f"LoRA {file_name}: ComfyUI cannot apply its update of {key} to this model's "
-            f"{'×'.join(map(str, weight.shape))} weight ({complaints[0].getMessage()}); it is probably made for "
-            "another model. Choose LoRAs made for the model you sample with")
+            f"{'×'.join(map(str, weight.shape))} weight ({complaints[0].getMessage()}); it is "
+            f"{'made for ' + made_for if made_for else 'probably made for another model'}. Choose LoRAs made "
+            "for the model you sample with")
     return out
 
 
@@ -99,12 +101,12 @@ def model_weight(model, key: str, current: torch.Tensor) -> torch.Tensor:
     return weight
 
 
-def dense_delta(update: LayerUpdate, weight: torch.Tensor, key: str, file_name: str) -> torch.Tensor:
+def dense_delta(update: LayerUpdate, weight: torch.Tensor, key: str, file_name: str, made_for: str = "") -> torch.Tensor:
     """ΔW of one patch at strength 1. A non-DoRA update is computed on zeros (exactly ΔW); DoRA
     needs the weight it normalises (`model_weight`)."""
     if update.dora:
-        return calculate([(1.0, update)], weight, key, file_name) - weight
-    return calculate([(1.0, update)], torch.zeros(weight.shape), key, file_name)
+        return calculate([(1.0, update)], weight, key, file_name, made_for) - weight
+    return calculate([(1.0, update)], torch.zeros(weight.shape), key, file_name, made_for)
 
 
 def chained_delta(chain: list[tuple[float, LayerUpdate]], weight: torch.Tensor, key: str) -> torch.Tensor:
@@ -126,8 +128,9 @@ def _factored_fits(module: torch.nn.Module, adapter, out_size: int) -> bool:
     return out.shape[channel_dim(module)] == out_size
 
 
-def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[LayerUpdate]:
-    """ComfyUI's patch dict of one LoRA (comfy.lora.load_lora) → its per-layer updates."""
+def layer_updates(model, patches: dict, lora: dict, file_name: str, made_for: str | None = None) -> list[LayerUpdate]:
+    """ComfyUI's patch dict of one LoRA (comfy.lora.load_lora) → its per-layer updates. `made_for`:
+    the family the LoRA looks made for, named when its updates do not fit this model."""
     from comfy.weight_adapter.bypass import BypassForwardHook
     dm = model.model.diffusion_model
     dora_tensors = {id(v) for k, v in lora.items() if k.endswith(".dora_scale")}
@@ -165,7 +168,7 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[Laye
                 update.kind = "factored"
         if update.kind == "dense":       # also where the bypass form does not fit: ComfyUI's merge decides
             base = model_weight(model, wkey, weight) if dora else weight
-            update.delta = dense_delta(update, base, wkey, file_name)
+            update.delta = dense_delta(update, base, wkey, file_name, made_for or "")
         out.append(update)
     return out
 

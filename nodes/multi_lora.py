@@ -26,6 +26,7 @@ from .injection import omega_rows
 from .lora import map_lora
 from .lora_slider import MAX_LORAS, LoraFile, LoraSlider
 from .lora_updates import LayerUpdate, PlacedUpdate, chained_delta, layer_op, layer_updates
+from .lora_family import same_family
 from .model_info import family_name
 
 WRAPPER_KEY = "paretoslider-loras"
@@ -46,16 +47,21 @@ def slider_patches(model, f: LoraFile) -> dict:
     patches, unmapped = map_lora(model, f.lora)
     if not unmapped:
         return patches
-    family = family_name(model)
-    made_for = f" looks made for {f.family}, but" if f.family and f.family != family else ""
+    family, made_for = family_name(model), _made_for(f, model)
     shown = ", ".join(unmapped[:3]) + (f" (+{len(unmapped) - 3} more)" if len(unmapped) > 3 else "")
+    said = f"LoRA {f.name} looks made for {made_for}, not this {family} model" if made_for else f"LoRA {f.name}"
     if not patches:
         raise ParetoSliderMismatchError(
-            f"LoRA {f.name}{made_for} is for another model: none of its {len(f.lora)} model keys match this "
-            f"{family} model ({shown}). Choose LoRAs made for {family}")
+            f"{said}: none of its {len(f.lora)} model keys match {'it' if made_for else f'this {family} model'} "
+            f"({shown}). Choose LoRAs made for {family}")
     raise ParetoSliderMismatchError(
-        f"LoRA {f.name}{made_for}: {len(unmapped)} of its {len(f.lora)} model keys do not match this {family} "
-        f"model ({shown}). Choose LoRAs made for {family}")
+        f"{said}: {len(unmapped)} of its {len(f.lora)} model keys do not match {'it' if made_for else f'this {family} model'} "
+        f"({shown}). Choose LoRAs made for {family}")
+
+
+def _made_for(f: LoraFile, model) -> str | None:
+    """The family the LoRA looks made for when that is not the model's (None: same, or unsure)."""
+    return None if same_family(f.family, family_name(model)) else f.family
 
 
 def slider_updates(model, f: LoraFile) -> list[LayerUpdate]:
@@ -64,7 +70,7 @@ def slider_updates(model, f: LoraFile) -> list[LayerUpdate]:
     cache: OrderedDict = model.__dict__.setdefault(_UPDATES_ATTR, OrderedDict())
     key = (f.stamp, f.digest, model.patches_uuid)
     if key not in cache:
-        cache[key] = layer_updates(model, slider_patches(model, f), f.lora, f.name)
+        cache[key] = layer_updates(model, slider_patches(model, f), f.lora, f.name, _made_for(f, model))
         while len(cache) > 2 * MAX_LORAS:
             cache.popitem(last=False)
     cache.move_to_end(key)
