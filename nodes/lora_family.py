@@ -14,7 +14,9 @@ import torch
 # (family, pattern over the diffusion-model keys), first match wins; kohya names use '_' for '.'
 _B = r"(^|[._ ])"        # a name boundary (keys are joined with spaces)
 _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple((f, re.compile(p)) for f, p in (
-    ("HunyuanVideo", r"img_attn_qkv|txt_attn_qkv|individual_token_refiner"),
+    # HunyuanVideo's native img_attn_qkv is Flux's img_attn.qkv once kohya turns dots into '_';
+    # then only its 20th double block (Flux has 19) or its token refiner tell them apart
+    ("HunyuanVideo", r"\.(img|txt)_attn_qkv|individual_token_refiner|double_blocks[._]19[._]"),
     ("Flux", r"double_blocks|single_blocks|single_transformer_blocks"),
     ("Qwen-Image", r"img_mlp|txt_mlp|img_mod|txt_mod"),
     ("SD3", r"joint_blocks|context_block|add_q_proj"),

@@ -29,6 +29,15 @@ from .lora import comfy_warnings
 FACTORED_ADAPTERS = ("LoRAAdapter", "LoKrAdapter")   # whose bypass h(x) equals their weight update
 
 
+class UpdateDoesNotFit(ParetoSliderMismatchError):
+    """ComfyUI cannot apply a LoRA's update to this model's weight (it logs why; LoraLoader skips it)."""
+
+    def __init__(self, key: str, shape: tuple, detail: str):
+        self.key, self.shape, self.detail = key, tuple(shape), detail
+        super().__init__(f"ComfyUI cannot apply the update of {key} to this model's "
+                         f"{'×'.join(map(str, shape))} weight ({detail})")
+
+
 @dataclass
 class LayerUpdate:
     """One LoRA's update of one layer (`module` inside diffusion_model; `param` weight or bias)."""
@@ -73,19 +82,14 @@ def layer_op(module: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor) -> 
     return module._conv_forward(x, weight, None)
 
 
-def calculate(chain: list[tuple[float, "LayerUpdate"]], weight: torch.Tensor, key: str, file_name: str,
-              made_for: str = "") -> torch.Tensor:
+def calculate(chain: list[tuple[float, "LayerUpdate"]], weight: torch.Tensor, key: str) -> torch.Tensor:
     """ComfyUI's calculate_weight of (strength, update) patches applied in order to a copy of `weight`."""
     import comfy.lora
     patches = [(s, u.patch, 1.0, u.offset, u.function) for s, u in chain]
     with comfy_warnings() as complaints:
         out = comfy.lora.calculate_weight(patches, weight.detach().float().clone(), key)
     if complaints:
-        raise ParetoSliderMismatchError(
-            f"LoRA {file_name}: ComfyUI cannot apply its update of {key} to this model's "
-            f"{'×'.join(map(str, weight.shape))} weight ({complaints[0].getMessage()}); it is "
-            f"{'made for ' + made_for if made_for else 'probably made for another model'}. Choose LoRAs made "
-            "for the model you sample with")
+        raise UpdateDoesNotFit(key, weight.shape, complaints[0].getMessage())
     return out
 
 
@@ -101,18 +105,18 @@ def model_weight(model, key: str, current: torch.Tensor) -> torch.Tensor:
     return weight
 
 
-def dense_delta(update: LayerUpdate, weight: torch.Tensor, key: str, file_name: str, made_for: str = "") -> torch.Tensor:
+def dense_delta(update: LayerUpdate, weight: torch.Tensor, key: str) -> torch.Tensor:
     """ΔW of one patch at strength 1. A non-DoRA update is computed on zeros (exactly ΔW); DoRA
     needs the weight it normalises (`model_weight`)."""
     if update.dora:
-        return calculate([(1.0, update)], weight, key, file_name, made_for) - weight
-    return calculate([(1.0, update)], torch.zeros(weight.shape), key, file_name, made_for)
+        return calculate([(1.0, update)], weight, key) - weight
+    return calculate([(1.0, update)], torch.zeros(weight.shape), key)
 
 
 def chained_delta(chain: list[tuple[float, LayerUpdate]], weight: torch.Tensor, key: str) -> torch.Tensor:
     """W_chain − W for several LoRAs on one layer at their strengths, in order (what chained
     LoraLoaders and ComfyUI's weight patches compute, DoRA's norm included)."""
-    return calculate(chain, weight, key, "") - weight.detach().float()
+    return calculate(chain, weight, key) - weight.detach().float()
 
 
 def _factored_fits(module: torch.nn.Module, adapter, out_size: int) -> bool:
@@ -128,9 +132,9 @@ def _factored_fits(module: torch.nn.Module, adapter, out_size: int) -> bool:
     return out.shape[channel_dim(module)] == out_size
 
 
-def layer_updates(model, patches: dict, lora: dict, file_name: str, made_for: str | None = None) -> list[LayerUpdate]:
-    """ComfyUI's patch dict of one LoRA (comfy.lora.load_lora) → its per-layer updates. `made_for`:
-    the family the LoRA looks made for, named when its updates do not fit this model."""
+def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[LayerUpdate]:
+    """ComfyUI's patch dict of one LoRA (comfy.lora.load_lora) → its per-layer updates. Raises
+    UpdateDoesNotFit where ComfyUI cannot apply one (a LoRA of another model)."""
     from comfy.weight_adapter.bypass import BypassForwardHook
     dm = model.model.diffusion_model
     dora_tensors = {id(v) for k, v in lora.items() if k.endswith(".dora_scale")}
@@ -168,7 +172,7 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str, made_for: st
                 update.kind = "factored"
         if update.kind == "dense":       # also where the bypass form does not fit: ComfyUI's merge decides
             base = model_weight(model, wkey, weight) if dora else weight
-            update.delta = dense_delta(update, base, wkey, file_name, made_for or "")
+            update.delta = dense_delta(update, base, wkey)
         out.append(update)
     return out
 

@@ -25,7 +25,7 @@ from .errors import log, user_errors
 from .injection import omega_rows
 from .lora import map_lora
 from .lora_slider import MAX_LORAS, LoraFile, LoraSlider
-from .lora_updates import LayerUpdate, PlacedUpdate, chained_delta, layer_op, layer_updates
+from .lora_updates import LayerUpdate, PlacedUpdate, UpdateDoesNotFit, chained_delta, layer_op, layer_updates
 from .lora_family import same_family
 from .model_info import family_name
 
@@ -70,7 +70,15 @@ def slider_updates(model, f: LoraFile) -> list[LayerUpdate]:
     cache: OrderedDict = model.__dict__.setdefault(_UPDATES_ATTR, OrderedDict())
     key = (f.stamp, f.digest, model.patches_uuid)
     if key not in cache:
-        cache[key] = layer_updates(model, slider_patches(model, f), f.lora, f.name, _made_for(f, model))
+        try:
+            cache[key] = layer_updates(model, slider_patches(model, f), f.lora, f.name)
+        except UpdateDoesNotFit as err:
+            made_for, family = _made_for(f, model), family_name(model)
+            log.debug("ParetoSlider: %s: %s", f.name, err)
+            raise ParetoSliderMismatchError(
+                f"LoRA {f.name} is {'made for ' + made_for if made_for else 'for another model'}: its update of "
+                f"{err.key} does not fit this {family} model's {'×'.join(map(str, err.shape))} weight. "
+                f"Choose LoRAs made for {family}") from None
         while len(cache) > 2 * MAX_LORAS:
             cache.popitem(last=False)
     cache.move_to_end(key)

@@ -225,14 +225,17 @@ def test_a_lora_for_another_model_is_refused(comfy, method):
     err = run_error(comfy, slider_only(method, LORAS["sd3"][0], "tiny_sd3_lora_other_width.safetensors"))
     assert err.startswith("ParetoSliderError: LoRA tiny_sd3_lora_other_width.safetensors is for another model: "
                           "its update of diffusion_model."), err
-    assert "Choose LoRAs trained for the model you sample with" in err
-    err = run_error(comfy, slider_only(method, LORAS["sd3"][0], LORAS["flux"][0]))     # a Flux LoRA on SD3
-    assert err.startswith("ParetoSliderError: tiny_flux_lora_photo.safetensors: 15 LoRA key(s) do not match "
-                          "this model: transformer.single_transformer_blocks.0"), err
+    assert "does not fit this SD3 model's 384×128 weight. Choose LoRAs made for SD3" in err, err
+    err = run_error(comfy, slider_only(method, LORAS["sd3"][0], LORAS["flux"][0]))     # an SD3 and a Flux LoRA
+    assert err.strip() == ("ParetoSliderError: these LoRAs were made for different model families "
+                           "('tiny_sd3_lora_photo.safetensors' looks made for SD3, 'tiny_flux_lora_photo.safetensors' "
+                           "looks made for Flux); a slider's LoRAs must all be made for the model you sample with"), err
 
 
 @pytest.mark.parametrize("method", ["soups", "blend"])
 def test_a_lora_whose_keys_do_not_map_is_refused_naming_them(comfy, method):
     err = run_error(comfy, slider_only(method, LORAS["sd3"][0], "tiny_sd3_lora_unmapped.safetensors"))
-    assert err.startswith("ParetoSliderError: tiny_sd3_lora_unmapped.safetensors: 2 LoRA key(s) do not match"), err
+    assert err.startswith("ParetoSliderError: LoRA tiny_sd3_lora_unmapped.safetensors: 2 of its 47 model keys do not "
+                          "match this SD3 model (transformer.no_such_block.attn.to_q.lora_A.weight, "
+                          "transformer.no_such_block.attn.to_q.lora_B.weight). Choose LoRAs made for SD3"), err
     assert "transformer.no_such_block.attn.to_q.lora_A.weight" in err
