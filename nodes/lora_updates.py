@@ -48,13 +48,13 @@ class LayerUpdate:
     offset: tuple | None               # ComfyUI's (dim, start, size) slice of the weight
     function: Any                      # ComfyUI's transform of the update (None: identity)
     dora: bool
-    delta: torch.Tensor | None = None  # dense: ΔW or Δbias (fp32)
+    delta: torch.Tensor | None = None  # dense: ΔW or Δbias, in the weight's float dtype
     placed: dict = field(default_factory=dict, repr=False, compare=False)   # (device, dtype) → PlacedUpdate
 
     @property
     def nbytes(self) -> int:
         if self.delta is not None:
-            return self.delta.numel() * 4
+            return self.delta.numel() * self.delta.element_size()
         return sum(w.numel() * 4 for w in _tensors(self.patch))
 
 
@@ -132,9 +132,10 @@ def _factored_fits(module: torch.nn.Module, adapter, out_size: int) -> bool:
     return out.shape[channel_dim(module)] == out_size
 
 
-def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[LayerUpdate]:
+def layer_updates(model, patches: dict, lora: dict, file_name: str, keep_dense: bool = True) -> list[LayerUpdate]:
     """ComfyUI's patch dict of one LoRA (comfy.lora.load_lora) → its per-layer updates. Raises
-    UpdateDoesNotFit where ComfyUI cannot apply one (a LoRA of another model)."""
+    UpdateDoesNotFit where ComfyUI cannot apply one (a LoRA of another model). keep_dense=False
+    checks every update but keeps no dense ΔW (soups at one ω merge through ComfyUI instead)."""
     from comfy.weight_adapter.bypass import BypassForwardHook
     dm = model.model.diffusion_model
     dora_tensors = {id(v) for k, v in lora.items() if k.endswith(".dora_scale")}
@@ -172,7 +173,10 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str) -> list[Laye
                 update.kind = "factored"
         if update.kind == "dense":       # also where the bypass form does not fit: ComfyUI's merge decides
             base = model_weight(model, wkey, weight) if dora else weight
-            update.delta = dense_delta(update, base, wkey)
+            delta = dense_delta(update, base, wkey)
+            # kept at the model's precision (bf16 halves a dense LoHa / DoRA); computed in fp32
+            keep = weight.dtype if weight.dtype in (torch.float16, torch.bfloat16) else torch.float32
+            update.delta = delta.to(keep) if keep_dense else None
         out.append(update)
     return out
 

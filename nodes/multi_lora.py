@@ -64,25 +64,27 @@ def _made_for(f: LoraFile, model) -> str | None:
     return None if same_family(f.family, family_name(model)) else f.family
 
 
-def slider_updates(model, f: LoraFile) -> list[LayerUpdate]:
+def slider_updates(model, f: LoraFile, keep_dense: bool = True) -> list[LayerUpdate]:
     """The LoRA's per-layer updates on `model` (nodes/lora_updates.py), cached on the input model so
-    that moving ω re-queues without rebuilding them."""
+    that moving ω re-queues without rebuilding them. keep_dense=False: only check that ComfyUI can
+    apply every update (what soups at one ω need)."""
     cache: OrderedDict = model.__dict__.setdefault(_UPDATES_ATTR, OrderedDict())
     key = (f.stamp, f.digest, model.patches_uuid)
-    if key not in cache:
-        try:
-            cache[key] = layer_updates(model, slider_patches(model, f), f.lora, f.name)
-        except UpdateDoesNotFit as err:
-            made_for, family = _made_for(f, model), family_name(model)
-            log.debug("ParetoSlider: %s: %s", f.name, err)
-            raise ParetoSliderMismatchError(
-                f"LoRA {f.name} is {'made for ' + made_for if made_for else 'for another model'}: its update of "
-                f"{err.key} does not fit this {family} model's {'×'.join(map(str, err.shape))} weight. "
-                f"Choose LoRAs made for {family}") from None
-        while len(cache) > 2 * MAX_LORAS:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return cache[key]
+    if key in cache and (cache[key][1] or not keep_dense):
+        cache.move_to_end(key)
+        return cache[key][0]
+    try:
+        cache[key] = (layer_updates(model, slider_patches(model, f), f.lora, f.name, keep_dense), keep_dense)
+    except UpdateDoesNotFit as err:
+        made_for, family = _made_for(f, model), family_name(model)
+        log.debug("ParetoSlider: %s: %s", f.name, err)
+        raise ParetoSliderMismatchError(
+            f"LoRA {f.name} is {'made for ' + made_for if made_for else 'for another model'}: its update of "
+            f"{err.key} does not fit this {family} model's {'×'.join(map(str, err.shape))} weight. "
+            f"Choose LoRAs made for {family}") from None
+    while len(cache) > 2 * MAX_LORAS:
+        cache.popitem(last=False)
+    return cache[key][0]
 
 
 # ----------------------------------------------------------------------------- soups, one ω
@@ -99,7 +101,7 @@ def soup_clone(model, slider: LoraSlider, omega: torch.Tensor, strength: float):
     for w, f in zip(omega.tolist(), slider.files):
         if w == 0 or strength == 0:
             continue                       # a vertex is exactly that LoRA alone
-        slider_updates(model, f)            # refuses a LoRA of another model (ComfyUI only logs it)
+        slider_updates(model, f, keep_dense=False)   # refuses a LoRA of another model (ComfyUI only logs it)
         patched.add_patches(slider_patches(model, f), w * strength)
     cache[key] = patched
     while len(cache) > _CACHE_SIZE:
