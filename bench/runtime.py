@@ -12,9 +12,17 @@ Measures in one run and writes bench/results/runtime.json:
 - sweep_ratio_default_threads: sweep_ratio again on a server with ComfyUI's default threads.
 - methods (issue 13, bench/runtime_methods.py, in-process): per-step / base and re-queue-new-ω /
   re-queue-same-ω for ParetoSlider, the LoRA slider's soups / blend / msdda and ComfyUI's
-  LoraLoader strength change, on the tiny SD3 and at real width (a random-weight MMDiT with
-  SD3.5 Medium's config, bf16, 64 px latent, 16 text tokens); real_width_per_step_ratio and
-  real_width_requeue_ratio are ParetoSlider's at real width (targets 1.02 / 1.05).
+  LoraLoader strength change, on the tiny SD3 and at real width: `real_width` a random-weight
+  MMDiT with SD3.5 Medium's config (bf16, 64 px latent, 16 text tokens), `real_width_sdxl` a
+  random-weight SDXL UNet from SDXL's config (bf16, 256 px, 77 tokens, kohya LoRAs; no trained
+  file for SDXL); real_width_per_step_ratio and real_width_requeue_ratio are ParetoSlider's at
+  SD3.5-M width (targets 1.02 / 1.05). lora_slider_apply_s: the Apply node cold (LoRA updates
+  built) and at a new ω (cached), and the update builds during re-queues (0).
+- lora_formats_blend: LoKr, LoHa and DoRA in blend at SD3.5-M width against a plain LoRA of the
+  same layers: how they run (factored / dense), per-step cost, build time, memory.
+
+    --methods-only [--scales tiny,real_width,real_width_sdxl,lora_formats]: runs only those
+    in-process parts and merges their keys into the existing --out file (the server keys stay).
 Run times come from the server's own execution_start / execution_success timestamps. Everything
 except the last line runs with one intra-op thread (see THREAD_ENV) and PyTorch attention.
 """
@@ -188,25 +196,87 @@ def run_methods(root: Path, scale: str, extra: list[str]) -> dict:
     """bench/runtime_methods.py under ComfyUI's python, one intra-op thread."""
     from comfy_server import comfy_dir, comfy_python
     print(f"methods at {scale} ...", flush=True)
+    t0 = time.time()
     proc = subprocess.run([comfy_python(), str(REPO / "bench" / "runtime_methods.py"), str(root), scale, *extra],
                           stdout=subprocess.PIPE, text=True,
                           env={**os.environ, **THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())})
     if proc.returncode != 0:
         sys.exit(f"runtime_methods.py {scale} failed ({proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["wall_s"] = round(time.time() - t0, 1)
+    return out
+
+
+SCALES = ("tiny", "real_width", "real_width_sdxl", "lora_formats")
+
+
+def run_scales(root: Path, args, scales) -> tuple[dict, dict | None]:
+    """The in-process parts, one subprocess each (never two real-width models in memory at once):
+    (methods by scale, LoRA formats in blend or None)."""
+    methods, formats = {}, None
+    real = ["--steps", str(args.real_steps), "--repeats", str(args.real_repeats), "--blocks", str(args.real_blocks),
+            "--calls", "3"]
+    if "tiny" in scales:
+        methods["tiny"] = run_methods(root, "tiny", ["--size", str(args.size), "--steps", str(args.steps),
+                                                     "--repeats", str(args.repeats), "--blocks", "8", "--calls", "10"])
+    if "real_width" in scales:
+        methods["real_width"] = run_methods(root, "real", ["--size", "64", "--tokens", "16", *real])
+    if "real_width_sdxl" in scales:
+        methods["real_width_sdxl"] = run_methods(root, "sdxl", ["--size", str(args.sdxl_size), "--tokens", "77",
+                                                                "--methods", "soups,blend,msdda,lora_loader", *real])
+    if "lora_formats" in scales:
+        formats = run_methods(root, "formats", ["--size", "64", "--tokens", "16", "--blocks", str(args.real_blocks),
+                                                "--calls", "3"])
+    return methods, formats
 
 
 def method_keys(methods: dict) -> dict:
-    """The new top-level keys: ratios by scale and method, and ParetoSlider's at real width."""
-    out = {"methods_per_step_ratio": {}, "methods_requeue_ratio": {}}
+    """The top-level keys: ratios by scale and method, ParetoSlider's at real width, the Apply
+    node's cost of the LoRA slider methods."""
+    out = {"methods_per_step_ratio": {}, "methods_requeue_ratio": {}, "lora_slider_apply_s": {}}
     for scale, m in methods.items():
         out["methods_per_step_ratio"][scale] = {k: round(v["per_step"]["ratio"], 4) for k, v in m["methods"].items()}
         out["methods_requeue_ratio"][scale] = {k: round(v["requeue"]["ratio"], 4) for k, v in m["methods"].items()}
+        out["lora_slider_apply_s"][scale] = {
+            k: {"cold": round(v["requeue"]["apply_cold_s"], 4),
+                "new_omega": round(v["requeue"]["apply_new_omega_s"], 4),
+                "update_builds_in_requeues": v["requeue"]["update_builds_in_requeues"]}
+            for k, v in m["methods"].items() if "apply_cold_s" in v["requeue"]}
     if "real_width" in methods:
         ps = methods["real_width"]["methods"]["paretoslider"]
         out["real_width_per_step_ratio"] = round(ps["per_step"]["ratio"], 4)
         out["real_width_requeue_ratio"] = round(ps["requeue"]["ratio"], 4)
     return out
+
+
+def format_keys(formats: dict) -> dict:
+    """lora_formats_blend: per format, how its updates run and what blend costs with them."""
+    out = {}
+    for fmt, f in formats["formats"].items():
+        row = {"runs": "/".join(f"{n} {k}" for k, n in f["kinds"].items()), "adapter": "/".join(f["adapters"]),
+               "updates_MiB": round(f["updates_bytes"] / 2**20, 1),
+               "device_copies_MiB": round(f["device_copy_bytes"] / 2**20, 1),
+               "touched_weights_MiB": round(f["touched_weights_bytes"] / 2**20, 1),
+               "rss_growth_MiB": round(f["rss_growth_build_and_place_bytes"] / 2**20),
+               "apply_cold_s": round(f["apply_cold_s"], 3), "apply_new_omega_s": round(f["apply_new_omega_s"], 4)}
+        if "per_step" in f:
+            ps = f["per_step"]
+            row.update(per_step_ratio_vs_base=round(ps["ratio_vs_base"], 4),
+                       per_step_ratio_vs_plain_lora=round(ps["ratio_vs_plain_lora"], 4),
+                       plain_lora_per_step_ratio_vs_base=round(ps["plain_lora_ratio_vs_base"], 4))
+        out[fmt] = row
+    return {"lora_formats_blend": out}
+
+
+def git_state() -> dict:
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "bench", "nodes", "pareto_core"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return {"commit": head, "uncommitted_changes": bool(dirty)}
+    except (OSError, subprocess.CalledProcessError):
+        return {}
 
 
 NAMES = {"paretoslider": "ParetoSlider file", "soups": "LoRA slider: soups", "blend": "LoRA slider: blend",
@@ -222,10 +292,71 @@ def cost_table(methods: dict) -> str:
         cells = []
         for s in scales:
             m = methods[s]["methods"].get(k)
-            cells += [f"{m['per_step']['ratio']:.3f}", f"{m['requeue']['ratio']:.3f} (+{m['requeue']['extra_s']:.2f} s)"] \
+            cells += [f"{m['per_step']['ratio']:.3f}", f"{m['requeue']['ratio']:.3f} ({m['requeue']['extra_s']:+.2f} s)"] \
                 if m else ["–", "–"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+METHOD_NOTES = [
+    "methods_*: in-process (bench/runtime_methods.py); requeue = the Apply node's work (reused when "
+    "its inputs did not change, as ComfyUI's cache does) + sampling; blend and msdda run both LoRAs "
+    "per step in one batch of twice the rows; soups re-patch the weights when ω moves.",
+    "real_width_sdxl: a random-weight SDXL UNet (ComfyUI's classes, SDXL's unet config), kohya LoRAs on "
+    "the transformer blocks' attention Linears; no ParetoSlider row (trained files: SD3 / Flux / LTX-2).",
+    "lora_slider_apply_s: the Apply node alone for soups / blend / msdda, cold (LoRA updates built from "
+    "ComfyUI's key map and adapters) and at a new ω (updates cached per input model and file), and the "
+    "update builds counted during the timed re-queues.",
+    "lora_formats_blend: two LoRAs per format (tests/integration/lora_formats.make_lora, rank 4, kohya "
+    "names) on the SD3.5-M joint blocks' attention Linears; LoRA / LoKr run factored (ComfyUI's bypass "
+    "h(x)), LoHa / DoRA as a dense ΔW per layer (the touched weights' size, model dtype, per LoRA).",
+]
+
+
+def methods_only(args) -> None:
+    """The in-process parts alone (--scales), merged into the existing --out: the server-measured
+    keys and the scales not rerun stay as they were."""
+    sys.path.insert(0, str(REPO))
+    from comfy_server import comfy_dir, make_base_dir
+    if comfy_dir() is None:
+        sys.exit("set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its python)")
+    scales = [x for x in args.scales.split(",") if x]
+    unknown = set(scales) - set(SCALES)
+    if unknown:
+        sys.exit(f"unknown scales {sorted(unknown)}; choose from {SCALES}")
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="paretoslider_bench_") as tmp:
+        root = Path(tmp)
+        make_base_dir(root)
+        methods, formats = run_scales(root, args, scales)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    keys = method_keys(methods)
+    for k in ("methods_per_step_ratio", "methods_requeue_ratio", "lora_slider_apply_s"):
+        results.setdefault(k, {}).update(keys.pop(k))
+    results.update(keys)                                       # real_width_* when real_width ran
+    if formats:
+        results.update(format_keys(formats))
+    notes = results.setdefault("notes", [])
+    for note in METHOD_NOTES:
+        if note not in notes:
+            notes.append(note)
+    details = results.setdefault("details", {})
+    details.setdefault("methods", {}).update(methods)
+    if formats:
+        details["lora_formats_blend"] = formats
+    results.setdefault("setup", {})["methods_run"] = {
+        "scales": scales, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_s": round(time.time() - t0, 1),
+        "env": THREAD_ENV, "comfy_args": ["--cpu", *COMFY_ARGS], "machine": platform.machine(),
+        "cpus": os.cpu_count(), "sdxl_size": args.sdxl_size, "real_steps": args.real_steps,
+        "real_repeats": args.real_repeats, "real_blocks": args.real_blocks,
+        **git_state(), **({"commit": args.commit} if args.commit else {})}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    if methods:
+        print(cost_table(details["methods"]))
+    if formats:
+        print(json.dumps(format_keys(formats), indent=1, ensure_ascii=False))
+    print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
 
 
 def main() -> None:
@@ -240,10 +371,19 @@ def main() -> None:
     ap.add_argument("--real-steps", type=int, default=4, help="sampler steps per re-queue at real width")
     ap.add_argument("--real-repeats", type=int, default=6)
     ap.add_argument("--real-blocks", type=int, default=6, help="alternating blocks of model calls (per step)")
-    ap.add_argument("--no-real-width", action="store_true", help="skip the 2.2 B-parameter model (needs ~7 GiB)")
+    ap.add_argument("--sdxl-size", type=int, default=256, help="image size at SDXL width (latent = size / 8)")
+    ap.add_argument("--no-real-width", action="store_true",
+                    help="skip the real-width models (2.2-2.6 B parameters, ~5-11 GiB each, one at a time)")
+    ap.add_argument("--methods-only", action="store_true",
+                    help="run only the in-process method / format parts (--scales) and merge their keys into --out")
+    ap.add_argument("--scales", default=",".join(SCALES), help="with --methods-only: which of " + ", ".join(SCALES))
+    ap.add_argument("--commit", help="the commit the code was exported from (when REPO is no git checkout)")
     args = ap.parse_args()
     if args.per_step_only:
         print(json.dumps(per_step_inprocess(args.per_step_only, args.size, args.calls)))
+        return
+    if args.methods_only:
+        methods_only(args)
         return
 
     sys.path.insert(0, str(REPO))  # pareto_core for the file writer (never in ComfyUI's python:
@@ -277,12 +417,7 @@ def main() -> None:
                 iter(range(500000, 600000)))
         finally:
             stop_server(server)
-        methods = {"tiny": run_methods(root, "tiny", ["--size", str(args.size), "--steps", str(args.steps),
-                                                       "--repeats", str(args.repeats), "--blocks", "8", "--calls", "10"])}
-        if not args.no_real_width:
-            methods["real_width"] = run_methods(root, "real", [
-                "--size", "64", "--tokens", "16", "--steps", str(args.real_steps), "--repeats",
-                str(args.real_repeats), "--blocks", str(args.real_blocks), "--calls", "3"])
+        methods, formats = run_scales(root, args, SCALES if not args.no_real_width else ("tiny",))
     results = {
         "per_step_ratio": round(per_step["ratio"], 4),
         "requeue_ratio": round(measured["requeue"]["ratio"], 4),
@@ -290,6 +425,7 @@ def main() -> None:
         "lora_strength_requeue_ratio": round(measured["lora_strength"]["ratio"], 4),
         "sweep_ratio_default_threads": round(measured["sweep_default_threads"]["ratio"], 4),
         **method_keys(methods),
+        **(format_keys(formats) if formats else {}),
         "targets": {"per_step_ratio": 1.02, "requeue_ratio": 1.05, "sweep_ratio": 0.5,
                     "real_width_per_step_ratio": 1.02, "real_width_requeue_ratio": 1.05},
         "notes": [
@@ -301,14 +437,14 @@ def main() -> None:
             "suffer more from thread oversubscription than the batch, so this flatters the sweep.",
             "lora_strength_requeue_ratio: re-patching a 9 MB tiny model's LoRA costs milliseconds; "
             "on a real model it is what ParetoSlider's cached LoRA clone avoids.",
-            "methods_*: in-process (bench/runtime_methods.py); requeue = the Apply node's work (reused when "
-            "its inputs did not change, as ComfyUI's cache does) + sampling; blend and msdda run both LoRAs "
-            "per step in one batch of twice the rows; soups re-patch the weights when ω moves.",
+            *METHOD_NOTES,
         ],
-        "details": {"per_step": per_step, **measured, "methods": methods},
+        "details": {"per_step": per_step, **measured, "methods": methods,
+                    **({"lora_formats_blend": formats} if formats else {})},
         "setup": {"model": "tiny random SD3 (2 joint blocks, width 128)", "image_size": args.size,
                   "steps": args.steps, "device": "cpu", "comfy_args": ["--cpu", *COMFY_ARGS], "env": THREAD_ENV, "machine": platform.machine(),
-                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  **git_state(), **({"commit": args.commit} if args.commit else {})},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
