@@ -24,7 +24,7 @@ CONFIGS = {"paretoslider_sd35_text_to_image": "sd35_photo_vs_sketch.yaml",
            "paretoslider_flux_kontext_edit": "flux_kontext_adherence_vs_fidelity.yaml",
            "paretoslider_ltx2_text_to_video": "ltx2_motion_vs_stability.yaml"}
 # templates on a LoRA slider (no trained file: they sample as the base model does)
-LORA_TEMPLATES = {"paretoslider_two_loras_slider"}
+LORA_TEMPLATES = {"paretoslider_two_loras_slider", "paretoslider_sdxl_two_loras_slider"}
 LORA_WIDGETS = ["method", "lora_1", "lora_2", "names", "strength"] + [f"lora_{i}" for i in range(3, 9)]
 LOADER_SLOTS = {"steps": 1, "cfg": 2, "width": 3, "height": 4}   # the Loader's recommended-settings outputs
 
@@ -58,6 +58,7 @@ CORE = {
     "VAELoader": ["vae_name"],
     "CLIPTextEncode": ["text"],
     "EmptySD3LatentImage": ["width", "height", "batch_size"],
+    "EmptyLatentImage": ["width", "height", "batch_size"],
     "KSampler": ["seed", "control_after_generate", "steps", "cfg", "sampler_name", "scheduler", "denoise"],
     "VAEDecode": [],
     "VAEEncode": [],
@@ -110,10 +111,11 @@ def upstream(wf: dict, node: dict, input_name: str) -> tuple[dict, int] | None:
     return by_id(wf)[link[1]], link[2]
 
 
-def test_there_are_the_four_examples():
+def test_there_are_the_examples():
     names = {p.stem for p in WORKFLOWS}
     assert {"paretoslider_sd35_text_to_image", "paretoslider_flux_kontext_edit",
-            "paretoslider_sweep_grid", "paretoslider_two_loras_slider"} <= names, names
+            "paretoslider_sweep_grid", "paretoslider_two_loras_slider",
+            "paretoslider_sdxl_two_loras_slider"} <= names, names
     assert names == set(CONFIGS) | LORA_TEMPLATES, "each template is checked as a trained or a LoRA template"
     for name in names:   # the template browser shows a thumbnail next to each
         assert (ROOT / "example_workflows" / f"{name}.jpg").is_file(), f"{name}.jpg is missing"
@@ -337,6 +339,64 @@ def test_two_loras_slider_chain():
     assert schedule["widgets_values"][2] == "", "start / end / curve, not keypoints"
     assert upstream(wf, ks, "latent_image")[0]["type"] == "EmptySD3LatentImage"
     assert nodes_of(wf, "SaveImage") and nodes_of(wf, "VAEDecode")
+
+
+def test_sdxl_two_loras_slider_chain():
+    """What an SDXL artist has: one SDXL checkpoint's MODEL → Apply ← (LoRA slider, Preference),
+    its CLIP → both prompts, its VAE → decode; KSampler with SDXL's usual settings at 1024 px."""
+    wf = load(ROOT / "example_workflows" / "paretoslider_sdxl_two_loras_slider.json")
+    ckpt = nodes_of(wf, "CheckpointLoaderSimple")
+    assert len(ckpt) == 1 and "sd_xl" in widget(ckpt[0], "ckpt_name"), "one SDXL checkpoint"
+    ckpt = ckpt[0]
+    ks = nodes_of(wf, "KSampler")[0]
+    apply, _ = upstream(wf, ks, "model")
+    assert apply["type"] == "ApplyParetoSlider" and upstream(wf, apply, "model") == (ckpt, 0)
+    assert widget(apply, "lora_strength") == 1.0
+    src = nodes_of(wf, "ParetoSliderFromLoras")
+    assert len(src) == 1
+    src = src[0]
+    values = dict(zip(LORA_WIDGETS, src["widgets_values"]))
+    loras = [v for k, v in values.items() if k.startswith("lora_") and v != "None"]
+    assert loras == [values["lora_1"], values["lora_2"]] and all(v.startswith("sdxl_") for v in loras), loras
+    assert values["method"] == "blend", "the method that works under KSampler and re-patches nothing"
+    assert values["names"] == "Photo, Sketch" and values["strength"] == 1.0
+    pref, _ = upstream(wf, apply, "preference")
+    assert pref["type"] == "ParetoSliderPreference", "one fixed ω: Preference straight into Apply"
+    assert upstream(wf, apply, "slider")[0] is src and upstream(wf, pref, "slider")[0] is src
+    # the checkpoint's CLIP encodes both prompts, its VAE decodes
+    pos, neg = upstream(wf, ks, "positive")[0], upstream(wf, ks, "negative")[0]
+    assert pos["type"] == neg["type"] == "CLIPTextEncode" and pos is not neg
+    assert upstream(wf, pos, "clip") == upstream(wf, neg, "clip") == (ckpt, 1)
+    latent, _ = upstream(wf, ks, "latent_image")
+    assert latent["type"] == "EmptyLatentImage"
+    assert (widget(latent, "width"), widget(latent, "height"), widget(latent, "batch_size")) == (1024, 1024, 1)
+    assert 20 <= widget(ks, "steps") <= 30 and 5.0 <= widget(ks, "cfg") <= 7.0
+    assert (widget(ks, "sampler_name"), widget(ks, "scheduler")) in (("dpmpp_2m", "karras"), ("euler", "normal"))
+    assert widget(ks, "denoise") == 1.0
+    decode = nodes_of(wf, "VAEDecode")[0]
+    assert upstream(wf, decode, "samples") == (ks, 0) and upstream(wf, decode, "vae") == (ckpt, 2)
+    assert upstream(wf, nodes_of(wf, "SaveImage")[0], "images") == (decode, 0)
+    # the note names what to pick and what msdda needs
+    note = " ".join(n["widgets_values"][0] for n in nodes_of(wf, "MarkdownNote"))
+    for needed in ("SDXL", "blend", "soups", "msdda", "SamplerCustom", "ParetoSlider MSDDA Sampler",
+                   "models/loras/", "models/checkpoints/"):
+        assert needed in note, f"the note does not mention {needed!r}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_nodes_do_not_overlap(path):
+    """Saved sizes, title bars included: a template opens with every node readable."""
+    wf = load(path)
+    title = 30
+
+    def box(n):
+        return n["pos"][0], n["pos"][1] - title, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1]
+    for i, a in enumerate(wf["nodes"]):
+        for b in wf["nodes"][i + 1:]:
+            ax0, ay0, ax1, ay1 = box(a)
+            bx0, by0, bx1, by1 = box(b)
+            assert not (ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1), (
+                f"{path.name}: {a['type']} #{a['id']} overlaps {b['type']} #{b['id']}")
 
 
 @pytest.mark.parametrize("path", [p for p in WORKFLOWS if p.stem in CONFIGS], ids=lambda p: p.stem)

@@ -194,8 +194,10 @@ JS_TEMPLATE = """async (name) => {
   if (!res.ok) return { error: `GET template ${name}: HTTP ${res.status}` };
   const wf = await res.json();
   await app.loadGraphData(wf, true, true, name);
+  // the view the template opens at (the saved extra.ds, restored by the frontend)
+  const view = { scale: app.canvas.ds.scale, offset: [...app.canvas.ds.offset] };
   const nodes = app.graph.nodes.map((n) => ({
-    id: n.id, type: n.type,
+    id: n.id, type: n.type, pos: [...n.pos], size: [...n.size],
     registered: !!LiteGraph.registered_node_types[n.type],
     has_error: !!n.has_errors,
     widgets: (n.widgets ?? []).filter((w) => w.serialize !== false).map((w) => [w.name, w.value]),
@@ -226,7 +228,7 @@ JS_TEMPLATE = """async (name) => {
   const pads = Object.fromEntries(padNodes.map((n) => [n.type, {
     labels: labels()[n.type], mode: n.__paretoslider.root.dataset.mode,
     start_shown: !!n.__paretoslider.start }]));
-  return { pack, nodes, saved, links: app.graph.links?.size ?? Object.keys(app.graph.links ?? {}).length,
+  return { pack, view, nodes, saved, links: app.graph.links?.size ?? Object.keys(app.graph.links ?? {}).length,
            saved_links: wf.links.length, prompt_error, prompt_nodes, recommended, pads, prompt };
 }"""
 

@@ -53,7 +53,12 @@ PLACEHOLDER_MODELS = [
     ("vae", "ae.safetensors"),
     ("checkpoints", "ltx-2-19b-dev-fp8.safetensors"),
     ("text_encoders", "gemma_3_12B_it_fp4_mixed.safetensors"),
+    ("checkpoints", "sd_xl_base_1.0.safetensors"),
 ]
+# the LoRAs the SDXL template names: placeholders here too (the browser test then writes real
+# tiny SDXL LoRAs under these names with tiny_sdxl.py, for its end-to-end run)
+SDXL_TEMPLATE_LORAS = ["sdxl_photoreal.safetensors", "sdxl_sketch.safetensors"]
+PLACEHOLDER_MODELS += [("loras", name) for name in SDXL_TEMPLATE_LORAS]
 
 
 def write_tiny_files(folder: str | Path, width: int = 32) -> dict[str, Path]:

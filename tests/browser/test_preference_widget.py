@@ -1,7 +1,8 @@
 """The Preference widget in a real ComfyUI frontend, in headless Chromium (both renderers).
 
 Starts ComfyUI headless with this repository linked into a temporary custom_nodes folder and
-tiny ParetoSlider files (2, 3 and 5 objectives) in models/paretoslider, then drives the
+tiny ParetoSlider files (2, 3 and 5 objectives) in models/paretoslider (and, for the SDXL
+template's end-to-end run, a tiny SDXL written by tiny_sdxl.py), then drives the
 system Chromium with Python playwright (drive_widget.py, run in whichever interpreter has
 playwright: this one or $COMFYUI_PYTHON). Skips with the reason when COMFYUI_DIR, Chromium
 or playwright is missing.
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -79,10 +81,24 @@ def report(tmp_path_factory):
     (base / "user").mkdir()
     (base / "custom_nodes" / "ComfyUI-ParetoSlider").symlink_to(ROOT, target_is_directory=True)
     sys.path.insert(0, str(HERE))
-    from make_files import write_template_placeholders, write_tiny_files, write_tiny_loras
+    from make_files import SDXL_TEMPLATE_LORAS, write_template_placeholders, write_tiny_files, write_tiny_loras
     write_tiny_files(base / "models" / "paretoslider")
     write_tiny_loras(base / "models" / "loras")
     write_template_placeholders(base)
+    # the SDXL template's end-to-end run: a tiny SDXL UNet and VAE decoder and real SDXL LoRAs under
+    # the template's LoRA names (tiny_sdxl.py, in ComfyUI's python), and the test conditioning node
+    (base / "custom_nodes" / "paretoslider_test_nodes").symlink_to(ROOT / "tests" / "integration" / "comfy_test_nodes",
+                                                                  target_is_directory=True)
+    t0 = time.perf_counter()
+    built = subprocess.run([comfy_python, str(HERE / "tiny_sdxl.py"), str(comfy), str(base / "models"),
+                            *SDXL_TEMPLATE_LORAS], check=False, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if built.returncode == 0:
+        tiny_sdxl = {**json.loads(built.stdout.strip().splitlines()[-1]),
+                     "wall_seconds": round(time.perf_counter() - t0, 1)}
+    else:
+        tiny_sdxl = {"error": f"tiny_sdxl.py failed (rc {built.returncode}):\n{built.stdout[-2000:]}\n"
+                              f"{built.stderr[-3000:]}"}
 
     port = _free_port(int(os.environ.get("PARETOSLIDER_BROWSER_PORT", "8181")))
     url = f"http://127.0.0.1:{port}"
@@ -118,6 +134,8 @@ def report(tmp_path_factory):
         data["_shots"] = str(shots)
         data["_url"] = url
         data["_server_log"] = log_path.read_text()[-4000:]
+        data["_base"] = str(base)
+        data["_tiny_sdxl"] = tiny_sdxl
         if os.environ.get("PARETOSLIDER_UPDATE_SCREENSHOTS") == "1":
             img = ROOT / "docs" / "img"
             img.mkdir(parents=True, exist_ok=True)
@@ -390,7 +408,9 @@ def test_each_web_module_loads_once_and_one_extension_registers(report):
     assert loaded == files, "every module is fetched exactly once (relative imports share the instance)"
 
 
-LORA_TEMPLATES = {"paretoslider_two_loras_slider"}
+# LoRA-slider templates -> the labels their pads show (the LoRA node's names)
+LORA_TEMPLATES = {"paretoslider_two_loras_slider": ["Photoreal", "Watercolor"],
+                  "paretoslider_sdxl_two_loras_slider": ["Photo", "Sketch"]}
 TEMPLATE_TRAINED_TEXT = {"sd3": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0)",
                          "flux": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5"}
 
@@ -410,11 +430,26 @@ def test_example_workflow_loads_as_a_template(report, name):
     assert t["prompt_error"] is None and t["prompt_nodes"] > 0
     flagged = [n["type"] for n in t["nodes"] if n["has_error"]]
     assert not flagged, f"nodes flagged with errors after loading {name}: {flagged}"
+    # as laid out once the frontend has sized the nodes: none covers another (title bars included)
+    title = 30
+    boxes = [(n["type"], n["pos"][0], n["pos"][1] - title, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+             for n in t["nodes"]]
+    for i, (ta, ax0, ay0, ax1, ay1) in enumerate(boxes):
+        for tb, bx0, by0, bx1, by1 in boxes[i + 1:]:
+            assert not (ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1), f"{name}: {ta} overlaps {tb} once loaded"
+    if name == SDXL_TEMPLATE:   # it opens at its saved zoom (readable), not zoomed out to fit
+        saved = json.loads((ROOT / "example_workflows" / f"{name}.json").read_text(encoding="utf-8"))
+        saved_view = saved["extra"]["ds"]
+        assert saved_view["scale"] >= 0.8 and t["view"]["scale"] == pytest.approx(saved_view["scale"]), t["view"]
     if name in LORA_TEMPLATES:
         # no trained file: the pads are labelled with the LoRA node's names
         assert t["recommended"] is None
-        assert t["pads"]["ParetoSliderPreference"]["labels"] == ["Photoreal", "Watercolor"], t["pads"]
-        assert t["pads"]["ParetoSliderSchedule"]["labels"] == ["Photoreal", "Watercolor"], t["pads"]
+        assert t["pads"]["ParetoSliderPreference"]["labels"] == LORA_TEMPLATES[name], t["pads"]
+        assert t["pads"]["ParetoSliderPreference"]["mode"] == "slider", t["pads"]
+        if name == "paretoslider_sdxl_two_loras_slider":
+            assert set(t["pads"]) == {"ParetoSliderPreference"}, "Preference straight into Apply"
+            return
+        assert t["pads"]["ParetoSliderSchedule"]["labels"] == LORA_TEMPLATES[name], t["pads"]
         assert t["pads"]["ParetoSliderSchedule"]["start_shown"], "the schedule shows the Preference's ω as its start"
         sched = next(v for v in t["prompt"].values() if v["class_type"] == "ParetoSliderSchedule")
         assert {k: sched["inputs"][k] for k in ("end", "curve", "keypoints", "axis")} == {
@@ -423,6 +458,127 @@ def test_example_workflow_loads_as_a_template(report, name):
     # the Loader says how the template's file was trained (make_files.TRAINING, as the configs)
     want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name else "sd3"]
     assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
+
+
+SDXL_TEMPLATE = "paretoslider_sdxl_two_loras_slider"
+E2E_SIZE = 64        # px: an 8 × 8 latent, what two shared CPU cores sample in seconds
+E2E_OMEGAS = ("0.700, 0.300", "0.300, 0.700")   # the template's ω, and the slider moved toward Sketch
+
+
+def _sdxl_e2e_prompt(prompt: dict, omega: str) -> dict:
+    """The frontend's API prompt of the SDXL template (graphToPrompt, as Queue sends it) with the
+    substitutions of test_sdxl_template_runs_end_to_end_on_a_tiny_sdxl, at preference `omega`."""
+    import tiny_sdxl
+    p = json.loads(json.dumps(prompt))
+    of = lambda t: [k for k, v in p.items() if v["class_type"] == t]  # noqa: E731
+    (ckpt,) = of("CheckpointLoaderSimple")
+    (ks,) = of("KSampler")
+    p[ckpt] = {"class_type": "UNETLoader", "inputs": {"unet_name": tiny_sdxl.UNET_FILE, "weight_dtype": "default"}}
+    p["tiny_sdxl_vae"] = {"class_type": "VAELoader", "inputs": {"vae_name": tiny_sdxl.VAE_FILE}}
+    texts = {p[ks]["inputs"]["positive"][0]: 1, p[ks]["inputs"]["negative"][0]: 2}
+    assert sorted(texts) == sorted(of("CLIPTextEncode")), "two prompts, each into the KSampler"
+    for node, seed in texts.items():      # CLIP-L + CLIP-G's widths: context (77, 2048), pooled 1280
+        p[node] = {"class_type": "ParetoTestConditioning",
+                   "inputs": {"context_dim": tiny_sdxl.CONTEXT_DIM, "pooled_dim": tiny_sdxl.POOLED_DIM,
+                              "tokens": 77, "seed": seed, "guidance": 0.0}}
+    for v in p.values():                  # the checkpoint's MODEL stays, its VAE is the tiny one
+        for name, val in v["inputs"].items():
+            if isinstance(val, list) and val[0] == ckpt:
+                assert val[1] in (0, 2), f"{v['class_type']}.{name} takes the checkpoint's output {val[1]}"
+                v["inputs"][name] = [ckpt, 0] if val[1] == 0 else ["tiny_sdxl_vae", 0]
+    (latent,) = of("EmptyLatentImage")
+    p[latent]["inputs"].update(width=E2E_SIZE, height=E2E_SIZE)
+    (pref,) = of("ParetoSliderPreference")
+    p[pref]["inputs"]["preference"] = omega
+    return p
+
+
+def _run_prompt(url: str, prompt: dict, timeout: float = 480) -> tuple[dict, float]:
+    """POST /prompt, poll /history until done: (its history entry, seconds)."""
+    t0 = time.perf_counter()
+    body = json.dumps({"prompt": prompt, "client_id": "paretoslider-browser-e2e"}).encode()
+    req = urllib.request.Request(f"{url}/prompt", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            pid = json.loads(r.read())["prompt_id"]
+    except urllib.error.HTTPError as err:
+        pytest.fail(f"POST /prompt refused the graph: {err.read().decode()[:3000]}")
+    while time.perf_counter() - t0 < timeout:
+        h = _get(f"{url}/history/{pid}").get(pid)
+        if h and h.get("status", {}).get("completed") is not None \
+                and h["status"].get("status_str") in ("success", "error"):
+            return h, time.perf_counter() - t0
+        time.sleep(0.2)
+    pytest.fail(f"prompt {pid} did not finish in {timeout} s")
+
+
+def test_sdxl_template_runs_end_to_end_on_a_tiny_sdxl(report):
+    """The SDXL template, as the frontend loads and serialises it, runs on a tiny SDXL and the
+    LoRA slider changes the image.
+
+    The graph is the API prompt the real frontend built from the template JSON (the template
+    scenario: fetched from /workflow_templates, loaded, app.graphToPrompt()). Kept exactly as
+    serialised: ParetoSlider from LoRAs (blend, the template's two LoRA names, names, strength),
+    ParetoSlider Preference (only its ω is set, to each of E2E_OMEGAS), Apply ParetoSlider,
+    KSampler (seed 42, 25 steps, cfg 6, dpmpp_2m karras, denoise 1), VAEDecode, SaveImage, and
+    every link between them. Substituted, because a real SDXL checkpoint is 6.9 GB and its text
+    encoders alone 0.8 B parameters at fixed sizes:
+      - CheckpointLoaderSimple (sd_xl_base_1.0) -> UNETLoader on tiny_sdxl_unet.safetensors, a
+        0.16 B-parameter UNet that ComfyUI's model detection reads back as supported_models.SDXL
+        (model_base.SDXL, EPS; tiny_sdxl.py says which dimensions are SDXL's and which are cut);
+        its MODEL output feeds Apply ParetoSlider as the checkpoint's did;
+      - the checkpoint's VAE -> VAELoader on tiny_sdxl_vae.safetensors (the decoder of SDXL's VAE
+        architecture, AutoencoderKL, at width 32 instead of 128; random weights), into the same
+        VAEDecode;
+      - both CLIPTextEncode (positive / negative) -> ParetoTestConditioning (seeded random
+        conditioning with SDXL's CLIP widths: context 77 × 2048, pooled_output 1280, from which
+        SDXL's extra_conds builds the 2816-wide `y` with the size embeddings);
+      - EmptyLatentImage 1024 × 1024 -> 64 × 64 (an 8 × 8 latent: CPU time).
+    The two LoRAs are real kohya-format SDXL LoRAs (lora_unet_* on every transformer Linear and
+    proj_in / proj_out, rank 4, plus lora_te1_ / lora_te2_ keys the slider skips) under the
+    template's file names.
+    """
+    info = report.get("_tiny_sdxl", {})
+    assert "error" not in info, info.get("error")
+    assert info["detected"] == "SDXL" and info["model_type"] == "EPS", info
+    t = _scenario(report, "templates").get(SDXL_TEMPLATE)
+    assert t and "prompt" in t and t.get("prompt_error") is None, (t or {}).get("error") or t
+    # what runs is the template's own settings, as the frontend serialised them
+    ours = {v["class_type"]: v["inputs"] for v in t["prompt"].values()}
+    assert {k: ours["KSampler"][k] for k in ("seed", "steps", "cfg", "sampler_name", "scheduler", "denoise")} == {
+        "seed": 42, "steps": 25, "cfg": 6.0, "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 1.0}
+    loras = ours["ParetoSliderFromLoras"]
+    assert (loras["method"], loras["lora_1"], loras["lora_2"], loras["names"]) == (
+        "blend", "sdxl_photoreal.safetensors", "sdxl_sketch.safetensors", "Photo, Sketch")
+    assert ours["ParetoSliderPreference"]["preference"] == E2E_OMEGAS[0]
+    out_dir = Path(report["_base"]) / "output"
+    images, seconds = {}, {}
+    from PIL import Image
+    import numpy as np
+    for omega in E2E_OMEGAS:
+        h, seconds[omega] = _run_prompt(report["_url"], _sdxl_e2e_prompt(t["prompt"], omega))
+        errors = [d for kind, d in h["status"].get("messages", []) if kind == "execution_error"]
+        assert h["status"]["status_str"] == "success", (
+            f"ω {omega}: {errors[0].get('exception_type')}: {errors[0].get('exception_message')}" if errors
+            else h["status"])
+        saved = [img for o in h["outputs"].values() for img in o.get("images", [])]
+        assert len(saved) == 1, h["outputs"]
+        f = saved[0]
+        images[omega] = np.asarray(Image.open(out_dir / f["subfolder"] / f["filename"]).convert("RGB"),
+                                   dtype=np.float64) / 255.0
+    a, b = (images[o] for o in E2E_OMEGAS)
+    assert a.shape == b.shape == (E2E_SIZE, E2E_SIZE, 3)
+    spread = [float(x.std()) for x in (a, b)]
+    diff = float(np.abs(a - b).mean())
+    changed = float((np.abs(a - b) > 2 / 255).mean())
+    print(f"\nSDXL template end to end on the tiny SDXL ({info['unet_parameters'] / 1e9:.2f} B parameters, "
+          f"built in {info['wall_seconds']} s): ω {E2E_OMEGAS[0]} in {seconds[E2E_OMEGAS[0]]:.1f} s, "
+          f"ω {E2E_OMEGAS[1]} in {seconds[E2E_OMEGAS[1]]:.1f} s; pixel std {spread[0]:.3f} / {spread[1]:.3f}; "
+          f"mean |difference| {diff:.4f} (of 1), {100 * changed:.1f}% of values differ by more than 2/255")
+    assert min(spread) > 0.02, f"a flat image (pixel std {spread})"
+    assert diff > 0.01 and changed > 0.2, (
+        f"moving the slider from {E2E_OMEGAS[0]} to {E2E_OMEGAS[1]} changed the image too little: "
+        f"mean |difference| {diff:.4f}, {100 * changed:.1f}% of values")
 
 
 @pytest.mark.parametrize("node_id", ["ParetoSliderLoader", "ParetoSliderPreference", "ApplyParetoSlider",
