@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import folder_paths
 import torch
 from comfy_api.latest import io
+from safetensors import SafetensorError
 
 from ..pareto_core import ParetoSliderFileError, validate_preference
 from .errors import log, user_errors, validation_message
@@ -92,7 +93,7 @@ def load_lora_file(name: str) -> LoraFile:
         return cached
     try:
         sd = comfy.utils.load_torch_file(path, safe_load=True)
-    except Exception as err:           # a truncated or foreign file: say which one
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:   # truncated or foreign: say which
         raise ParetoSliderFileError(f"LoRA file {name!r} cannot be read ({type(err).__name__}: {err}); "
                                     "is it a complete .safetensors LoRA?") from None
     _CACHE[path] = f = read_lora(name, stamp, sd)

@@ -50,7 +50,8 @@ def adds_sigma_noise(sampling) -> bool:
     try:
         out = sampling.noise_scaling(sigma, torch.ones(2, 1, dtype=torch.float64),
                                      torch.full((2, 1), 2.0, dtype=torch.float64), max_denoise=False)
-    except Exception:  # noqa: BLE001  an unknown sampling type: refused below with its name
+    except (TypeError, AttributeError, ValueError, RuntimeError, NotImplementedError):
+        return False      # an unknown sampling type that cannot take the probe: refused below with its name
         return False
     return torch.is_tensor(out) and out.shape == (2, 1) and torch.allclose(out.flatten(), 2.0 + sigma)
 

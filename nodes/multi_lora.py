@@ -116,7 +116,7 @@ def fits_in_memory(base_model, batch_shape: tuple[int, ...], device: torch.devic
     import comfy.model_management as mm
     try:
         need = base_model.memory_required(batch_shape)
-    except Exception:      # a model without an estimate: batch
+    except AttributeError:      # a model class without ComfyUI's estimate: batch
         return True
     return need < mm.get_free_memory(device)
 

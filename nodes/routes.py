@@ -54,5 +54,5 @@ def register_routes() -> None:
         from server import PromptServer
         PromptServer.instance.routes.get("/paretoslider/info")(info_handler)
         _registered = True
-    except Exception as err:  # no server (e.g. ComfyUI used as a library): nodes still work
+    except (ImportError, AttributeError) as err:  # no server (ComfyUI used as a library): nodes still work
         log.warning("ParetoSlider: /paretoslider/info not registered (%s)", err)
