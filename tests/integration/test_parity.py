@@ -63,7 +63,7 @@ def handwritten_hooks(model, file, omega: torch.Tensor, batch: int):
 @contextmanager
 def trainer_hooks(model, file, omega: torch.Tensor, batch: int):
     """The trainer's own injection (trainer/inject.py) with its backbones' module names."""
-    inject = pytest.importorskip("trainer.inject")
+    import trainer.inject as inject
     from trainer.backbones.sd3 import SD3Backbone
     names = SimpleNamespace(temb_module=SD3Backbone.temb_module, joint_blocks=SD3Backbone.joint_blocks)
     with inject.preference_hooks(model, names, file.preference_modules(), omega):
@@ -119,49 +119,31 @@ def comfy_velocities(comfy_base, arch: str, sliders: list[str], tensors: dict, t
     return load_file(str(out))
 
 
-SD3_SLIDERS = ["tiny_sd3_slider.safetensors", "tiny_sd3_blockmod.safetensors"]
+SLIDERS = {"sd3": ["tiny_sd3_slider.safetensors", "tiny_sd3_blockmod.safetensors"],
+           "flux": ["tiny_flux_slider.safetensors", "tiny_flux_blockmod.safetensors"]}
 
 
 @pytest.mark.parametrize("hooks", sorted(HOOKS))
-def test_sd3_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path, hooks):
+@pytest.mark.parametrize("arch", ["sd3", "flux"])
+def test_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path, arch, hooks):
     root, _ = comfy_base
-    g = torch.Generator().manual_seed(5)
+    g = torch.Generator().manual_seed(5 if arch == "sd3" else 6)
     x = torch.randn(3, 16, 8, 8, generator=g)
     context = torch.randn(3, 8, 64, generator=g)
     pooled = torch.randn(3, 32, generator=g)
     sigma = torch.tensor([0.9, 0.5, 0.2])
     omega = torch.tensor([[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]])
-    got = comfy_velocities(comfy_base, "sd3", SD3_SLIDERS + ["-"],
-                           dict(x=x, sigma=sigma, context=context, pooled=pooled, omega=omega), tmp_path)
-    for slider in SD3_SLIDERS:
-        ref = diffusers_velocity_sd3(load_paretoslider(root / "models" / "paretoslider" / slider),
-                                     omega, x, sigma, context, pooled, HOOKS[hooks])
+    tensors = dict(x=x, sigma=sigma, context=context, pooled=pooled, omega=omega)
+    if arch == "flux":
+        tensors["guidance"] = torch.tensor(3.5)
+    got = comfy_velocities(comfy_base, arch, SLIDERS[arch] + ["-"], tensors, tmp_path)
+    for slider in SLIDERS[arch]:
+        file = load_paretoslider(root / "models" / "paretoslider" / slider)
+        ref = (diffusers_velocity_sd3(file, omega, x, sigma, context, pooled, HOOKS[hooks]) if arch == "sd3"
+               else diffusers_velocity_flux(file, omega, x, sigma, context, pooled, 3.5, HOOKS[hooks]))
         rel = ((got[slider] - ref).norm() / ref.norm()).item()
         assert rel < 1e-5, f"{slider}: ComfyUI and diffusers disagree, relative error {rel:.2e}"
         # and the file matters: the base model is far from it
-        assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3
-
-
-FLUX_SLIDERS = ["tiny_flux_slider.safetensors", "tiny_flux_blockmod.safetensors"]
-
-
-@pytest.mark.parametrize("hooks", sorted(HOOKS))
-def test_flux_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_base, tmp_path, hooks):
-    root, _ = comfy_base
-    g = torch.Generator().manual_seed(6)
-    x = torch.randn(3, 16, 8, 8, generator=g)
-    context = torch.randn(3, 8, 64, generator=g)
-    pooled = torch.randn(3, 32, generator=g)
-    sigma = torch.tensor([0.9, 0.5, 0.2])
-    omega = torch.tensor([[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]])
-    got = comfy_velocities(comfy_base, "flux", FLUX_SLIDERS + ["-"],
-                           dict(x=x, sigma=sigma, context=context, pooled=pooled, omega=omega,
-                                guidance=torch.tensor(3.5)), tmp_path)
-    for slider in FLUX_SLIDERS:
-        ref = diffusers_velocity_flux(load_paretoslider(root / "models" / "paretoslider" / slider),
-                                      omega, x, sigma, context, pooled, 3.5, HOOKS[hooks])
-        rel = ((got[slider] - ref).norm() / ref.norm()).item()
-        assert rel < 1e-5, f"{slider}: ComfyUI and diffusers disagree, relative error {rel:.2e}"
         assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3
 
 
@@ -169,8 +151,8 @@ def test_flux_velocity_matches_diffusers_reference_with_per_row_preferences(comf
 def test_file_exported_by_the_trainer_gives_the_trainers_velocity_in_comfyui(comfy_base, tmp_path, arch):
     """peft LoRA + preference modules → trainer.model.lora_state_for_file → save_paretoslider →
     ComfyUI with the runtime's nodes == the trainer's own forward (trainer/inject.py hooks)."""
-    trainer_model = pytest.importorskip("trainer.model")
-    inject = pytest.importorskip("trainer.inject")
+    import trainer.inject as inject
+    import trainer.model as trainer_model
     from trainer.backbones.flux_kontext import FluxKontextBackbone
     from trainer.backbones.sd3 import SD3Backbone
     from pareto_core import save_paretoslider
