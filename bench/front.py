@@ -69,8 +69,6 @@ def _log(msg: str) -> None:
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
 
 
 # ----------------------------------------------------------------------------- training jobs

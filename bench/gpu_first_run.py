@@ -1,6 +1,6 @@
 """The first real-size run on a GPU, against the memory model's prediction (needs CUDA; ~3 minutes).
 
-    .venv/bin/python bench/gpu_first_run.py [--config gpu_16gb] [--steps 3] [--runtime]
+    .venv/bin/python -m bench.gpu_first_run [--config gpu_16gb] [--steps 3] [--runtime]
 
 SD3.5 Medium (its published config, random bf16 weights: nothing downloaded) at 512 px trains
 with the memory settings of trainer/configs/<config>.yaml through the trainer's own Trainer:
@@ -28,8 +28,6 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench import memory as M
 

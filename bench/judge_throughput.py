@@ -1,10 +1,10 @@
 """Throughput of the vlm_judge reward: images scored per second, one by one vs concurrent requests
 that the server batches.
 
-    python bench/judge_throughput.py                       # the tiny random Qwen2-VL, served locally
-    python bench/judge_throughput.py --url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-VL-7B-Instruct
+    python -m bench.judge_throughput                       # the tiny random Qwen2-VL, served locally
+    python -m bench.judge_throughput --url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-VL-7B-Instruct
 
-Without --url it builds the tests' tiny Qwen2-VL (tests/trainer/vlm_server.py) and starts two
+Without --url it builds the tests' tiny Qwen2-VL (testsupport/vlm_server.py) and starts two
 local OpenAI-compatible servers for it: one that answers one request per forward pass (batch 1) and
 one that batches up to --max-batch concurrent requests into one forward pass, as vLLM / SGLang do.
 Each run scores --images fresh edit pairs (source + edited image, the recipe's instruction question)
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 import urllib.request
@@ -25,9 +24,6 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "trainer"))
 
 TEMPLATE = ('Here are two images: the original (first) and the edited version (second).\n'
             'Edit instruction: "{prompt}"\nRequirement: the edit must follow the instruction strictly.\n'
@@ -84,7 +80,7 @@ def main(argv=None) -> dict:
         if a.url:
             servers = {"server": (a.url, a.model)}
         else:
-            from vlm_server import SERVED_NAME, make_tiny_qwen2_vl, running_server
+            from testsupport.vlm_server import SERVED_NAME, make_tiny_qwen2_vl, running_server
             folder = make_tiny_qwen2_vl(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "tiny_qwen2_vl",
                                         max_pixels=a.max_pixels, hidden=a.hidden, layers=a.layers)
             servers = {"batch 1": (stack.enter_context(running_server(folder, max_batch=1, max_logprobs=1000,

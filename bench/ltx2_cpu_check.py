@@ -1,8 +1,8 @@
 """A minutes-scale CPU check of LTX-2 training: does ω move the motion ⟷ stability pair?
 
-    python bench/ltx2_cpu_check.py                  # minutes on 2 cores → bench/results/ltx2_cpu_check.*
+    python -m bench.ltx2_cpu_check                  # minutes on 2 cores → bench/results/ltx2_cpu_check.*
 
-It uses the product end to end: the tiny random LTX-2 of trainer.tiny (the diffusers classes of
+It uses the product end to end: the tiny random LTX-2 of testsupport.tiny (the diffusers classes of
 the real model, 2 layers of width 16, video VAE 2× in space and time, audio sampled jointly),
 `trainer.train.run` with the ready objectives of trainer/configs/ltx2_motion_vs_stability.yaml
 (motion_magnitude, temporal_consistency), then `trainer.evaluate.evaluate_file` on held-out prompts
@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 PROMPTS = REPO / "trainer" / "configs" / "prompts"
 
@@ -58,7 +56,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     from trainer.config import config_from_dict
     from trainer.evaluate import evaluate_file, load_eval_samples
-    from trainer.tiny import make_tiny_ltx2
+    from testsupport.tiny import make_tiny_ltx2
     from trainer.train import run
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
@@ -88,7 +86,7 @@ def main(argv=None) -> int:
             "stability corner is steadier than the base model": stability[-1] > base["stability"]["mean"],
         }
         report = {
-            "what": "tiny random LTX-2 (trainer.tiny.make_tiny_ltx2), NFT with motion_magnitude vs "
+            "what": "tiny random LTX-2 (testsupport.tiny.make_tiny_ltx2), NFT with motion_magnitude vs "
                     "temporal_consistency, evaluated on held-out prompts with fixed noise across ω",
             "settings": settings(Path("<tiny_ltx2>"), Path("<run>"), args.steps, args.seed),
             "eval": {"points": args.points, "samples_per_prompt": args.samples_per_prompt,

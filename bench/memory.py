@@ -1,7 +1,7 @@
 """Exact memory model of a training step: the real transformers, the trainer's real NFT step, on meta.
 
-    .venv/bin/python bench/memory.py                       # everything → bench/results/memory.json + docs table
-    .venv/bin/python bench/memory.py --models sd35_medium --resolutions 512 --options gpu_16gb --no-write
+    .venv/bin/python -m bench.memory                       # everything → bench/results/memory.json + docs table
+    .venv/bin/python -m bench.memory --models sd35_medium --resolutions 512 --options gpu_16gb --no-write
 
 SD3.5 Medium, SD3.5 Large and FLUX.1 Kontext [dev] are built from their published configs (literal
 dicts below; nothing is downloaded) on the meta device: every tensor has its real shape and dtype and
@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import copy
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,8 +35,6 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.memtrack import (
     CUDA_POLICY,
@@ -164,7 +161,7 @@ def build_backbone(model: str, resolution: int, settings: dict, tracker: LiveByt
         StableDiffusion3Pipeline,
     )
 
-    from trainer.tiny import tiny_clip_tokenizer, tiny_t5_tokenizer
+    from testsupport.tiny import tiny_clip_tokenizer, tiny_t5_tokenizer
     spec = MODELS[model]
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[settings["model.dtype"]]
     resident = not settings["model.text_cache"]

@@ -4,13 +4,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_sd3_path(tmp_path_factory):
-    from trainer.tiny import make_tiny_sd3
+    from testsupport.tiny import make_tiny_sd3
     return make_tiny_sd3(tmp_path_factory.mktemp("models") / "tiny_sd3")
 
 
 @pytest.fixture(scope="session")
 def tiny_kontext_path(tmp_path_factory):
-    from trainer.tiny import make_tiny_flux_kontext
+    from testsupport.tiny import make_tiny_flux_kontext
     return make_tiny_flux_kontext(tmp_path_factory.mktemp("models") / "tiny_kontext")
 
 

@@ -3,7 +3,7 @@ the result is one line on stdout; trainer.evaluate and `python -m trainer eval` 
 import logging
 
 import yaml
-from eval_testing import FakeBackbone, make_file
+from testsupport.eval_fakes import FakeBackbone, make_file
 
 from pareto_core import read_metadata
 from trainer import eval_cli, evaluate

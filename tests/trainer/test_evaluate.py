@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from eval_testing import WIDTH, FakeBackbone, channel_mean, make_file
+from testsupport.eval_fakes import WIDTH, FakeBackbone, channel_mean, make_file
 
 from pareto_core import (
     EmbeddingConfig,
@@ -212,7 +212,7 @@ def _file_for(backbone, path, module):
             f"transformer.{module}.alpha": torch.tensor(4.0)}
     meta = ParetoSliderMetadata(architecture=backbone.architecture, width=backbone.width, embedding=cfg,
                                 objectives=[Objective("bright", "Bright", "brightness"),
-                                            Objective("red", "Red", "trainer_testing:redness")])
+                                            Objective("red", "Red", "testsupport.trainer_helpers:redness")])
     return save_paretoslider(path, meta, lora, modules)
 
 
@@ -224,7 +224,7 @@ def test_python_m_trainer_eval_on_tiny_sd3_from_a_config(tmp_path, tiny_sd3_path
     from trainer.config import config_from_dict
     data = {"model": {"backbone": "sd3", "path": str(tiny_sd3_path), "resolution": 32, "max_sequence_length": 8},
             "objectives": [{"name": "bright", "reward": "brightness"},
-                           {"name": "red", "reward": "trainer_testing:redness"}],
+                           {"name": "red", "reward": "testsupport.trainer_helpers:redness"}],
             # train_timesteps 1: NFT trains on at most sample_steps × timestep_fraction (0.99) = 1 σ
             "data": {"prompts": ["a red cat"]}, "train": {"sample_steps": 2, "train_timesteps": 1}}
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(data))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from trainer_testing import tiny_config
+from testsupport.trainer_helpers import tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 import torch
-from trainer_testing import tiny_config
+from testsupport.trainer_helpers import tiny_config
 
 from pareto_core import EmbeddingConfig, PreferenceModules, load_paretoslider
 from trainer.backbones.base import Sample
@@ -14,7 +14,7 @@ from trainer.train import run
 
 @pytest.fixture(scope="session")
 def tiny_ltx2_path(tmp_path_factory):
-    from trainer.tiny import make_tiny_ltx2
+    from testsupport.tiny import make_tiny_ltx2
     return make_tiny_ltx2(tmp_path_factory.mktemp("models") / "tiny_ltx2")
 
 

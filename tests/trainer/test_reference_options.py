@@ -3,7 +3,7 @@ behaviour stays selectable (issue 12, item 1): loss scale, old-policy EMA, train
 group-ε and the SD3 timestep dtype. Hand-computed values throughout."""
 import pytest
 import torch
-from trainer_testing import brightness, redness, tiny_config
+from testsupport.trainer_helpers import brightness, redness, tiny_config
 
 from trainer.algorithms import Rollout
 from trainer.config import schedule_timesteps

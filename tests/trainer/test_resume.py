@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from trainer.train import latest_checkpoint, run
 
-from trainer_testing import brightness, redness, tiny_config
+from testsupport.trainer_helpers import brightness, redness, tiny_config
 
 
 def _rows(path):

@@ -3,7 +3,7 @@ import time
 
 import pytest
 import torch
-from trainer_testing import brightness, redness, tiny_config
+from testsupport.trainer_helpers import brightness, redness, tiny_config
 
 from pareto_core import load_paretoslider
 from trainer.train import Trainer, TrainingDiverged, run
@@ -15,7 +15,7 @@ def _check_file(path, architecture, width, rank=2, alpha=4.0):
     assert m.architecture == architecture and m.width == width
     assert [o.name for o in m.objectives] == ["bright", "red"]
     assert [o.label for o in m.objectives] == ["Bright", "Red"]
-    assert m.objectives[1].reward == "trainer_testing:redness"
+    assert m.objectives[1].reward == "testsupport.trainer_helpers:redness"
     assert m.lora["rank"] == rank and m.lora["alpha"] == alpha
     assert m.training["algorithm"] in ("nft", "grpo") and m.training["steps"] >= 1
     a_keys = [k for k in f.lora if k.endswith(".lora_A.weight")]

@@ -1,7 +1,7 @@
 """trainer.sweep: ω grids and labels, the fixed-noise sweep, its checks."""
 import pytest
 import torch
-from eval_testing import WIDTH, FakeBackbone, channel_mean
+from testsupport.eval_fakes import WIDTH, FakeBackbone, channel_mean
 
 from pareto_core import EmbeddingConfig, PreferenceModules
 from trainer.errors import UserError

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from fault_server import OK_TOP, fault_server, refused_url
-from vlm_server import SERVED_NAME, make_tiny_qwen2_vl, running_server
+from testsupport.fault_server import OK_TOP, fault_server, refused_url
+from testsupport.vlm_server import SERVED_NAME, make_tiny_qwen2_vl, running_server
 
 from trainer.rewards import RewardError, build_reward
 from trainer.rewards.composite import CompositeReward
@@ -200,7 +200,7 @@ def test_transient_failures_are_retried_with_backoff():
 
 def test_a_failing_judge_stops_training_with_its_message_and_writes_no_file(tiny_kontext_path, edits_jsonl,
                                                                              tmp_path):
-    from trainer_testing import tiny_config
+    from testsupport.trainer_helpers import tiny_config
 
     from trainer.train import run
     messages = {"timeout": "did not answer within 1 s", "500": "HTTP 500", "malformed": "not JSON",

@@ -8,7 +8,12 @@ VAE latents and 12 learned prompt tokens instead of text encoders:
   circle/square/triangle (see bench/toytask/data.py for the renderer the base was trained on).
 
 The pretrained base lives in bench/toytask/base/toy_base.safetensors (keys `transformer.*` and
-`text.*`, config in the safetensors metadata); bench/toytask/pretrain.py reproduces it.
+`text.*`, config in the safetensors metadata; `save_toy_base` writes that layout);
+bench/toytask/pretrain.py reproduces it.
+
+It stays in the product (not in testsupport/): it is the backbone of the CPU demo (scripts/demo.sh →
+demo/cpu_demo.py) and of the documented tiny run (`model.backbone: toy`). The base file itself is in
+the repository, not in the wheel: without it, `model.path` must name one.
 """
 from __future__ import annotations
 
@@ -124,11 +129,6 @@ class ToyBackbone(Backbone):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return ((latents.float() + 1) / 2).clamp(0, 1)
-
-    @staticmethod
-    def encode_images(images: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] -> the model's pixel space [-1, 1] (the inverse of decode)."""
-        return images * 2 - 1
 
 
 def save_toy_base(path: str | Path, transformer: nn.Module, text: ToyTextEncoder, config: dict,

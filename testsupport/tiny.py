@@ -1,4 +1,4 @@
-"""Tiny random SD3, Flux Kontext and LTX-2 pipelines built offline from configs (tests, parity checks).
+"""Tiny random SD3, Flux Kontext and LTX-2 pipelines built offline from configs (tests, bench, parity checks).
 
     path = make_tiny_sd3(tmp_path / "sd3")          # a diffusers folder, loadable like a real one
     path = make_tiny_flux_kontext(tmp_path / "kontext")

@@ -1,4 +1,4 @@
-"""Helpers shared by the trainer tests (importable: tests/trainer is on sys.path under pytest)."""
+"""Helpers shared by the trainer tests: two reward functions and a config small enough for CPU seconds a step."""
 
 def brightness(images, prompts, sources):
     return images.mean(dim=(1, 2, 3))
@@ -19,7 +19,7 @@ def tiny_config(model_path, out_dir, backbone="sd3", **train):
         "lora": {"rank": 2, "alpha": 4},
         "preference": {"hidden": 16},
         "objectives": [{"name": "bright", "label": "Bright", "reward": "brightness"},
-                       {"name": "red", "label": "Red", "reward": "trainer_testing:redness"}],
+                       {"name": "red", "label": "Red", "reward": "testsupport.trainer_helpers:redness"}],
         "data": {"prompts": ["a red cat", "a blue dog"]},
         "train": t,
         "output": {"dir": str(out_dir), "checkpoint_every": 0, "progress": False, "tensorboard": False}})

@@ -1,5 +1,4 @@
-"""Helpers for the evaluation tests: a tiny fake backbone, a ParetoSlider file for it, a scorer
-(importable: tests/trainer is on sys.path under pytest)."""
+"""Helpers for the evaluation tests: a tiny fake backbone, a ParetoSlider file for it, a scorer."""
 import zlib
 
 import torch

@@ -1,7 +1,7 @@
 """A tiny random Qwen2-VL and a small OpenAI-compatible chat-completions server for it (tests, bench).
 
-    python tests/trainer/vlm_server.py build /tmp/tiny_qwen2_vl
-    python tests/trainer/vlm_server.py serve /tmp/tiny_qwen2_vl --port 0 --max-batch 8
+    python -m testsupport.vlm_server build /tmp/tiny_qwen2_vl          # from the repository root
+    python -m testsupport.vlm_server serve /tmp/tiny_qwen2_vl --port 0 --max-batch 8
     # prints "listening on http://127.0.0.1:<port>/v1" once it accepts requests
 
 Why not `transformers serve`: in transformers 5.x its /v1/chat/completions lists `logprobs` and
@@ -64,7 +64,7 @@ def make_tiny_qwen2_vl(path: str | Path, seed: int = 0, max_pixels: int = 56 * 5
     from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from trainer.tiny import _byte_chars
+    from testsupport.tiny import _byte_chars
     vocab = {c: i for i, c in enumerate(_byte_chars())}
     merges = [("Y", "e"), ("Ye", "s"), ("N", "o"), ("Ġ", "Y"), ("ĠY", "e"), ("ĠYe", "s"), ("Ġ", "N"), ("ĠN", "o")]
     for a, b in merges:
@@ -319,10 +319,10 @@ def serve(folder: str, host: str = "127.0.0.1", port: int = 0, max_batch: int = 
 def running_server(folder: str | Path, max_batch: int = 8, batch_wait: float = 0.0, max_logprobs: int = 20,
                    threads: int = 1, start_timeout: float = 120.0):
     """Start `serve` in a subprocess on a free loopback port; yields its base URL (…/v1); stops it after."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "serve", str(folder), "--port", "0",
+    cmd = [sys.executable, "-m", "testsupport.vlm_server", "serve", str(folder), "--port", "0",
            "--max-batch", str(max_batch), "--batch-wait", str(batch_wait), "--max-logprobs", str(max_logprobs)]
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=root)
@@ -369,5 +369,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()
