@@ -9,7 +9,7 @@ Protocol (fixed before the full run; docs/BENCHMARK.md explains every choice):
   held-out evaluators lightness (CIELAB L*) vs colourfulness (Hasler-Suesstrunk); fidelity = the
   shape+colour classifier's probability of the prompt's class.
 - scalar ω = the weight on saturation: ω = 0 is (brightness 1, saturation 0), ω = 1 the reverse.
-- methods, per seed, all trained by the product's trainer (`trainer.train.run`), same settings:
+- methods, per seed, all trained by the product's trainer (`trainer.run.train.run`), same settings:
     fixed        5 runs at ω in {0, .25, .5, .75, 1}, S steps each          (compute 5S)
     paretoslider 1 ω-conditioned run, 2S steps                               (2/5 of the fixed runs)
     paretoslider_1of5  the same run at step S (its checkpoint; resumed to 2S) (1/5)
@@ -211,7 +211,7 @@ def _stats(values) -> dict:
 
 def hypervolume_over_seeds(evals: list[dict], method: str, keys, ref, floor: float) -> dict:
     """_stats of the method's hypervolume per seed on `keys`, over the points that pass the floor."""
-    from trainer.pareto import hypervolume
+    from trainer.evaluation.pareto import hypervolume
     vals = []
     for e in evals:
         ok = [p for p in e["methods"][method]["points"] if p["fidelity"] >= floor]
@@ -229,7 +229,7 @@ def fidelity_over_seeds(evals: list[dict], method: str, floor: float) -> tuple[d
 
 
 def metrics(evals: list[dict]) -> dict:
-    from trainer.pareto import spearman
+    from trainer.evaluation.pareto import spearman
     base = evals[0]["base"]
     floor = FLOOR_FRACTION * base["fidelity"]
     ref = {"heldout": [REF_FRACTION * base[k] for k in HELDOUT],
@@ -288,7 +288,7 @@ LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "Pa
 
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
-    from trainer.plots import pyplot, save_figure
+    from trainer.evaluation.plots import pyplot, save_figure
     fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.2))
     floor = m["floor"]
     for ax, keys, space in ((axes[0], HELDOUT, "heldout"), (axes[1], TRAINING, "training")):
@@ -339,7 +339,7 @@ def strip(e: dict, path: Path) -> None:
     from PIL import Image, ImageDraw
 
     from pareto_core.fonts import font
-    from trainer.plots import to_pil
+    from trainer.evaluation.plots import to_pil
     tile, pad, left, top = 48, 3, 205, 18
     grid = e["methods"]["paretoslider"]["w"]
     prompts = e["strip_prompts"]

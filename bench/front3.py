@@ -117,7 +117,7 @@ def job_eval(seed: int, runs: dict, keep_images: bool) -> dict:
 # ----------------------------------------------------------------------------- metrics
 
 def metrics(evals: list[dict]) -> dict:
-    from trainer.pareto import spearman
+    from trainer.evaluation.pareto import spearman
     base = evals[0]["base"]
     floor = front.FLOOR_FRACTION * base["fidelity"]
     ref = {"heldout": [front.REF_FRACTION * base[k] for k in HELDOUT],
@@ -170,7 +170,7 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
     a coloured surface, the fixed runs as squares in the same colours."""
     import matplotlib.tri as mtri
 
-    from trainer.plots import pyplot, save_figure
+    from trainer.evaluation.plots import pyplot, save_figure
     plt = pyplot()
     panels = list(HELDOUT) + ["fidelity"]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4))
@@ -211,7 +211,7 @@ def image_grid(e: dict, path: Path) -> None:
     from PIL import Image, ImageDraw
 
     from pareto_core.fonts import font
-    from trainer.plots import to_pil
+    from trainer.evaluation.plots import to_pil
     tile, pad, margin = 40, 2, 30
     side = (GRID_DIV + 1) * (tile + pad)
     w_one = side + 2 * margin

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("no CUDA device: this script measures a GPU run (the prediction is bench/memory.py's)")
         return 2
-    from trainer.train import Trainer
+    from trainer.run.train import Trainer
     cfg, bb, samples = build(args.config)
     trainer = Trainer(cfg, backbone=bb, rewards={cfg.objectives[0].name: brightness,
                                                  cfg.objectives[1].name: saturation}, samples=samples)

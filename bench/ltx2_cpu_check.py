@@ -4,8 +4,8 @@
 
 It uses the product end to end: the tiny random LTX-2 of testsupport.tiny (the diffusers classes of
 the real model, 2 layers of width 16, video VAE 2× in space and time, audio sampled jointly),
-`trainer.train.run` with the ready objectives of trainer/configs/ltx2_motion_vs_stability.yaml
-(motion_magnitude, temporal_consistency), then `trainer.evaluate.evaluate_file` on held-out prompts
+`trainer.run.train.run` with the ready objectives of trainer/configs/ltx2_motion_vs_stability.yaml
+(motion_magnitude, temporal_consistency), then `trainer.evaluation.evaluate.evaluate_file` on held-out prompts
 with fixed noise per (prompt, seed) across ω. Expected directions: motion falls and stability rises
 as ω goes from the motion corner to the stability corner (Spearman ρ over the ω grid), and the two
 corners sit on either side of the base model. The numbers of record are whatever one run of this
@@ -55,9 +55,9 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(2)
     from trainer.config import config_from_dict
-    from trainer.evaluate import evaluate_file, load_eval_samples
+    from trainer.evaluation.evaluate import evaluate_file, load_eval_samples
     from testsupport.tiny import make_tiny_ltx2
-    from trainer.train import run
+    from trainer.run.train import run
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ltx2_cpu_check_"))

@@ -5,7 +5,7 @@
 
 SD3.5 Medium, SD3.5 Large and FLUX.1 Kontext [dev] are built from their published configs (literal
 dicts below; nothing is downloaded) on the meta device: every tensor has its real shape and dtype and
-no memory. Then the trainer itself runs one step (`trainer.train.Trainer.step`: encode, the rollout
+no memory. Then the trainer itself runs one step (`trainer.run.train.Trainer.step`: encode, the rollout
 with the EMA policy, VAE decode for the rewards, the NFT updates: θ / old / ref passes, backward,
 AdamW) with the LoRA (rank 32, default targets) and the preference modules as a run builds them.
 `bench/memtrack.py` counts what a GPU would hold:
@@ -198,7 +198,7 @@ def build_backbone(model: str, resolution: int, settings: dict, tracker: LiveByt
 
 
 def _cached_text(backbone, prompt: str) -> None:
-    """What trainer.text_cache.install gives the backbone: the embeddings of the real shapes (CPU)."""
+    """What trainer.backbones.text_cache.install gives the backbone: the embeddings of the real shapes (CPU)."""
     L, c = backbone.max_sequence_length, backbone.transformer.config
     if backbone.architecture == "sd3":
         t = {"prompt_embeds": torch.zeros(77 + L, c.joint_attention_dim), "pooled": torch.zeros(c.pooled_projection_dim)}
@@ -253,7 +253,7 @@ def step_memory(bb, encoders, settings: dict, tracker: LiveBytes, policy: dict |
     policy: the autocast table to emulate on meta (None: the device's real autocast);
     around_step: a context for the step alone (the tests' independent allocator measurement)."""
     from trainer.backbones.base import Sample
-    from trainer.train import Trainer
+    from trainer.run.train import Trainer
     with tempfile.TemporaryDirectory() as run_dir:
         tr = bb.transformer
         frozen = _count(tr.parameters())

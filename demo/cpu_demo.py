@@ -7,8 +7,8 @@ What happens (all through the product's own trainer and evaluator, nothing downl
 1. loads the committed toy base model (bench/toytask/base/toy_base.safetensors: a 1.3 M-parameter
    SD3 transformer that draws 16x16 coloured shapes for 12 prompts like "red circle");
 2. trains ONE ParetoSlider file with DiffusionNFT on two conflicting rewards, brightness and
-   saturation, with ω sampled on the simplex (`trainer.train.run`);
-3. sweeps ω over 11 points with fixed noise (`trainer.evaluate.evaluate_file`) and writes the
+   saturation, with ω sampled on the simplex (`trainer.run.train.run`);
+3. sweeps ω over 11 points with fixed noise (`trainer.evaluation.evaluate.evaluate_file`) and writes the
    measured front, one image strip per prompt, and an overview strip of 6 prompts.
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ def overview_strip(path: Path, scorers, png: Path) -> None:
 
     from bench.toytask import task
     from pareto_core import load_paretoslider
-    from trainer.lora_merge import merged_lora
-    from trainer.plots import image_strip
-    from trainer.sweep import omega_grid, omega_label, sweep
+    from trainer.adapters.merge import merged_lora
+    from trainer.evaluation.plots import image_strip
+    from trainer.evaluation.sweep import omega_grid, omega_label, sweep
     bb = task.backbone()
     sl = load_paretoslider(path)
     omegas = omega_grid(2, 11)
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from bench.toytask import task
     from trainer.backbones.toy import DEFAULT_BASE, PROMPTS
-    from trainer.evaluate import evaluate_file
+    from trainer.evaluation.evaluate import evaluate_file
     from trainer.rewards import build_reward
 
     if not DEFAULT_BASE.is_file():

@@ -1,7 +1,7 @@
 """The one sampler: Euler steps of the rectified-flow ODE, and the Flow-GRPO SDE step.
 
-Everything that samples goes through here — the training rollout (`trainer.algorithms`), the
-evaluation sweep (`trainer.sweep`) and the front benchmark (`bench/toytask`). A sampler only
+Everything that samples goes through here — the training rollout (`trainer.rl.algorithms`), the
+evaluation sweep (`trainer.evaluation.sweep`) and the front benchmark (`bench/toytask`). A sampler only
 sees a *velocity function* `v(x, sigma) -> velocity`, sigma (B,); what model, LoRA, ω or blend
 stands behind it is the caller's business. Blends (Diffusion Blend) are composite velocity
 functions (`blend`); MSDDA combines several models' Gaussian reverse steps (`msdda_sample`).

@@ -27,7 +27,7 @@ def check(path=DEFAULT_BASE, png: str | None = None, per_prompt: int = 8, steps:
     out.update({k: float(v.mean()) for k, v in evaluators.heldout_scores(images).items()})
     out.update(fidelity=float(prob.mean()), accuracy=float(acc.mean()))
     if png:
-        from trainer.plots import image_strip
+        from trainer.evaluation.plots import image_strip
         image_strip(images, [p.split()[0][:1] + p.split()[1][:3] for p in es.prompts], tile=40,
                     max_columns=per_prompt * 2, title=f"toy base: fidelity {out['fidelity']:.3f}").save(png)
     return out

@@ -12,9 +12,9 @@ A *policy* here is the base transformer plus a weighted sum of trained pieces:
                               (trainer.sampling.msdda_sample; `sample(..., combine="msdda")`).
 The combination math is the product's own, pareto_core.combine, which the ComfyUI nodes use too
 (nodes/multi_lora.py, nodes/msdda_sampler.py): soups' weights are `sum_deltas` (merged into the
-toy transformer by trainer.lora_merge), a blend is `weighted_sum` of the policies' velocities
+toy transformer by trainer.adapters.merge), a blend is `weighted_sum` of the policies' velocities
 (trainer.sampling.blend), MSDDA's step is `msdda_step` (trainer.sampling.msdda_sample). ω is fed
-through the product's own hook (trainer.inject.preference_hooks), sampling is trainer.sampling's
+through the product's own hook (trainer.adapters.inject.preference_hooks), sampling is trainer.sampling's
 `euler_sample`. No combination is implemented here.
 
     v = [(1.0, bb, [(1 - w, end0), (w, end1)])]                        # soups at w
@@ -35,8 +35,8 @@ from torch import nn
 from pareto_core import PreferenceModules, load_paretoslider
 from pareto_core.combine import sum_deltas
 from trainer.backbones.base import Conditioning
-from trainer.inject import preference_hooks
-from trainer.lora_merge import lora_deltas, merged_deltas
+from trainer.adapters.inject import preference_hooks
+from trainer.adapters.merge import lora_deltas, merged_deltas
 from trainer.sampling import VelocityFn, blend, euler_sample, msdda_sample
 
 

@@ -2,7 +2,7 @@
 
 Everything that trains on the toy task (bench/front.py, demo/cpu_demo.py, tests/test_toy_front.py)
 builds its run from here, so the benchmark, the demo and CI train with the same settings and go
-through the product's own `trainer.train.run`.
+through the product's own `trainer.run.train.run`.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def config(out_dir: str | Path, steps: int, seed: int = 0, fixed: Sequence[float
 def train(out_dir: str | Path, steps: int, seed: int = 0, fixed: Sequence[float] | None = None,
           resume: str | None = None, callback=None, **kw) -> Path:
     """One run of the product's trainer on the toy task; returns the exported file."""
-    from trainer.train import run
+    from trainer.run.train import run
     cfg = config(out_dir, steps, seed, fixed, **kw)
     objectives = kw.get("objectives", OBJECTIVES)
     return run(cfg, backbone=backbone(), rewards=rewards(objectives), samples=samples(), resume=resume,

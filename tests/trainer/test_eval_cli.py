@@ -1,12 +1,12 @@
-"""trainer.eval_cli: user errors are one line and exit 2; fallbacks warn through the logger;
-the result is one line on stdout; trainer.evaluate and `python -m trainer eval` reach the same CLI."""
+"""trainer.evaluation.cli: user errors are one line and exit 2; fallbacks warn through the logger;
+the result is one line on stdout; trainer.evaluation.evaluate and `python -m trainer eval` reach the same CLI."""
 import logging
 
 import yaml
 from testsupport.eval_fakes import FakeBackbone, make_file
 
 from pareto_core import read_metadata
-from trainer import eval_cli, evaluate
+from trainer.evaluation import cli as eval_cli, evaluate
 
 
 def test_trainer_evaluate_re_exports_the_cli():

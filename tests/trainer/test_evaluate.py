@@ -1,4 +1,4 @@
-"""trainer.evaluate: ω sweep on a tiny fake backbone, outputs, the front stored in the file."""
+"""trainer.evaluation.evaluate: ω sweep on a tiny fake backbone, outputs, the front stored in the file."""
 import json
 
 import numpy as np
@@ -17,8 +17,8 @@ from pareto_core import (
     save_paretoslider,
 )
 from trainer.backbones.base import Sample
-from trainer.evaluate import evaluate_file, evaluate_main, image_strip, merged_lora, omega_grid, summarize, sweep
-from trainer.pareto import hypervolume
+from trainer.evaluation.evaluate import evaluate_file, evaluate_main, image_strip, merged_lora, omega_grid, summarize, sweep
+from trainer.evaluation.pareto import hypervolume
 from trainer.rewards import build_reward
 
 
@@ -69,7 +69,7 @@ def test_sweep_uses_the_same_noise_for_every_omega_and_omega_changes_the_images(
 
 
 def test_summarize_means_std_and_hypervolume():
-    from trainer.evaluate import SweepResult
+    from trainer.evaluation.evaluate import SweepResult
     res = SweepResult(omega=omega_grid(2, points=3), samples=[Sample("p"), Sample("q")],
                       scores={"x": torch.tensor([[3.0, 3.0], [2.0, 2.0], [0.0, 2.0]]),
                               "y": torch.tensor([[0.0, 0.0], [2.0, 2.0], [3.0, 3.0]])})
@@ -191,7 +191,7 @@ def test_merged_lora_switches_off_a_live_peft_lora_meanwhile(tmp_path):
 
 
 def test_plot_fronts_overlays_a_sweep_and_fixed_weight_points(tmp_path):
-    from trainer.evaluate import plot_fronts
+    from trainer.evaluation.evaluate import plot_fronts
     fronts = {"ParetoSlider": {"omega": [[1, 0], [0.5, 0.5], [0, 1]], "scores": {"a": [3, 2, 1], "b": [1, 2, 3]},
                                "hypervolume": 5.0},
               "fixed 0.5/0.5": {"scores": {"a": [1.5], "b": [1.5]}}}
@@ -245,7 +245,7 @@ def test_python_m_trainer_eval_on_tiny_sd3_from_a_config(tmp_path, tiny_sd3_path
 def test_editing_eval_on_tiny_flux_kontext_scores_fidelity_to_the_source(tmp_path, tiny_kontext_path, edits_jsonl):
     from trainer.backbones import build_backbone
     from trainer.config import config_from_dict
-    from trainer.evaluate import load_eval_samples
+    from trainer.evaluation.evaluate import load_eval_samples
     cfg = config_from_dict({"model": {"backbone": "flux_kontext", "path": str(tiny_kontext_path), "resolution": 32,
                                       "max_sequence_length": 8},
                             "objectives": [{"name": "a", "reward": "brightness"}, {"name": "b", "reward": "ssim"}],

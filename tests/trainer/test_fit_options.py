@@ -19,10 +19,10 @@ def _cfg(tiny_sd3_path, tmp_path, model=None, **train):
 
 # ----------------------------------------------------------------------------- text cache
 def test_text_cache_encodes_each_prompt_once_and_training_loads_no_text_encoder(tiny_sd3_path, tmp_path):
-    from trainer import text_cache
+    from trainer.backbones import text_cache
     from trainer.backbones import build_backbone
     from trainer.backbones.base import Sample
-    from trainer.train import Trainer
+    from trainer.run.train import Trainer
     cache = tmp_path / "text.safetensors"
     cfg = _cfg(tiny_sd3_path, tmp_path, {"text_cache": str(cache)})
     trainer = Trainer(cfg)
@@ -46,7 +46,7 @@ def test_text_cache_encodes_each_prompt_once_and_training_loads_no_text_encoder(
 def test_text_cache_made_for_another_model_is_refused(tiny_sd3_path, tmp_path):
     from dataclasses import replace
 
-    from trainer import text_cache
+    from trainer.backbones import text_cache
     from trainer.errors import UserError
     cache = tmp_path / "text.safetensors"
     cfg = _cfg(tiny_sd3_path, tmp_path, {"text_cache": str(cache)})
@@ -58,7 +58,7 @@ def test_text_cache_made_for_another_model_is_refused(tiny_sd3_path, tmp_path):
 
 # ----------------------------------------------------------------------------- fp8 base
 def test_fp8_linear_matches_the_linear_and_keeps_no_upcast_weight_for_backward():
-    from trainer.quantize import FP8Linear, quantize_frozen_base
+    from trainer.backbones.quantize import FP8Linear, quantize_frozen_base
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 96), nn.GELU(), nn.Linear(96, 32)).requires_grad_(False)
     x = torch.randn(8, 64, requires_grad=True)
@@ -79,8 +79,8 @@ def test_fp8_linear_matches_the_linear_and_keeps_no_upcast_weight_for_backward()
 
 
 def test_fp8_base_trains_with_fp32_lora_and_checkpointing(tiny_sd3_path, tmp_path):
-    from trainer.quantize import FP8Linear
-    from trainer.train import Trainer
+    from trainer.backbones.quantize import FP8Linear
+    from trainer.run.train import Trainer
     cfg = _cfg(tiny_sd3_path, tmp_path, {"quantize": "fp8", "gradient_checkpointing": True})
     trainer = Trainer(cfg)
     tr = trainer.backbone.transformer
@@ -95,8 +95,8 @@ def test_fp8_base_trains_with_fp32_lora_and_checkpointing(tiny_sd3_path, tmp_pat
 
 def test_quantising_after_the_lora_is_refused(tiny_sd3_path):
     from trainer.errors import UserError
-    from trainer.model import attach_lora
-    from trainer.quantize import quantize_frozen_base
+    from trainer.adapters.lora import attach_lora
+    from trainer.backbones.quantize import quantize_frozen_base
     net = nn.Sequential(nn.Linear(8, 8))
     attach_lora(net, 2, 4, ["0"])
     with pytest.raises(UserError, match="before attaching the LoRA"):
@@ -105,7 +105,7 @@ def test_quantising_after_the_lora_is_refused(tiny_sd3_path):
 
 # ----------------------------------------------------------------------------- decode in chunks
 def test_rewards_decode_in_chunks_of_decode_batch_rows(tiny_sd3_path, tmp_path):
-    from trainer.train import Trainer
+    from trainer.run.train import Trainer
     cfg = _cfg(tiny_sd3_path, tmp_path, group_size=4, sample_batch=4, decode_batch=1)
     trainer = Trainer(cfg)
     rows, decode = [], trainer.backbone.decode

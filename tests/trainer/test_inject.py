@@ -4,8 +4,9 @@ import torch
 
 from pareto_core import EmbeddingConfig, PreferenceModules
 from trainer.backbones.base import Sample
-from trainer.inject import preference_hooks
-from trainer.model import PolicyParams, adapters_disabled, attach_lora, lora_state_for_file
+from trainer.adapters.inject import preference_hooks
+from trainer.adapters.lora import adapters_disabled, attach_lora, lora_state_for_file
+from trainer.adapters.policy import PolicyParams
 
 
 @pytest.fixture()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from trainer import losses
+from trainer.rl import losses
 
 
 def _nft_case():

@@ -8,8 +8,8 @@ from testsupport.trainer_helpers import tiny_config
 
 from pareto_core import EmbeddingConfig, PreferenceModules, load_paretoslider
 from trainer.backbones.base import Sample
-from trainer.inject import preference_hooks
-from trainer.train import run
+from trainer.adapters.inject import preference_hooks
+from trainer.run.train import run
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +111,7 @@ def test_trainer_eval_on_a_video_file_writes_frame_strips_and_an_animated_previe
     import yaml
     from PIL import Image
 
-    from trainer.eval_cli import evaluate_main
+    from trainer.evaluation.cli import evaluate_main
     cfg = ltx2_config(tiny_ltx2_path, tmp_path / "run", steps=1)
     path = run(cfg)
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))

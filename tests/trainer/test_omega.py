@@ -1,7 +1,7 @@
 """Preference sampling for training."""
 import torch
 
-from trainer.omega import sample_omegas
+from trainer.rl.omega import sample_omegas
 
 
 def _gen(seed=0):

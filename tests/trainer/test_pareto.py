@@ -1,11 +1,11 @@
-"""trainer.pareto against hand-computed fronts and volumes (all objectives maximised)."""
+"""trainer.evaluation.pareto against hand-computed fronts and volumes (all objectives maximised)."""
 import itertools
 import math
 
 import numpy as np
 import pytest
 
-from trainer.pareto import dominates, hypervolume, non_dominated, pareto_front, spearman
+from trainer.evaluation.pareto import dominates, hypervolume, non_dominated, pareto_front, spearman
 
 
 def test_dominates_needs_strictly_better_somewhere():

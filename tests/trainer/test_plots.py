@@ -1,13 +1,13 @@
-"""trainer.plots: image strips (size, tiles, labels), tensor → PIL, the front plots."""
+"""trainer.evaluation.plots: image strips (size, tiles, labels), tensor → PIL, the front plots."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from trainer.backbones.base import Sample
-from trainer.plots import image_strip, plot_front, pyplot, save_figure, to_pil
-from trainer.summary import summarize
-from trainer.sweep import SweepResult, omega_grid
+from trainer.evaluation.plots import image_strip, plot_front, pyplot, save_figure, to_pil
+from trainer.evaluation.summary import summarize
+from trainer.evaluation.sweep import SweepResult, omega_grid
 
 PAD, LABEL_H, TITLE_H = 4, 14, 18        # image_strip's layout
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from testsupport.trainer_helpers import brightness, redness, tiny_config
 
-from trainer.algorithms import Rollout
+from trainer.rl.algorithms import Rollout
 from trainer.config import schedule_timesteps
-from trainer.omega import sample_omegas
-from trainer.train import Trainer
+from trainer.rl.omega import sample_omegas
+from trainer.run.train import Trainer
 
 
 def _trainer(path, tmp_path, **train):

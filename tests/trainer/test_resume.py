@@ -4,7 +4,7 @@ import csv
 import torch
 from safetensors.torch import load_file
 
-from trainer.train import latest_checkpoint, run
+from trainer.run.train import latest_checkpoint, run
 
 from testsupport.trainer_helpers import brightness, redness, tiny_config
 

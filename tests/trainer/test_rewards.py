@@ -395,7 +395,7 @@ def test_muted_rewards_dark_greys_and_conflicts_with_brightness_and_saturation()
 def test_objective_rewards_are_named_after_their_objective_unless_kwargs_name_them():
     from types import SimpleNamespace
 
-    from trainer.scoring import objective_rewards
+    from trainer.rl.scoring import objective_rewards
     objs = [SimpleNamespace(name="bright", reward="brightness", kwargs={"mode": "luma"}),
             SimpleNamespace(name="sat", reward="saturation", kwargs={"name": "my_sat"})]
     built = objective_rewards(SimpleNamespace(objectives=objs), None)

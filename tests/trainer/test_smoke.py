@@ -6,7 +6,7 @@ import torch
 from testsupport.trainer_helpers import brightness, redness, tiny_config
 
 from pareto_core import load_paretoslider
-from trainer.train import Trainer, TrainingDiverged, run
+from trainer.run.train import Trainer, TrainingDiverged, run
 
 
 def _check_file(path, architecture, width, rank=2, alpha=4.0):
@@ -84,7 +84,7 @@ def test_fixed_preference_run_trains_at_one_omega(tiny_sd3_path, tmp_path):
 
 
 def test_nan_guard_skips_steps_then_stops(tiny_sd3_path, tmp_path, monkeypatch, capsys):
-    from trainer import losses
+    from trainer.rl import losses
     cfg = tiny_config(tiny_sd3_path, tmp_path / "run", steps=5, max_nan_steps=2)
     trainer = Trainer(cfg, rewards=[brightness, redness])
     before = [p.detach().clone() for p in trainer.policy.params]

@@ -1,4 +1,4 @@
-"""trainer.summary: the numbers of a sweep agree with trainer.pareto; the front a file stores."""
+"""trainer.evaluation.summary: the numbers of a sweep agree with trainer.evaluation.pareto; the front a file stores."""
 import json
 
 import numpy as np
@@ -7,9 +7,9 @@ import torch
 
 from trainer.backbones.base import Sample
 from trainer.errors import UserError
-from trainer.pareto import hypervolume, non_dominated, spearman
-from trainer.summary import front_metadata, summarize
-from trainer.sweep import SweepResult, omega_grid
+from trainer.evaluation.pareto import hypervolume, non_dominated, spearman
+from trainer.evaluation.summary import front_metadata, summarize
+from trainer.evaluation.sweep import SweepResult, omega_grid
 
 
 def random_result(n=7, s=5, scorers=("a", "b"), base=False, seed=0):

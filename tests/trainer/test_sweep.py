@@ -1,13 +1,13 @@
-"""trainer.sweep: ω grids and labels, the fixed-noise sweep, its checks."""
+"""trainer.evaluation.sweep: ω grids and labels, the fixed-noise sweep, its checks."""
 import pytest
 import torch
 from testsupport.eval_fakes import WIDTH, FakeBackbone, channel_mean
 
 from pareto_core import EmbeddingConfig, PreferenceModules
 from trainer.errors import UserError
-from trainer.inject import preference_hooks
+from trainer.adapters.inject import preference_hooks
 from trainer.sampling import euler_sample
-from trainer.sweep import SweepResult, as_samples, omega_grid, omega_label, sweep
+from trainer.evaluation.sweep import SweepResult, as_samples, omega_grid, omega_label, sweep
 
 
 def trained_modules(seed=0):

@@ -202,7 +202,7 @@ def test_a_failing_judge_stops_training_with_its_message_and_writes_no_file(tiny
                                                                              tmp_path):
     from testsupport.trainer_helpers import tiny_config
 
-    from trainer.train import run
+    from trainer.run.train import run
     messages = {"timeout": "did not answer within 1 s", "500": "HTTP 500", "malformed": "not JSON",
                 "no_logprobs": "without token logprobs", "refused": "refused the connection"}
     with fault_server() as srv:
@@ -366,7 +366,7 @@ def _random_lpips(d: Path) -> Path:
 
 def test_the_recipe_config_loads_and_composes_through_the_registry(tmp_path, vlm_url, edits_jsonl):
     from trainer.config import load_config
-    from trainer.scoring import objective_rewards
+    from trainer.rl.scoring import objective_rewards
     cfg = load_config(RECIPE)                                        # the shipped file validates as it is
     assert [o.name for o in cfg.objectives] == ["instruction", "preservation"]
     inst, pres = cfg.objectives
@@ -396,8 +396,8 @@ def test_the_recipe_trains_on_tiny_flux_kontext_with_the_judge_served_locally(ti
     """Training, then `trainer eval` twice: the re-run takes every judge score from the cache."""
     from pareto_core import load_paretoslider
     from trainer.config import load_config
-    from trainer.evaluate import evaluate_main
-    from trainer.train import run
+    from trainer.evaluation.evaluate import evaluate_main
+    from trainer.run.train import run
     recipe = _recipe_for_tests(vlm_url, _random_lpips(tmp_path), tmp_path, edits_jsonl, tmp_path / "judge_cache")
     t = {"steps": 2, "prompts_per_step": 1, "group_size": 2, "sample_steps": 2, "train_timesteps": 1,
          "minibatch": 4}

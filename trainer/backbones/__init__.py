@@ -1,8 +1,9 @@
-"""Backbone adapters: the training loop only sees `Backbone` (base.py).
+"""Backbones: the training loop only sees `Backbone` (base.py).
 
 `build_backbone(model_cfg, device, dtype)` makes one from the config's `model` section:
 sd3 (SD3/SD3.5 text-to-image), flux_kontext (Flux Kontext editing), ltx2 (LTX-2 text-to-video),
-toy (the CPU benchmark). A new backbone is a module with a Backbone subclass and a line in BACKBONES.
+toy (the CPU demo and benchmark). A new backbone is a module with a Backbone subclass and a line in BACKBONES.
+How the frozen base loads: fp8 weights (quantize.py), prompt embeddings cached on disk (text_cache.py).
 """
 from __future__ import annotations
 

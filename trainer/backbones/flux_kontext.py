@@ -54,7 +54,7 @@ class FluxKontextBackbone(Backbone):
                  max_sequence_length: int = 256, variant: str = "", pipeline=None,
                  text_encoders: bool = True, quantize: str = "none"):
         from diffusers import FluxKontextPipeline
-        # text_encoders=False: instructions come from a text cache (trainer.text_cache)
+        # text_encoders=False: instructions come from a text cache (trainer.backbones.text_cache)
         self.pipe = pipeline if pipeline is not None else load_pipeline(
             FluxKontextPipeline, path, config_path, dtype,
             **({} if text_encoders else dict.fromkeys(self.text_encoder_names)))

@@ -84,9 +84,9 @@ def _load_transformer_file(transformer, path: Path, prefix: str, dtype: torch.dt
 def frozen_pipeline_parts(pipe, device: torch.device, encoders: tuple[str, ...], quantize: str = "none"):
     """Move `pipe` to `device`, freeze its VAE and text encoders; return (transformer, vae, width)
     where width is the transformer's inner (timestep-embedding) width. quantize != "none": the
-    transformer's Linear weights are quantised layer by layer onto `device` first (trainer.quantize)."""
+    transformer's Linear weights are quantised layer by layer onto `device` first (trainer.backbones.quantize)."""
     if quantize != "none":
-        from ..quantize import quantize_frozen_base
+        from .quantize import quantize_frozen_base
         quantize_frozen_base(pipe.transformer, quantize, device)
     pipe.to(device)
     for name in ("vae", *encoders):
@@ -116,7 +116,7 @@ class SD3Backbone(Backbone):
                  max_sequence_length: int = 256, variant: str = "", pipeline=None, timestep_dtype: str = "fp32",
                  text_encoders: bool = True, quantize: str = "none"):
         from diffusers import StableDiffusion3Pipeline
-        # text_encoders=False: prompts come from a text cache (trainer.text_cache), CLIP/T5 never load
+        # text_encoders=False: prompts come from a text cache (trainer.backbones.text_cache), CLIP/T5 never load
         self.pipe = pipeline if pipeline is not None else load_pipeline(
             StableDiffusion3Pipeline, path, config_path, dtype,
             **({} if text_encoders else dict.fromkeys(self.text_encoder_names)))

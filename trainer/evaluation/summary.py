@@ -3,7 +3,7 @@
     summary = summarize(sweep_result, reference=[0.0, 0.0], objective_names=["bright", "sat"])
     meta.front = front_metadata(summary)            # the compact front a ParetoSlider file carries
 
-Everything here is JSON-ready (eval.json is `summary` as it is). The maths is trainer.pareto's.
+Everything here is JSON-ready (eval.json is `summary` as it is). The maths is trainer.evaluation.pareto's.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .pareto import hypervolume, non_dominated, spearman
 from .sweep import SweepResult
 

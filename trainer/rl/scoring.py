@@ -5,8 +5,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from .backbones.base import Backbone, Sample
-from .errors import UserError
+from ..backbones.base import Backbone, Sample
+from ..errors import UserError
 
 RewardFn = Callable[[torch.Tensor, list, "torch.Tensor | None"], torch.Tensor]
 
@@ -16,7 +16,7 @@ def objective_rewards(cfg, rewards: Mapping[str, RewardFn] | Sequence[RewardFn] 
     """(objective name, callable) in ω order, from the caller's callables or the reward registry."""
     names = [o.name for o in cfg.objectives]
     if rewards is None:
-        from .rewards import build_reward
+        from ..rewards import build_reward
         # the objective's name names the reward in its errors, unless its kwargs give one
         return [(o.name, build_reward({"id": o.reward, "name": o.name, **(o.kwargs or {})})) for o in cfg.objectives]
     if isinstance(rewards, Mapping):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 META_KEY = "paretoslider_text_cache"
 PIPELINES = {"sd3": "StableDiffusion3Pipeline", "flux_kontext": "FluxKontextPipeline"}
@@ -48,7 +48,7 @@ def _text_folder(model_cfg) -> str:
 
 
 def _backbone_class(name: str):
-    from .backbones import BACKBONES
+    from . import BACKBONES
     if name not in PIPELINES:
         raise UserError(f"model.text_cache: supported for backbones {sorted(PIPELINES)}, not {name!r}; "
                         "leave model.text_cache empty")
@@ -104,7 +104,7 @@ def fill(model_cfg, prompts: Sequence[str], device: torch.device | str, dtype: t
     Returns how many were encoded. `pipeline`: a ready text-encoder pipeline (tests)."""
     from tqdm.auto import tqdm
 
-    from .backbones.sd3 import load_pipeline
+    from .sd3 import load_pipeline
     cls = _backbone_class(model_cfg.backbone)
     ident = identity(model_cfg, dtype)
     entries = read(model_cfg.text_cache, ident)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from ..errors import UserError
 
 
 class ConfigError(UserError):
@@ -35,7 +35,7 @@ def _f(default: Any = dataclasses.MISSING, help: str = "", factory: Any = None):
 class ModelConfig:
     backbone: str = _f("sd3", "backbone adapter: sd3 (SD3/SD3.5 text-to-image) | flux_kontext (editing) | "
                               "ltx2 (LTX-2 text-to-video); "
-                              "ignored when a ready backbone is passed to trainer.train.run")
+                              "ignored when a ready backbone is passed to trainer.run.train.run")
     path: str = _f("", "local diffusers folder (with model_index.json) or single-file checkpoint (.safetensors)")
     config_path: str = _f("", "with a single-file model.path: the local diffusers folder of the same model "
                               "(configs, tokenizers, VAE, text encoders)")

@@ -5,9 +5,9 @@
                callback=lambda step, metrics: ...)
 
 (docs/TRAINING.md "Programmatic API"). Metrics: loss, loss/<objective>, kl, grad_norm,
-skipped_updates, rewards/<objective>/mean|std, lr, time/step_s. The pieces live next door:
-algorithms.py (NFT, GRPO), sampling.py, scoring.py, checkpoint.py, metrics_log.py,
-distributed.py, export.py (docs/ARCHITECTURE.md).
+skipped_updates, rewards/<objective>/mean|std, lr, time/step_s. The pieces: trainer.rl (NFT,
+GRPO, ω sampling, scoring), trainer.sampling, trainer.adapters (LoRA, θ / θ_old, ω hooks), and
+next door checkpoint.py, metrics.py, distributed.py, export.py (docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
@@ -19,20 +19,22 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from . import checkpoint, distributed, losses, text_cache
-from .algorithms import build_algorithm
-from .backbones import resolve_dtype
-from .backbones.base import Backbone, Sample
+from ..adapters.inject import preference_hooks
+from ..adapters.lora import adapters_disabled
+from ..adapters.policy import make_trainable
+from ..backbones import resolve_dtype, text_cache
+from ..backbones.base import Backbone, Sample
+from ..config import TrainerConfig
+from ..data import load_samples
+from ..errors import UserError, log, setup_logging
+from ..rl import losses
+from ..rl.algorithms import build_algorithm
+from ..rl.omega import sample_omegas
+from ..rl.scoring import RewardFn, objective_rewards, score
+from . import checkpoint, distributed
 from .checkpoint import latest_checkpoint
-from .config import TrainerConfig
-from .data import load_samples
-from .errors import UserError, log, setup_logging
 from .export import export
-from .inject import preference_hooks
-from .metrics_log import MetricsLog
-from .model import adapters_disabled, make_trainable
-from .omega import sample_omegas
-from .scoring import RewardFn, objective_rewards, score
+from .metrics import MetricsLog
 
 __all__ = ["Trainer", "TrainingDiverged", "run", "latest_checkpoint", "resolve_dtype"]
 
@@ -62,7 +64,7 @@ class Trainer:
         self.rewards = objective_rewards(cfg, rewards)
         prompts = [s.prompt for s in self.samples]
         if backbone is None:
-            from .backbones import build_backbone
+            from ..backbones import build_backbone
             if cfg.model.text_cache:   # before the transformer loads: the text encoders alone, then freed
                 if self.is_main:
                     text_cache.fill(cfg.model, prompts, self.acc.device, self.dtype)

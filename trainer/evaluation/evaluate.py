@@ -16,8 +16,8 @@ and stores the front in the file's metadata (`front`), rewriting the file atomic
 Programmatic: `evaluate_file(path, backbone, samples, scorers, out_dir)` or the lower-level
 `sweep(...)` + `summarize(...)` (also usable during training with live modules).
 
-The parts: `trainer.sweep` (ω grids, generating and scoring), `trainer.summary` (the numbers),
-`trainer.plots` (front plots, image strips), `trainer.eval_cli` (the command line). This module
+The parts: `trainer.evaluation.sweep` (ω grids, generating and scoring), `trainer.evaluation.summary` (the numbers),
+`trainer.evaluation.plots` (front plots, image strips), `trainer.evaluation.cli` (the command line). This module
 ties them to a file and re-exports their public names.
 """
 from __future__ import annotations
@@ -32,12 +32,12 @@ from typing import Any
 
 from pareto_core import ParetoSliderMetadata, load_paretoslider, save_paretoslider
 
-from .backbones.base import Backbone, Sample
-from .errors import UserError
-from .eval_cli import add_eval_arguments, add_eval_subcommand, evaluate_main, main, run_eval
-from .lora_merge import merged_lora
+from ..adapters.merge import merged_lora
+from ..backbones.base import Backbone, Sample
+from ..errors import UserError
+from ..rewards import Reward, build_reward
+from .cli import add_eval_arguments, add_eval_subcommand, evaluate_main, main, run_eval
 from .plots import image_strip, plot_front, plot_fronts
-from .rewards import Reward, build_reward
 from .summary import front_metadata, summarize
 from .sweep import SweepResult, as_samples, omega_grid, omega_label, sweep
 
@@ -131,7 +131,7 @@ def load_eval_samples(prompts: str | Path | Sequence[str] | None = None,
     """Held-out prompts (.txt, one per line, '#' comments, or a list) or edit pairs (.jsonl of
     {"image": path, "instruction": text}, or a folder of images with same-name .txt files), read
     exactly as the trainer reads its data (trainer.data)."""
-    from .data import read_edits, read_prompts
+    from ..data import read_edits, read_prompts
     if edits:
         rows = read_edits(str(edits))
         if not rows:

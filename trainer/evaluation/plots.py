@@ -1,6 +1,6 @@
 """The pictures of an evaluation: the measured front (matplotlib) and image strips across ω (PIL).
 
-    plot_front(summary, "eval/front.png")                       # from trainer.summary.summarize
+    plot_front(summary, "eval/front.png")                       # from trainer.evaluation.summary.summarize
     plot_fronts({"ParetoSlider": front, "fixed": point}, "cmp.png", "a", "b")
     image_strip(images, ["1/0", "0.5/0.5", "0/1"], title="a red cat").save("strip.png")
 

@@ -5,7 +5,7 @@
 `run_eval` reads the file's metadata first (a bad file fails before a large model loads), loads
 the config's backbone unless one is given, falls back to the config's rewards and data when no
 --scorer / --prompts are given (with a warning: held-out ones are the fair test), and hands
-everything to `trainer.evaluate.evaluate_file`. A user error is one line and exit 2
+everything to `trainer.evaluation.evaluate.evaluate_file`. A user error is one line and exit 2
 (`trainer.errors.cli_exit_code`); the result is one line on stdout.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 
 from pareto_core import read_metadata
 
-from .backbones.base import Backbone
-from .errors import UserError, cli_exit_code, log, warnings_on_stderr
+from ..backbones.base import Backbone
+from ..errors import UserError, cli_exit_code, log, warnings_on_stderr
 
 __all__ = ["add_eval_arguments", "add_eval_subcommand", "evaluate_main", "main", "run_eval"]
 
@@ -95,8 +95,8 @@ def add_eval_subcommand(subparsers) -> argparse.ArgumentParser:
 
 def _build_backbone(cfg, device: str | None = None) -> Backbone:
     """The trainer's backbone factory, on the GPU when there is one (dtype as in training)."""
-    from .backbones import build_backbone
-    from .train import resolve_dtype
+    from ..backbones import build_backbone
+    from ..run.train import resolve_dtype
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return build_backbone(cfg.model, device=dev, dtype=resolve_dtype(cfg.model.dtype, dev))
 
@@ -127,11 +127,11 @@ def _samples(args: argparse.Namespace, cfg):
 
 
 def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict[str, Any]:
-    from .evaluate import evaluate_file  # imported here: trainer.evaluate re-exports this module
+    from .evaluate import evaluate_file  # imported here: trainer.evaluation.evaluate re-exports this module
     meta = read_metadata(args.file)   # fail on a bad file before loading a large model
     cfg = None
     if args.config or backbone is None:
-        from .config import load_config
+        from ..config import load_config
         if not args.config:
             raise UserError("give --config (the training YAML: it says which backbone to load)")
         cfg = load_config(args.config, overrides=args.overrides)
@@ -164,4 +164,4 @@ def evaluate_main(argv: Sequence[str] | None = None, backbone: Backbone | None =
         return cli_exit_code(lambda: run_eval(args, backbone=backbone), "eval")
 
 
-main = evaluate_main      # what trainer/cli.py calls (as trainer.evaluate.main) for `python -m trainer eval ...`
+main = evaluate_main      # what trainer/cli.py calls (as trainer.evaluation.evaluate.main) for `python -m trainer eval ...`

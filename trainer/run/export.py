@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pareto_core import Objective, ParetoSliderMetadata, TrainingMetadata, save_paretoslider
 
-from .model import lora_state_for_file
+from ..adapters.lora import lora_state_for_file
 
 if TYPE_CHECKING:
     from .train import Trainer

@@ -5,7 +5,7 @@
 The noise of a (sample, seed) row is drawn once and reused for every ω (and for the base model),
 so the differences along a row are the effect of ω alone. Sampling is the deterministic Euler ODE
 over `backbone.sigmas` (`trainer.sampling.euler_sample`) with ω fed by `preference_hooks`.
-Numbers from a `SweepResult` are `trainer.summary`'s job, pictures `trainer.plots`'.
+Numbers from a `SweepResult` are `trainer.evaluation.summary`'s job, pictures `trainer.evaluation.plots`'.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import torch
 
 from pareto_core import edge_sweep, simplex_grid
 
-from .backbones.base import Backbone, Sample
-from .errors import UserError
-from .inject import preference_hooks
-from .rewards import Reward
-from .sampling import VelocityFn, euler_sample
+from ..adapters.inject import preference_hooks
+from ..backbones.base import Backbone, Sample
+from ..errors import UserError
+from ..rewards import Reward
+from ..sampling import VelocityFn, euler_sample
 
 __all__ = ["SweepResult", "as_samples", "omega_grid", "omega_label", "sweep"]
 
@@ -64,7 +64,7 @@ def as_samples(samples: Sequence[Sample | str]) -> list[Sample]:
 
 
 def _kept(x: torch.Tensor) -> torch.Tensor:
-    """What is kept for the pictures: images as they are, videos shrunk (trainer.video_preview)."""
+    """What is kept for the pictures: images as they are, videos shrunk (trainer.evaluation.video_preview)."""
     if x.ndim == 5:
         from .video_preview import shrink_videos
         return shrink_videos(x)

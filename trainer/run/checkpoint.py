@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import MissingPathError, UserError
+from ..errors import MissingPathError, UserError
 
 if TYPE_CHECKING:
     from .train import Trainer

@@ -1,6 +1,6 @@
 """The RL algorithms behind one interface: DiffusionNFT (the default) and Flow-GRPO.
 
-The training loop (trainer/train.py) does the same for both: roll out, score, normalise the
+The training loop (trainer/run/train.py) does the same for both: roll out, score, normalise the
 advantages inside (prompt, ω) groups, then for every minibatch and every training point
 backpropagate `update_loss`. What differs lives here:
 
@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from . import losses, sampling
-from .config import schedule_timesteps
+from .. import sampling
+from ..config import schedule_timesteps
+from . import losses
 
 if TYPE_CHECKING:
-    from .backbones.base import Conditioning
-    from .train import Trainer
+    from ..backbones.base import Conditioning
+    from ..run.train import Trainer
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UserError
+from ..errors import UserError
 
 KINDS = ("none", "fp8")
 FP8 = torch.float8_e4m3fn
