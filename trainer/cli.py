@@ -3,7 +3,7 @@
 Subcommands:
   train        train and export a ParetoSlider file
   config-help  every config field with its default and help text
-  eval         the evaluation sweep (trainer.evaluation.evaluate)
+  eval         the evaluation sweep (trainer.evaluation.cli)
 Console script: `paretoslider-train` = `python -m trainer train`.
 """
 from __future__ import annotations
@@ -53,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub.add_parser("train", help="train and export a ParetoSlider file"))
     sub.add_parser("config-help", help="list every config field with its help text")
-    ev = sub.add_parser("eval", help="evaluation sweep (trainer.evaluation.evaluate)", add_help=False)
+    ev = sub.add_parser("eval", help="evaluation sweep (trainer.evaluation.cli)", add_help=False)
     ev.add_argument("rest", nargs=argparse.REMAINDER)
     args, unknown = parser.parse_known_args(argv)
     if args.command == "eval":
-        from .evaluation import evaluate
-        return int(evaluate.main(list(args.rest) + unknown) or 0)
+        from .evaluation.cli import evaluate_main
+        return int(evaluate_main(list(args.rest) + unknown) or 0)
     if unknown:
         parser.error(f"unrecognised arguments: {' '.join(unknown)}")
     if args.command == "config-help":

@@ -1,17 +1,27 @@
 """trainer.evaluation.cli: user errors are one line and exit 2; fallbacks warn through the logger;
-the result is one line on stdout; trainer.evaluation.evaluate and `python -m trainer eval` reach the same CLI."""
+the result is one line on stdout; `python -m trainer eval` reaches the same CLI."""
 import logging
 
 import yaml
-from testsupport.eval_fakes import FakeBackbone, make_file
 
 from pareto_core import read_metadata
-from trainer.evaluation import cli as eval_cli, evaluate
+from trainer import cli as trainer_cli
+from trainer.evaluation import cli as eval_cli
+
+from testsupport.eval_fakes import FakeBackbone, make_file
 
 
-def test_trainer_evaluate_re_exports_the_cli():
-    assert evaluate.main is eval_cli.evaluate_main and evaluate.evaluate_main is eval_cli.evaluate_main
-    assert evaluate.run_eval is eval_cli.run_eval
+def test_python_m_trainer_eval_hands_its_arguments_to_the_evaluation_cli(tmp_path, capsys, monkeypatch):
+    seen = []
+    monkeypatch.setattr(eval_cli, "evaluate_main", lambda argv: seen.append(argv) or 0)
+    assert trainer_cli.main(["eval", "f.safetensors", "--prompts", "p.txt", "--points", "3"]) == 0
+    assert seen == [["f.safetensors", "--prompts", "p.txt", "--points", "3"]]
+    monkeypatch.undo()
+    path = make_file(tmp_path / "s.safetensors")
+    assert trainer_cli.main(["eval", str(path), "--prompts", "p.txt"]) == 2
+    via_trainer = capsys.readouterr().err
+    assert eval_cli.evaluate_main([str(path), "--prompts", "p.txt"]) == 2
+    assert capsys.readouterr().err == via_trainer
 
 
 def test_a_bad_reference_is_one_line_and_exit_2(tmp_path, capsys):

@@ -17,7 +17,8 @@ from pareto_core import (
     save_paretoslider,
 )
 from trainer.backbones.base import Sample
-from trainer.evaluation.evaluate import evaluate_file, evaluate_main, image_strip, merged_lora, omega_grid, summarize, sweep
+from trainer.evaluation.cli import evaluate_main
+from trainer.evaluation.evaluate import evaluate_file, image_strip, merged_lora, omega_grid, summarize, sweep
 from trainer.evaluation.pareto import hypervolume
 from trainer.rewards import build_reward
 

@@ -396,7 +396,7 @@ def test_the_recipe_trains_on_tiny_flux_kontext_with_the_judge_served_locally(ti
     """Training, then `trainer eval` twice: the re-run takes every judge score from the cache."""
     from pareto_core import load_paretoslider
     from trainer.config import load_config
-    from trainer.evaluation.evaluate import evaluate_main
+    from trainer.evaluation.cli import evaluate_main
     from trainer.run.train import run
     recipe = _recipe_for_tests(vlm_url, _random_lpips(tmp_path), tmp_path, edits_jsonl, tmp_path / "judge_cache")
     t = {"steps": 2, "prompts_per_step": 1, "group_size": 2, "sample_steps": 2, "train_timesteps": 1,

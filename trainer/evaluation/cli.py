@@ -21,10 +21,13 @@ import torch
 
 from pareto_core import read_metadata
 
+from ..backbones import build_backbone, resolve_dtype
 from ..backbones.base import Backbone
+from ..config import load_config
 from ..errors import UserError, cli_exit_code, log, warnings_on_stderr
+from .evaluate import evaluate_file, load_eval_samples
 
-__all__ = ["add_eval_arguments", "add_eval_subcommand", "evaluate_main", "main", "run_eval"]
+__all__ = ["add_eval_arguments", "add_eval_subcommand", "evaluate_main", "run_eval"]
 
 DESCRIPTION = "Evaluation of a ParetoSlider file: sweep ω, score with held-out scorers, measure the front."
 
@@ -95,8 +98,6 @@ def add_eval_subcommand(subparsers) -> argparse.ArgumentParser:
 
 def _build_backbone(cfg, device: str | None = None) -> Backbone:
     """The trainer's backbone factory, on the GPU when there is one (dtype as in training)."""
-    from ..backbones import build_backbone
-    from ..run.train import resolve_dtype
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return build_backbone(cfg.model, device=dev, dtype=resolve_dtype(cfg.model.dtype, dev))
 
@@ -115,7 +116,6 @@ def _scorers(args: argparse.Namespace, cfg) -> list[Any]:
 
 def _samples(args: argparse.Namespace, cfg):
     """--prompts / --edits, else the config's training data."""
-    from .evaluate import load_eval_samples
     prompts, edits = args.prompts, args.edits
     if prompts is None and edits is None and cfg is not None:
         prompts = cfg.data.prompts
@@ -127,11 +127,9 @@ def _samples(args: argparse.Namespace, cfg):
 
 
 def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict[str, Any]:
-    from .evaluate import evaluate_file  # imported here: trainer.evaluation.evaluate re-exports this module
     meta = read_metadata(args.file)   # fail on a bad file before loading a large model
     cfg = None
     if args.config or backbone is None:
-        from ..config import load_config
         if not args.config:
             raise UserError("give --config (the training YAML: it says which backbone to load)")
         cfg = load_config(args.config, overrides=args.overrides)
@@ -162,6 +160,3 @@ def evaluate_main(argv: Sequence[str] | None = None, backbone: Backbone | None =
     args = p.parse_args(list(argv) if argv is not None else None)
     with warnings_on_stderr():
         return cli_exit_code(lambda: run_eval(args, backbone=backbone), "eval")
-
-
-main = evaluate_main      # what trainer/cli.py calls (as trainer.evaluation.evaluate.main) for `python -m trainer eval ...`

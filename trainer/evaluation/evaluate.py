@@ -16,9 +16,9 @@ and stores the front in the file's metadata (`front`), rewriting the file atomic
 Programmatic: `evaluate_file(path, backbone, samples, scorers, out_dir)` or the lower-level
 `sweep(...)` + `summarize(...)` (also usable during training with live modules).
 
-The parts: `trainer.evaluation.sweep` (ω grids, generating and scoring), `trainer.evaluation.summary` (the numbers),
-`trainer.evaluation.plots` (front plots, image strips), `trainer.evaluation.cli` (the command line). This module
-ties them to a file and re-exports their public names.
+The parts: `sweep` (ω grids, generating and scoring), `summary` (the numbers), `plots` (front plots,
+image strips). This module ties them to a file and re-exports their public names; the command line
+(`cli`, `python -m trainer eval`) imports this module, never the reverse.
 """
 from __future__ import annotations
 
@@ -36,14 +36,12 @@ from ..adapters.merge import merged_lora
 from ..backbones.base import Backbone, Sample
 from ..errors import UserError
 from ..rewards import Reward, build_reward
-from .cli import add_eval_arguments, add_eval_subcommand, evaluate_main, main, run_eval
 from .plots import image_strip, plot_front, plot_fronts
 from .summary import front_metadata, summarize
 from .sweep import SweepResult, as_samples, omega_grid, omega_label, sweep
 
-__all__ = ["SweepResult", "add_eval_arguments", "add_eval_subcommand", "evaluate_file", "evaluate_main",
-           "front_metadata", "image_strip", "load_eval_samples", "main", "merged_lora", "omega_grid",
-           "omega_label", "plot_front", "plot_fronts", "run_eval", "summarize", "sweep"]
+__all__ = ["SweepResult", "evaluate_file", "front_metadata", "image_strip", "load_eval_samples", "merged_lora",
+           "omega_grid", "omega_label", "plot_front", "plot_fronts", "summarize", "sweep"]
 
 
 def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample | str],
@@ -144,7 +142,3 @@ def load_eval_samples(prompts: str | Path | Sequence[str] | None = None,
     if not out:
         raise UserError(f"no prompts in {prompts}")
     return out
-
-
-if __name__ == "__main__":
-    raise SystemExit(evaluate_main())

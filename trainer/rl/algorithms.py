@@ -2,7 +2,9 @@
 
 The training loop (trainer/run/train.py) does the same for both: roll out, score, normalise the
 advantages inside (prompt, ω) groups, then for every minibatch and every training point
-backpropagate `update_loss`. What differs lives here:
+backpropagate `update_loss`. An algorithm sees the run only through `Policies` (the backbone, where
+it runs, the run's generator, the velocity of θ / the old policy / the reference, the row chunks)
+and the `train` settings; the Trainer is one `Policies`. What differs lives here:
 
 | | rollout | training points | loss | old policy after a step |
 |---|---|---|---|---|
@@ -12,17 +14,14 @@ backpropagate `update_loss`. What differs lives here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Literal, Protocol
 
 import torch
 
 from .. import sampling
-from ..config import schedule_timesteps
+from ..backbones.base import Backbone, Conditioning
+from ..config import TrainSettings, schedule_timesteps
 from . import losses
-
-if TYPE_CHECKING:
-    from ..backbones.base import Conditioning
-    from ..run.train import Trainer
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
@@ -42,14 +41,29 @@ class Update:
     loss: LossFn
 
 
+class Policies(Protocol):
+    """What an algorithm needs from the run (trainer.run.train.Trainer is one)."""
+    backbone: Backbone                 # sigmas, noise, and the raw θ forward of an update
+    device: torch.device               # where the transformer runs
+    dtype: torch.dtype                 # the model's dtype (inputs are cast to it)
+    generator: torch.Generator         # the run's generator: every random draw, for bit-identical resume
+
+    def velocity(self, x: torch.Tensor, sigma: torch.Tensor, cond: Conditioning, omega: torch.Tensor | None,
+                 which: Literal["theta", "old", "ref"] = "theta") -> torch.Tensor:
+        """v of θ (with grad), the old (EMA) sampling policy, or the reference (base, no ω), in fp32."""
+
+    def sample_chunks(self, n: int) -> list[slice]:
+        """Row slices of n samples for one no-grad forward each (train.sample_batch)."""
+
+
 class Algorithm:
     name = ""
 
-    def __init__(self, trainer: "Trainer"):
-        self.tr = trainer
-        self.t = trainer.cfg.train
+    def __init__(self, policies: Policies, settings: TrainSettings):
+        self.model = policies
+        self.t = settings
 
-    def rollout(self, cond: "Conditioning", omega: torch.Tensor) -> Rollout:
+    def rollout(self, cond: Conditioning, omega: torch.Tensor) -> Rollout:
         raise NotImplementedError
 
     def training_points(self, n: int) -> list:
@@ -57,7 +71,7 @@ class Algorithm:
         run's generator)."""
         raise NotImplementedError
 
-    def update(self, rollout: Rollout, idx: torch.Tensor, cond: "Conditioning", omega: torch.Tensor,
+    def update(self, rollout: Rollout, idx: torch.Tensor, cond: Conditioning, omega: torch.Tensor,
                advantages: torch.Tensor, point) -> Update:
         raise NotImplementedError
 
@@ -75,12 +89,12 @@ class NFT(Algorithm):
 
     @torch.no_grad()
     def rollout(self, cond, omega):
-        tr = self.tr
-        sigmas = tr.backbone.sigmas(self.t.sample_steps).to(tr.device)
-        x = tr.backbone.noise(omega.shape[0], tr.generator).float()
-        for sl in tr.sample_chunks(x.shape[0]):
-            c, om = cond.index(sl), omega[sl].to(tr.device)
-            x[sl] = sampling.euler_sample(lambda xs, s: tr.velocity(xs.to(tr.dtype), s, c, om, "old"),
+        m = self.model
+        sigmas = m.backbone.sigmas(self.t.sample_steps).to(m.device)
+        x = m.backbone.noise(omega.shape[0], m.generator).float()
+        for sl in m.sample_chunks(x.shape[0]):
+            c, om = cond.index(sl), omega[sl].to(m.device)
+            x[sl] = sampling.euler_sample(lambda xs, s: m.velocity(xs.to(m.dtype), s, c, om, "old"),
                                           x[sl], sigmas)
         return Rollout(x)
 
@@ -90,24 +104,24 @@ class NFT(Algorithm):
         t = self.t
         if t.timestep_sampling == "uniform":
             return [None] * t.train_timesteps
-        sigmas = self.tr.backbone.sigmas(t.sample_steps)[:schedule_timesteps(t)].float()
-        perm = torch.argsort(torch.rand(n, len(sigmas), generator=self.tr.generator), dim=1)
+        sigmas = self.model.backbone.sigmas(t.sample_steps)[:schedule_timesteps(t)].float()
+        perm = torch.argsort(torch.rand(n, len(sigmas), generator=self.model.generator), dim=1)
         return [sigmas[perm[:, j]] for j in range(t.train_timesteps)]
 
     def update(self, rollout, idx, cond, omega, advantages, point):
-        tr, t = self.tr, self.t
+        m, t = self.model, self.t
         x0 = rollout.x0[idx]
         b = x0.shape[0]
         if point is None:
             lo, hi = t.timestep_range
-            point = (lo + (hi - lo) * torch.rand(b, generator=tr.generator)).clamp(1e-3, 1.0)
-        sigma = point.to(tr.device)
-        eps = torch.randn(x0.shape, generator=tr.generator).to(tr.device)
+            point = (lo + (hi - lo) * torch.rand(b, generator=m.generator)).clamp(1e-3, 1.0)
+        sigma = point.to(m.device)
+        eps = torch.randn(x0.shape, generator=m.generator).to(m.device)
         s = sigma.reshape(-1, *([1] * (x0.ndim - 1)))
         x_t = (1 - s) * x0 + s * eps
-        xin = x_t.to(tr.dtype)
-        v_old = tr.velocity(xin, sigma, cond, omega, "old")
-        v_ref = tr.velocity(xin, sigma, cond, None, "ref") if t.kl > 0 else None
+        xin = x_t.to(m.dtype)
+        v_old = m.velocity(xin, sigma, cond, omega, "old")
+        v_ref = m.velocity(xin, sigma, cond, None, "ref") if t.kl > 0 else None
         r = losses.nft_weight(advantages, t.adv_clip)
         # the references scale the policy loss by A_max before adding the KL term
         scale = t.adv_clip if t.policy_loss_scale == "adv_clip" else 1.0
@@ -115,7 +129,7 @@ class NFT(Algorithm):
         def loss(v):
             total, per = losses.late_scalarised_nft_loss(v, v_old, x_t, x0, sigma, r, omega, t.beta)
             return scale * total, scale * per, self._kl(v, v_ref, total)
-        return Update(lambda: tr.backbone.velocity(xin, sigma, cond), loss)
+        return Update(lambda: m.backbone.velocity(xin, sigma, cond), loss)
 
     def old_policy_decay(self, step):
         t = self.t
@@ -130,31 +144,31 @@ class GRPO(Algorithm):
 
     @torch.no_grad()
     def rollout(self, cond, omega):
-        tr = self.tr
-        sigmas = tr.backbone.sigmas(self.t.sample_steps).to(tr.device)
-        om = omega.to(tr.device)
+        m = self.model
+        sigmas = m.backbone.sigmas(self.t.sample_steps).to(m.device)
+        om = omega.to(m.device)
 
         def velocity(x, s):        # θ, batched in sample chunks
-            return torch.cat([tr.velocity(x[sl].to(tr.dtype), s[sl], cond.index(sl), om[sl], "theta")
-                              for sl in tr.sample_chunks(x.shape[0])])
-        x = tr.backbone.noise(omega.shape[0], tr.generator).float()
-        x0, traj, logp = sampling.sde_sample(velocity, x, sigmas, self.t.grpo_eta, tr.generator)
+            return torch.cat([m.velocity(x[sl].to(m.dtype), s[sl], cond.index(sl), om[sl], "theta")
+                              for sl in m.sample_chunks(x.shape[0])])
+        x = m.backbone.noise(omega.shape[0], m.generator).float()
+        x0, traj, logp = sampling.sde_sample(velocity, x, sigmas, self.t.grpo_eta, m.generator)
         return Rollout(x0, traj, logp)
 
     def training_points(self, n):
-        steps = torch.randperm(self.t.sample_steps - 1, generator=self.tr.generator)
+        steps = torch.randperm(self.t.sample_steps - 1, generator=self.model.generator)
         return steps[:self.t.train_timesteps].tolist()
 
     def update(self, rollout, idx, cond, omega, advantages, j):
-        tr, t = self.tr, self.t
-        sig = tr.backbone.sigmas(t.sample_steps).to(tr.device)
-        x = rollout.trajectory[j][idx].to(tr.device)
-        x_next = rollout.trajectory[j + 1][idx].to(tr.device)
-        old_logp = rollout.log_probs[idx, j].to(tr.device)
+        m, t = self.model, self.t
+        sig = m.backbone.sigmas(t.sample_steps).to(m.device)
+        x = rollout.trajectory[j][idx].to(m.device)
+        x_next = rollout.trajectory[j + 1][idx].to(m.device)
+        old_logp = rollout.log_probs[idx, j].to(m.device)
         b = x.shape[0]
         s, s_next = sig[j].expand(b), sig[j + 1].expand(b)
-        xin = x.to(tr.dtype)
-        v_ref = tr.velocity(xin, s, cond, None, "ref") if t.kl > 0 else None
+        xin = x.to(m.dtype)
+        v_ref = m.velocity(xin, s, cond, None, "ref") if t.kl > 0 else None
 
         def loss(v):
             mean, std = sampling.sde_step(x, v, s, s_next, t.grpo_eta, float(sig[1]))
@@ -162,7 +176,7 @@ class GRPO(Algorithm):
             total, per = losses.late_scalarised_grpo_loss(logp, old_logp, advantages, omega, t.grpo_clip,
                                                           t.adv_clip)
             return total, per, self._kl(v, v_ref, total)
-        return Update(lambda: tr.backbone.velocity(xin, s, cond), loss)
+        return Update(lambda: m.backbone.velocity(xin, s, cond), loss)
 
     def old_policy_decay(self, step):
         return 0.0                 # on-policy: the old policy is θ after every step
@@ -171,5 +185,5 @@ class GRPO(Algorithm):
 ALGORITHMS: dict[str, type[Algorithm]] = {"nft": NFT, "grpo": GRPO}
 
 
-def build_algorithm(trainer: "Trainer") -> Algorithm:
-    return ALGORITHMS[trainer.cfg.train.algorithm](trainer)
+def build_algorithm(policies: Policies, settings: TrainSettings) -> Algorithm:
+    return ALGORITHMS[settings.algorithm](policies, settings)

@@ -1,9 +1,12 @@
-"""Resumable checkpoints: checkpoints/step-<N>/ with everything a bit-identical resume needs.
+"""Resumable checkpoints on disk: checkpoints/step-<N>/, written atomically, read back as the dict the
+run gave (`Trainer.state_dict()` / `load_state_dict()`). This module only does the I/O:
 
-- state.pt: trainable θ, the old (sampling) policy, the optimiser and the fp16 GradScaler;
-- rng-<rank>.pt: every process's generators (each samples its own prompts, ω and noise);
+- state.pt: `state["shared"]`, the same on every process (trainable θ, the old policy, the
+  optimiser and the fp16 GradScaler), written once;
+- rng-<rank>.pt: `state["rng"]`, each process's generators (each samples its own prompts, ω, noise);
 - progress.json: step, NaN streak, process count and the resolved config;
-- the ParetoSlider file as of this step, usable in ComfyUI while training goes on.
+- whatever `write_file(folder)` writes (the run: its ParetoSlider file as of this step, usable in
+  ComfyUI while training goes on).
 Written into a hidden temp folder and renamed: a crash never leaves a half checkpoint.
 """
 from __future__ import annotations
@@ -12,14 +15,20 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Callable, Protocol
 
 import torch
 
 from ..errors import MissingPathError, UserError
 
-if TYPE_CHECKING:
-    from .train import Trainer
+
+class Processes(Protocol):
+    """The processes of a run (accelerate's Accelerator is one)."""
+    is_main_process: bool
+    process_index: int
+    num_processes: int
+
+    def wait_for_everyone(self) -> None: ...
 
 
 def checkpoint_dir(out_dir: str | Path) -> Path:
@@ -31,36 +40,35 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(tr: "Trainer") -> Path:
-    tr.check_in_sync()
-    root = checkpoint_dir(tr.out_dir)
-    final = root / f"step-{tr.step_index:07d}"
-    tmp = root / f".tmp-step-{tr.step_index:07d}"
-    acc = tr.acc
-    if acc.is_main_process:
+def save_checkpoint(out_dir: str | Path, state: dict[str, Any], procs: Processes, *, keep: int,
+                    config: dict | None = None, write_file: Callable[[Path], object] | None = None) -> Path:
+    """Write `state` ({"step", "nan_streak", "shared", "rng"}) as checkpoints/step-<step>/ and keep the
+    newest `keep` checkpoints. Every process calls it (each writes its own RNG file)."""
+    root = checkpoint_dir(out_dir)
+    step = int(state["step"])
+    final = root / f"step-{step:07d}"
+    tmp = root / f".tmp-step-{step:07d}"
+    if procs.is_main_process:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-    acc.wait_for_everyone()
-    rng = {"generator": tr.generator.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state(tr.device)
-    torch.save(rng, tmp / f"rng-{acc.process_index}.pt")
-    if acc.is_main_process:
-        torch.save({"current": tr.policy.current_state(), "old": tr.policy.old_state(),
-                    "optimizer": tr.optimizer.state_dict(), "scaler": tr.scaler.state_dict()}, tmp / "state.pt")
-        tr.export(tmp / tr.cfg.output.name)
+    procs.wait_for_everyone()
+    torch.save(state["rng"], tmp / f"rng-{procs.process_index}.pt")
+    if procs.is_main_process:
+        torch.save(state["shared"], tmp / "state.pt")
+        if write_file is not None:
+            write_file(tmp)
         (tmp / "progress.json").write_text(json.dumps(
-            {"step": tr.step_index, "nan_streak": tr.nan_streak, "world": acc.num_processes,
-             "config": tr.cfg.to_dict()}, indent=1))
-    acc.wait_for_everyone()
-    if acc.is_main_process:
+            {"step": step, "nan_streak": int(state["nan_streak"]), "world": procs.num_processes,
+             "config": config}, indent=1))
+    procs.wait_for_everyone()
+    if procs.is_main_process:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-tr.cfg.output.keep_checkpoints]:
+        for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
-    acc.wait_for_everyone()
+    procs.wait_for_everyone()
     return final
 
 
@@ -77,24 +85,14 @@ def resolve_checkpoint(out_dir: str | Path, path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(tr: "Trainer", path: str | Path) -> int:
-    """Restore `tr` from a checkpoint; returns the step it was written at."""
-    path = resolve_checkpoint(tr.out_dir, path)
+def load_checkpoint(out_dir: str | Path, path: str | Path, procs: Processes) -> dict[str, Any]:
+    """Read a checkpoint ("latest" or a folder) back into the dict `save_checkpoint` was given, with
+    this process's RNG states."""
+    path = resolve_checkpoint(out_dir, path)
     progress = json.loads((path / "progress.json").read_text())
-    if progress["world"] != tr.acc.num_processes:
+    if progress["world"] != procs.num_processes:
         raise UserError(f"--resume: the checkpoint was written by {progress['world']} processes, this run "
-                        f"has {tr.acc.num_processes}; resume with the same number of processes")
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    tr.policy.load_current_state(state["current"])
-    tr.policy.load_old_state(state["old"])
-    tr.optimizer.load_state_dict(state["optimizer"])
-    if state.get("scaler"):
-        tr.scaler.load_state_dict(state["scaler"])
-    rng = torch.load(path / f"rng-{tr.acc.process_index}.pt", map_location="cpu", weights_only=True)
-    tr.generator.set_state(rng["generator"])
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state(rng["cuda"], tr.device)
-    tr.step_index = int(progress["step"])
-    tr.nan_streak = int(progress["nan_streak"])
-    return tr.step_index
+                        f"has {procs.num_processes}; resume with the same number of processes")
+    return {"step": int(progress["step"]), "nan_streak": int(progress["nan_streak"]),
+            "shared": torch.load(path / "state.pt", map_location="cpu", weights_only=True),
+            "rng": torch.load(path / f"rng-{procs.process_index}.pt", map_location="cpu", weights_only=True)}

@@ -32,11 +32,10 @@ from ..rl.algorithms import build_algorithm
 from ..rl.omega import sample_omegas
 from ..rl.scoring import RewardFn, objective_rewards, score
 from . import checkpoint, distributed
-from .checkpoint import latest_checkpoint
 from .export import export
 from .metrics import MetricsLog
 
-__all__ = ["Trainer", "TrainingDiverged", "run", "latest_checkpoint", "resolve_dtype"]
+__all__ = ["Trainer", "TrainingDiverged", "run"]
 
 
 class TrainingDiverged(UserError, RuntimeError):
@@ -77,16 +76,15 @@ class Trainer:
         if cfg.model.offload_text_encoders and hasattr(backbone, "offload_text_encoders"):
             backbone.offload_text_encoders(self.samples)
 
-        trainable = make_trainable(backbone, cfg, self.device)
-        self.lora_targets, self.lora_modules = trainable.lora_targets, trainable.lora_modules
-        self.embedding, self.modules = trainable.embedding, trainable.modules
-        self.policy, self.optimizer = trainable.policy, trainable.optimizer
+        self.trainable = make_trainable(backbone, cfg, self.device)
+        self.modules = self.trainable.modules
+        self.policy, self.optimizer = self.trainable.policy, self.trainable.optimizer
         # fp16 needs dynamic loss scaling (bf16 and fp32 do not): an overflow skips the update and
         # halves the scale; 1000 clean updates double it
         self.scaler = torch.amp.GradScaler(self.device.type, growth_interval=1000,
                                            enabled=self.dtype == torch.float16 and self.device.type == "cuda")
         self.generator = torch.Generator().manual_seed(cfg.train.seed * 1000 + 7919 * self.acc.process_index)
-        self.algorithm = build_algorithm(self)
+        self.algorithm = build_algorithm(self, cfg.train)       # the Trainer is its `Policies`
         self.step_index = 0
         self.nan_streak = 0
         self.out_dir = Path(cfg.output.dir)
@@ -241,14 +239,43 @@ class Trainer:
     def check_in_sync(self) -> None:
         distributed.check_in_sync(self.acc, self.policy.params, self.step_index)
 
+    def state_dict(self) -> dict:
+        """Everything a bit-identical resume needs: `shared` (the same on every process: θ, θ_old, the
+        optimiser, the fp16 GradScaler), `rng` (this process's generators), `step` and `nan_streak`."""
+        rng = {"generator": self.generator.get_state(), "torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"step": self.step_index, "nan_streak": self.nan_streak, "rng": rng,
+                "shared": {"current": self.policy.current_state(), "old": self.policy.old_state(),
+                           "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        shared, rng = state["shared"], state["rng"]
+        self.policy.load_current_state(shared["current"])
+        self.policy.load_old_state(shared["old"])
+        self.optimizer.load_state_dict(shared["optimizer"])
+        if shared.get("scaler"):
+            self.scaler.load_state_dict(shared["scaler"])
+        self.generator.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.step_index = int(state["step"])
+        self.nan_streak = int(state["nan_streak"])
+
     def save_checkpoint(self) -> Path:
-        return checkpoint.save_checkpoint(self)
+        self.check_in_sync()
+        return checkpoint.save_checkpoint(self.out_dir, self.state_dict(), self.acc,
+                                          keep=self.cfg.output.keep_checkpoints, config=self.cfg.to_dict(),
+                                          write_file=lambda folder: self.export(folder / self.cfg.output.name))
 
     def load_checkpoint(self, path: str | Path) -> None:
-        self.metrics_log.resumed_from = checkpoint.load_checkpoint(self, path)
+        self.load_state_dict(checkpoint.load_checkpoint(self.out_dir, path, self.acc))
+        self.metrics_log.resumed_from = self.step_index
 
     def export(self, path: str | Path | None = None, final_rewards: dict[str, float] | None = None) -> Path:
-        return export(self, Path(path) if path else self.out_dir / self.cfg.output.name, final_rewards)
+        return export(Path(path) if path else self.out_dir / self.cfg.output.name, self.cfg, self.backbone,
+                      self.trainable, self.step_index, self.acc.num_processes, final_rewards)
 
 
 def run(config: TrainerConfig, backbone: Backbone | None = None,
