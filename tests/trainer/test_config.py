@@ -44,6 +44,8 @@ def test_dotted_overrides_parse_yaml_values():
     ({"lora": {"rank": 0}}, "lora.rank"),
     ({"model": {"dtype": "int8"}}, "model.dtype"),
     ({"model": {"resolution": 500}}, "model.resolution"),
+    ({"model": {"backbone": "sdxl"}}, "model.backbone"),
+    ({"model": {"quantize": "int4"}}, "model.quantize"),
     ({"preference": {"fixed": [1.0]}}, "preference.fixed"),
     ({"preference": {"fixed": [-1.0, 2.0]}}, "preference.fixed"),
     ({"objectives": [{"name": "only", "reward": "brightness"}]}, "objectives"),
@@ -93,3 +95,21 @@ def test_example_configs_use_registered_rewards_and_options(name):
         assert ob.reward in known, f"{name}: {ob.reward} is not a registered reward"
         unknown = set(ob.kwargs) - set(known[ob.reward]["options"])
         assert not unknown, f"{name}: {ob.reward} has no option(s) {unknown}"
+
+
+def test_a_choice_field_lists_its_choices_and_backbone_choices_are_the_registered_backbones():
+    import typing
+
+    from trainer.backbones import BACKBONES
+    from trainer.config import ModelConfig
+    with pytest.raises(ConfigError, match=r"^model\.backbone: must be sd3, flux_kontext, ltx2 or toy \(got 'sdxl'\)$"):
+        _cfg(model={"backbone": "sdxl"})
+    assert set(typing.get_args(typing.get_type_hints(ModelConfig)["backbone"])) == set(BACKBONES)
+
+
+def test_a_config_built_in_python_is_checked_by_validate():
+    from trainer.config import validate
+    cfg = _cfg()
+    cfg.train.algorithm = "ppo"
+    with pytest.raises(ConfigError, match=r"^train\.algorithm: must be nft or grpo \(got 'ppo'\)$"):
+        validate(cfg)

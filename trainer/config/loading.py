@@ -1,0 +1,189 @@
+"""Loading the trainer's config: YAML files, dotted `--set` overrides, values coerced to the schema's
+field types, then the schema's checks (schema.py).
+
+    cfg = load_config("my.yaml", overrides=["train.lr=3e-3", "lora.rank=16"])
+
+The coercion is written by hand rather than with pydantic on purpose: the error text is what a user
+reads (tests/trainer/test_config.py pins it: "train.steps: expected an integer, got 'many'",
+"train.learning_rate: unknown field; TrainSettings has [...]"), and pydantic's messages and `loc`
+tuples would need a translation layer about as long as this module; YAML values need coercions of
+their own (a scalar where a list is expected becomes a one-element list, "true"/"yes"/"on" are
+booleans, a `--set` value like 3e-3 is a float); and the trainer would gain a dependency for nothing
+a user sees. The dataclasses stay plain, so `dataclasses.replace` / `asdict` and attribute access
+work as before.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .schema import ConfigError, TrainerConfig
+
+
+def _strip_optional(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    tp = _strip_optional(tp)
+    if value is None or tp is Any:
+        return value
+    if typing.get_origin(tp) is Literal:      # a choice: coerced as its values' type, checked by the section
+        tp = type(typing.get_args(tp)[0])
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _build(tp, value, where)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and item is not str:
+            value = [value]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+                                           or isinstance(value, str)):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls, data: dict, where: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown field; {cls.__name__} has {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict) -> TrainerConfig:
+    data = dict(data or {})
+    cfg = _build(TrainerConfig, data)
+    cfg.check()
+    return cfg
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.c=value` (value parsed as YAML: 3e-3, true, [0.3, 0.7]) to a nested dict."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: write it as section.field=value, e.g. train.lr=3e-3")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            if isinstance(node, list):
+                try:
+                    node = node[int(p)]
+                    continue
+                except (ValueError, IndexError):
+                    raise ConfigError(f"override {key}: {p!r} is not a valid list index") from None
+            node = node.setdefault(p, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"override {key}: {p!r} is not a section")
+        value = _parse_scalar(raw)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and "e" in raw.lower():
+            value = float(value)
+        if isinstance(node, list):
+            node[int(parts[-1])] = value
+        else:
+            node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainerConfig:
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        with open(path) as f:
+            try:
+                data = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (model, train, ...)")
+        data = _resolve_relative_paths(data, path.parent)
+    data = apply_overrides(data, overrides or [])
+    return config_from_dict(data)
+
+
+def _resolve_relative_paths(data: dict, base: Path) -> dict:
+    """Paths in a config file are relative to the file (not to where the command runs)."""
+    def fix(section: str, key: str):
+        sec = data.get(section)
+        if isinstance(sec, dict) and isinstance(sec.get(key), str) and sec[key]:
+            p = Path(sec[key]).expanduser()
+            if not p.is_absolute() and (base / p).exists():
+                sec[key] = str(base / p)
+    for section, key in (("data", "prompts"), ("data", "edits"), ("model", "path"), ("model", "config_path")):
+        fix(section, key)
+    return data
+
+
+def describe(cls=TrainerConfig, prefix: str = "") -> str:
+    """Every field with its default and help text (for `python -m trainer config-help`)."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = _strip_optional(hints[f.name])
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            lines.append(f"{key}:  {f.metadata.get('help', '')}")
+            lines.append(describe(tp, key + "."))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        lines.append(f"  {key} = {default!r}  -- {f.metadata.get('help', '')}")
+    return "\n".join(lines)
