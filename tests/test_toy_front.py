@@ -12,9 +12,6 @@ import torch
 
 from trainer.backbones.toy import DEFAULT_BASE
 
-pytestmark = pytest.mark.skipif(not DEFAULT_BASE.is_file(),
-                                reason=f"toy base model {DEFAULT_BASE} missing (python -m bench.toytask.pretrain)")
-
 STEPS = 30          # decided with the bench settings; see docs/BENCHMARK.md ("CI test")
 FLOOR = 0.8
 
@@ -22,6 +19,7 @@ FLOOR = 0.8
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from bench.toytask import task
+    assert DEFAULT_BASE.is_file(), f"toy base model {DEFAULT_BASE} missing (python -m bench.toytask.pretrain)"
     torch.set_num_threads(int(os.environ.get("PARETOSLIDER_TEST_THREADS", "2")))
     out = tmp_path_factory.mktemp("toy_front")
     path = task.train(out, STEPS, seed=0)

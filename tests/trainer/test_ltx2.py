@@ -81,10 +81,7 @@ def test_omega_enters_the_video_timestep_embedding_per_row_and_not_the_audio_one
 def test_ltx2_nft_smoke_trains_the_motion_stability_pair_into_a_file(tiny_ltx2_path, tmp_path):
     cfg = ltx2_config(tiny_ltx2_path, tmp_path / "run", steps=2)
     cfg.model.gradient_checkpointing = True
-    t0 = time.perf_counter()
     path = run(cfg)
-    elapsed = time.perf_counter() - t0
-    print(f"tiny LTX-2 NFT: 2 steps in {elapsed:.1f}s")
     f = load_paretoslider(path)
     assert f.metadata.architecture == "ltx2" and f.metadata.width == 16
     assert [o.reward for o in f.metadata.objectives] == ["motion_magnitude", "temporal_consistency"]
@@ -94,7 +91,6 @@ def test_ltx2_nft_smoke_trains_the_motion_stability_pair_into_a_file(tiny_ltx2_p
     assert not any("audio" in m for m in modules)
     assert any(f.lora[k].abs().sum() > 0 for k in f.lora if k.endswith("lora_B.weight"))
     assert f.preference_state["embedding.net.2.weight"].abs().sum() > 0
-    assert elapsed < 40
 
 
 def test_a_frame_count_the_vae_cannot_produce_is_refused(tiny_ltx2_path, tmp_path):

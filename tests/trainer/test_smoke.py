@@ -1,5 +1,4 @@
 """A few real training steps on tiny random SD3 and Flux Kontext pipelines loaded from local folders."""
-import time
 
 import pytest
 import torch
@@ -34,16 +33,12 @@ def _check_file(path, architecture, width, rank=2, alpha=4.0):
 def test_sd3_nft_smoke_writes_a_valid_file(tiny_sd3_path, tmp_path):
     cfg = tiny_config(tiny_sd3_path, tmp_path / "run", steps=2)
     cfg.output.tensorboard = True
-    t0 = time.perf_counter()
     path = run(cfg)
-    elapsed = time.perf_counter() - t0
-    print(f"tiny SD3 NFT: 2 steps in {elapsed:.1f}s")
     f = _check_file(path, "sd3", 128)
     assert any(".to_q." in k for k in f.lora) and any(".add_q_proj." in k for k in f.lora)
     csv = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert csv[0].startswith("step,") and "rewards/bright/mean" in csv[0] and len(csv) == 3
     assert list((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
-    assert elapsed < 60
 
 
 def test_flux_kontext_nft_smoke_writes_a_valid_file(tiny_kontext_path, edits_jsonl, tmp_path):
@@ -56,15 +51,11 @@ def test_flux_kontext_nft_smoke_writes_a_valid_file(tiny_kontext_path, edits_jso
         seen.append((images.shape, None if sources is None else sources.shape, list(prompts)))
         return -(images - sources).abs().mean(dim=(1, 2, 3))
 
-    t0 = time.perf_counter()
     path = run(cfg, rewards={"bright": brightness, "red": fidelity})
-    elapsed = time.perf_counter() - t0
-    print(f"tiny Flux Kontext NFT: 2 steps in {elapsed:.1f}s")
     _check_file(path, "flux", 128)
     shape, src_shape, prompts = seen[0]
     assert shape == src_shape == (4, 3, 32, 32)   # 1 prompt x 2 omegas x 2 samples
     assert set(prompts) <= {"make it blue", "add snow"}
-    assert elapsed < 60
 
 
 def test_sd3_grpo_smoke(tiny_sd3_path, tmp_path):

@@ -175,23 +175,23 @@ def test_each_fault_gives_its_message_quickly(mode, match):
     with fault_server() as srv:
         url = refused_url() if mode == "refused" else srv.url(mode)
         r = judge(url, timeout=0.5, retries=1, concurrency=4)
-        t0 = time.perf_counter()
         with pytest.raises(JudgeError, match=match) as info:
             r(images(4), ["a cat"] * 4)
-        elapsed = time.perf_counter() - t0
         assert f"the judge server {url} (model 'judge')" in str(info.value)
-        assert elapsed < 5, elapsed
+        assert srv.hits[mode] <= 4 * 2         # quickly: at most 1 + retries tries per image, then the message
         if mode in ("malformed", "no_logprobs", "not_completion", "bad_model"):
             assert srv.hits[mode] <= 4        # not retried: a second try would answer the same
 
 
-def test_transient_failures_are_retried_with_backoff():
+def test_transient_failures_are_retried_with_backoff(monkeypatch):
+    from trainer.rewards import vlm_judge
+    waits, sleep = [], time.sleep
+    monkeypatch.setattr(vlm_judge.time, "sleep", lambda s: waits.append(s) or sleep(s))
     with fault_server() as srv:
         srv.flaky_failures = 2
         r = judge(srv.url("flaky"), retries=3, backoff=0.05, concurrency=1)
-        t0 = time.perf_counter()
         s = r(images(1), ["a cat"])
-        assert srv.hits["flaky"] == 3 and time.perf_counter() - t0 >= 0.05 + 0.1
+        assert srv.hits["flaky"] == 3 and waits == [0.05, 0.1]              # backoff 0.05 · 2^(try − 1)
         assert 0 < float(s) < 1
         srv.flaky_failures = 100
         with pytest.raises(JudgeError, match=r"HTTP 503.*warming up.*\(3 tries\)"):
@@ -216,10 +216,8 @@ def test_a_failing_judge_stops_training_with_its_message_and_writes_no_file(tiny
                                         "timeout": 1, "retries": 1, "backoff": 0.01,
                                         "cache_dir": str(out / "judge_cache")}
             cfg.output.checkpoint_every = 1
-            t0 = time.perf_counter()
             with pytest.raises(JudgeError, match=message):
                 run(cfg)
-            assert time.perf_counter() - t0 < 30
             assert not list(out.rglob("*.safetensors")) and not (out / "checkpoints").exists()
             assert not list((out / "judge_cache").glob("*"))     # no score, no half-written cache file
 

@@ -99,7 +99,8 @@ class ClipBackedReward(Reward):
         try:
             self.model = CLIPModel.from_pretrained(str(folder), local_files_only=True,
                                                    dtype=_dtype(dtype)).eval().requires_grad_(False)
-        except Exception as err:
+        except Exception as err:   # broad on purpose: a user's folder fails in many ways (OSError, ValueError,
+            # safetensors' own error, a size mismatch); each becomes this message, the original chained
             raise RewardError(f"reward {self.name!r}: could not load a CLIP model from {str(folder)!r} "
                               f"({type(err).__name__}: {err}); it must be a transformers CLIPModel folder "
                               "(config.json + model.safetensors)") from err
@@ -116,7 +117,7 @@ class ClipBackedReward(Reward):
             try:
                 self._tokenizer = self._AutoTokenizer.from_pretrained(str(self._proc_folder),
                                                                       local_files_only=True)
-            except Exception as err:
+            except Exception as err:   # broad on purpose: as for the model folder above
                 raise RewardError(f"reward {self.name!r}: no tokenizer in {str(self._proc_folder)!r} "
                                   f"({type(err).__name__}: {err}); put the CLIP tokenizer files there "
                                   "or set 'processor_path'") from err
@@ -212,7 +213,7 @@ def load_state_dict_file(path: Path, reward: str) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     try:
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
+    except Exception as err:   # broad on purpose: weights_only refuses a pickle with its own error types
         raise RewardError(f"reward {reward!r}: {str(path)!r} is not a plain state dict that can be read "
                           f"without unpickling code ({type(err).__name__}: {err}); convert it to "
                           ".safetensors") from err

@@ -37,7 +37,7 @@ def import_target(target: str, reward: str = "python") -> Any:
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(mod_name)
-    except Exception as err:
+    except Exception as err:   # broad on purpose: importing runs the user's module (any error, SyntaxError too)
         raise RewardError(f"reward {reward!r}: cannot import {mod_name!r} for target {target!r} "
                           f"({type(err).__name__}: {err})") from err
     obj = module

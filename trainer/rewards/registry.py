@@ -63,7 +63,8 @@ class Reward:
             out = torch.as_tensor(out, dtype=torch.float32).to(images.device).reshape(-1)
         except RewardError:
             raise
-        except Exception as err:
+        except Exception as err:   # broad on purpose: a reward runs what the user chose (their function, model
+            # folder or server); whatever it raises becomes one line naming the reward (original chained)
             raise RewardError(f"reward {self.name!r} ({self.id}) failed: {type(err).__name__}: {err}") from err
         if out.numel() != images.shape[0]:
             raise RewardError(f"reward {self.name!r} ({self.id}) returned {out.numel()} scores for "
@@ -197,7 +198,7 @@ def build_reward(spec: Mapping[str, Any] | str | Reward) -> Reward:
         return cls(**options)
     except RewardError:
         raise
-    except Exception as err:
+    except Exception as err:   # broad on purpose: constructors load the user's weights / run the user's class
         raise RewardError(f"reward {options.get('name', rid)!r} ({rid}) could not be built: "
                           f"{type(err).__name__}: {err}") from err
 

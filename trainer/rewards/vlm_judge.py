@@ -387,7 +387,7 @@ class VLMJudge(Reward):
         except urllib.error.HTTPError as err:
             try:
                 text = err.read()[:300].decode("utf-8", "replace")
-            except Exception:            # noqa: BLE001 — the body is only for the message
+            except (OSError, http.client.HTTPException):      # the body is only for the message
                 text = ""
             if err.code in (408, 429) or err.code >= 500:
                 raise _Transient("http", f"answered HTTP {err.code} {err.reason}: {text}") from None
