@@ -136,6 +136,19 @@ def test_trainer_folders_form_layers_without_a_cycle():
     assert "cli" not in set().union(*(deps for f, deps in folders.items() if f not in ("cli", "__main__")))
 
 
+# The layers of docs/ARCHITECTURE.md, lowest first: a folder imports only folders before it.
+LAYERS = ["trainer", "errors", "config", "backbones", "rewards", "sampling", "data", "adapters", "rl", "run",
+          "evaluation", "cli", "__main__"]
+
+
+def test_each_folder_imports_only_the_layers_below_it():
+    graph = _graph(TRAINER)
+    assert {_folder(m) for m in graph} == set(LAYERS), "a new folder: place it in LAYERS and ARCHITECTURE.md"
+    wrong = sorted(f"{m} imports {d}" for m, deps in graph.items() for d in deps
+                   if LAYERS.index(_folder(d)) > LAYERS.index(_folder(m)))
+    assert not wrong, wrong
+
+
 def test_the_evaluation_never_imports_its_command_line():
     graph = _graph(TRAINER)
     importers = sorted(m for m, deps in graph.items() if "trainer.evaluation.cli" in deps)
