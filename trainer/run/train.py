@@ -22,7 +22,7 @@ import torch
 from ..adapters.inject import preference_hooks
 from ..adapters.lora import adapters_disabled
 from ..adapters.policy import make_trainable
-from ..backbones import resolve_dtype, text_cache
+from ..backbones import build_backbone, resolve_dtype, text_cache
 from ..backbones.base import Backbone, Sample
 from ..config import TrainerConfig
 from ..data import load_samples
@@ -44,7 +44,8 @@ class TrainingDiverged(UserError, RuntimeError):
 
 class Trainer:
     """One training run. `run()` below is the usual entry point; this class is for finer control
-    (`.step()`, `.save_checkpoint()`, `.export()`)."""
+    (`.step()`, `.save_checkpoint()`, `.export()`, `.state_dict()`). It is the `Policies` its algorithm
+    samples and trains through (`velocity`, `sample_chunks`, `backbone`, `device`, `dtype`, `generator`)."""
 
     def __init__(self, cfg: TrainerConfig, backbone: Backbone | None = None,
                  rewards: Mapping[str, RewardFn] | Sequence[RewardFn] | None = None,
@@ -63,7 +64,6 @@ class Trainer:
         self.rewards = objective_rewards(cfg, rewards)
         prompts = [s.prompt for s in self.samples]
         if backbone is None:
-            from ..backbones import build_backbone
             if cfg.model.text_cache:   # before the transformer loads: the text encoders alone, then freed
                 if self.is_main:
                     text_cache.fill(cfg.model, prompts, self.acc.device, self.dtype)
