@@ -44,14 +44,14 @@ def test_dotted_overrides_parse_yaml_values():
     ({"lora": {"rank": 0}}, "lora.rank"),
     ({"model": {"dtype": "int8"}}, "model.dtype"),
     ({"model": {"resolution": 500}}, "model.resolution"),
-    ({"model": {"backbone": "sdxl"}}, "model.backbone"),
-    ({"model": {"quantize": "int4"}}, "model.quantize"),
     ({"preference": {"fixed": [1.0]}}, "preference.fixed"),
     ({"preference": {"fixed": [-1.0, 2.0]}}, "preference.fixed"),
     ({"objectives": [{"name": "only", "reward": "brightness"}]}, "objectives"),
     ({"objectives": [{"name": "a"}, {"name": "a"}]}, "objectives[1].name"),
     ({"output": {"name": "x.ckpt"}}, "output.name"),
     ({"modell": {}}, "modell"),
+    ({"model": {"backbone": "sdxl"}}, "model.backbone"),
+    ({"model": {"quantize": "int4"}}, "model.quantize"),
 ])
 def test_validation_errors_name_the_field(sections, field):
     with pytest.raises(ConfigError) as err:
