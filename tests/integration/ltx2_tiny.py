@@ -8,7 +8,7 @@ ComfyUI reads an LTX model's layer count and context width from its keys and ass
 safetensors metadata `config` → `transformer`, as LTX-2 releases carry it. So the file carries the
 shapes below, including the text connectors' (default 30 heads × 128 over 2 layers: ~700 M
 parameters even for a "tiny" model). Each ComfyUI option matches the diffusers config in
-trainer.tiny.LTX2_TRANSFORMER (the parity tests check that they compute the same thing).
+testsupport.tiny.LTX2_TRANSFORMER (the parity tests check that they compute the same thing).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def diffusers_transformer(path: Path) -> torch.nn.Module:
     """The same weights as a diffusers LTX2VideoTransformer3DModel (through diffusers' converter)."""
     from diffusers import LTX2VideoTransformer3DModel
     from trainer.backbones.ltx2 import load_transformer_file
-    from trainer.tiny import LTX2_TRANSFORMER
+    from testsupport.tiny import LTX2_TRANSFORMER
     model = LTX2VideoTransformer3DModel(**LTX2_TRANSFORMER)
     load_transformer_file(model, path, torch.float32)
     return model.eval()
@@ -99,7 +99,7 @@ def random_preference(config: EmbeddingConfig, seed: int, scale: float = 0.5) ->
 def build_ltx2(root: Path, comfy_dir: Path, comfy_python: str) -> dict[str, Path]:
     """The model file, a diffusers folder of the same shapes (for the trainer's single-file path)
     and the ParetoSlider files of the LTX-2 tests."""
-    from trainer.tiny import make_tiny_ltx2
+    from testsupport.tiny import make_tiny_ltx2
     out: dict[str, Path] = {}
     dm = root / "models" / "diffusion_models"
     ps = root / "models" / "paretoslider"

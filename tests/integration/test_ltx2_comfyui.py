@@ -92,7 +92,7 @@ def cross_timestep(backbone, mode: str):
 
 
 def trainer_velocity(backbone, modules, omega, vx, ax, ctx, sigma):
-    from trainer.inject import preference_hooks
+    from trainer.adapters.inject import preference_hooks
     with preference_hooks(backbone.transformer, backbone, modules, omega), torch.no_grad():
         v = backbone.velocity(flat(vx, ax), sigma, conditioning(ctx))
     return unflat(backbone, v, ax.shape)
@@ -113,11 +113,11 @@ def test_comfyui_detects_the_tiny_file_as_ltx2_with_its_metadata_shapes(ltx2_bas
 
 def test_trainer_export_gives_the_trainers_velocity_in_comfyui(ltx2_base, tmp_path):
     """peft LoRA + preference modules → the trainer's export → ComfyUI with the runtime's nodes ==
-    the trainer's own forward (LTX2Backbone on ComfyUI's file, trainer/inject.py hooks): rows with
+    the trainer's own forward (LTX2Backbone on ComfyUI's file, trainer/adapters/inject.py hooks): rows with
     different ω and σ as cond + uncond chunks, and one σ for all rows as in sampling."""
     from ltx2_tiny import metadata, random_preference
     from pareto_core import save_paretoslider
-    from trainer import model as trainer_model
+    from trainer.adapters import lora as trainer_model
     root, files = ltx2_base
     backbone = backbone_on(files)
     trainer_model.attach_lora(backbone.transformer, rank=4, alpha=8.0, targets=backbone.default_lora_targets)

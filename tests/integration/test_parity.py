@@ -1,6 +1,6 @@
 """The same tiny random weights and the same ParetoSlider file give the same velocity in diffusers
 (docs/FORMAT_INJECTION.md implemented twice: plain hooks written here, and the trainer's own
-trainer/inject.py) and in ComfyUI with the runtime's nodes."""
+trainer/adapters/inject.py) and in ComfyUI with the runtime's nodes."""
 from __future__ import annotations
 
 import subprocess
@@ -62,8 +62,8 @@ def handwritten_hooks(model, file, omega: torch.Tensor, batch: int):
 
 @contextmanager
 def trainer_hooks(model, file, omega: torch.Tensor, batch: int):
-    """The trainer's own injection (trainer/inject.py) with its backbones' module names."""
-    import trainer.inject as inject
+    """The trainer's own injection (trainer/adapters/inject.py) with its backbones' module names."""
+    import trainer.adapters.inject as inject
     from trainer.backbones.sd3 import SD3Backbone
     names = SimpleNamespace(temb_module=SD3Backbone.temb_module, joint_blocks=SD3Backbone.joint_blocks)
     with inject.preference_hooks(model, names, file.preference_modules(), omega):
@@ -149,10 +149,10 @@ def test_velocity_matches_diffusers_reference_with_per_row_preferences(comfy_bas
 
 @pytest.mark.parametrize("arch", ["sd3", "flux"])
 def test_file_exported_by_the_trainer_gives_the_trainers_velocity_in_comfyui(comfy_base, tmp_path, arch):
-    """peft LoRA + preference modules → trainer.model.lora_state_for_file → save_paretoslider →
-    ComfyUI with the runtime's nodes == the trainer's own forward (trainer/inject.py hooks)."""
-    import trainer.inject as inject
-    import trainer.model as trainer_model
+    """peft LoRA + preference modules → trainer.adapters.lora.lora_state_for_file → save_paretoslider →
+    ComfyUI with the runtime's nodes == the trainer's own forward (trainer/adapters/inject.py hooks)."""
+    import trainer.adapters.inject as inject
+    import trainer.adapters.lora as trainer_model
     from trainer.backbones.flux_kontext import FluxKontextBackbone
     from trainer.backbones.sd3 import SD3Backbone
     from pareto_core import save_paretoslider
