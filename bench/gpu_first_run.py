@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 from bench import memory as M
 
 OUT = REPO / "bench" / "results" / "gpu_first_run.json"
-RUNTIME_NOTE = ("bench/runtime.py starts ComfyUI with --cpu (tests/integration/comfy_server.py and "
+RUNTIME_NOTE = ("bench/runtime.py starts ComfyUI with --cpu (testsupport/comfy/comfy_server.py and "
                 "comfy_inprocess.py pass it); on a GPU it needs COMFYUI_DIR/COMFYUI_PYTHON and those helpers "
                 "taught a device option, so its numbers here are CPU numbers unless that is done")
 
@@ -130,8 +130,9 @@ def main(argv=None) -> int:
                     "time_prediction_card": pred["gpus"][key]["card"]})
     if args.runtime:
         if os.environ.get("COMFYUI_DIR"):
-            r = subprocess.run([sys.executable, str(REPO / "bench" / "runtime.py"),
-                                "--out", str(REPO / "bench" / "results" / "runtime_gpu_session.json")], check=False)
+            r = subprocess.run([sys.executable, "-m", "bench.runtime",
+                                "--out", str(REPO / "bench" / "results" / "runtime_gpu_session.json")], check=False,
+                               cwd=str(REPO))
             out["runtime_bench_rc"] = r.returncode
         out["runtime_bench_note"] = RUNTIME_NOTE
     OUT.parent.mkdir(parents=True, exist_ok=True)

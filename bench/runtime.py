@@ -1,6 +1,6 @@
 """Runtime cost of ParetoSlider inside a real ComfyUI (tiny random SD3, realistic latent size).
 
-    COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python bench/runtime.py [--size 512]
+    COMFYUI_DIR=... COMFYUI_PYTHON=... .venv/bin/python -m bench.runtime [--size 512]   (from the repo root)
 
 Measures in one run and writes bench/results/runtime.json:
 - per_step_ratio: one model call (cond+uncond batch) patched / base; in-process, interleaved, medians.
@@ -40,8 +40,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = REPO / "tests" / "integration"
-sys.path.insert(0, str(TESTS))  # the tiny-model builders and the ComfyUI client/server helpers
 
 
 # PyTorch SDPA attention, as ComfyUI uses on GPUs (its CPU default is slower sub-quadratic
@@ -54,7 +52,7 @@ THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 def per_step_inprocess(base: Path, size: int, calls: int) -> dict:
     """Runs under ComfyUI's python: interleave base and patched model calls, take medians."""
-    from comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider
+    from testsupport.comfy.comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider
     comfy_setup(os.environ["COMFYUI_DIR"], COMFY_ARGS)
     import torch
     from importlib import import_module
@@ -123,7 +121,7 @@ def exec_seconds(result) -> float:
 
 
 def server_measurements(client, size: int, steps: int, repeats: int, sweep_n: int) -> dict:
-    from comfy_client import graph
+    from testsupport.comfy.comfy_client import graph
     slider = "tiny_sd3_slider.safetensors"
     seed = iter(range(1000, 100000))
     run = runner(client)
@@ -167,7 +165,7 @@ def server_measurements(client, size: int, steps: int, repeats: int, sweep_n: in
 
 def measure_sweep(run, size: int, steps: int, repeats: int, sweep_n: int, seed) -> dict:
     """One graph whose latent batch carries sweep_n preferences vs sweep_n graphs of one each."""
-    from comfy_client import graph
+    from testsupport.comfy.comfy_client import graph
     slider = "tiny_sd3_slider.safetensors"
     common = dict(size=size, steps=steps, prefix="bench")
     run(graph("sd3", slider=slider, sweep={"steps": sweep_n}, seed=next(seed), **common))  # warm-up
@@ -194,12 +192,12 @@ def runner(client):
 
 def run_methods(root: Path, scale: str, extra: list[str]) -> dict:
     """bench/runtime_methods.py under ComfyUI's python, one intra-op thread."""
-    from comfy_server import comfy_dir, comfy_python
+    from testsupport.comfy.comfy_server import comfy_dir, comfy_env, comfy_python
     print(f"methods at {scale} ...", flush=True)
     t0 = time.time()
     proc = subprocess.run([comfy_python(), str(REPO / "bench" / "runtime_methods.py"), str(root), scale, *extra],
                           stdout=subprocess.PIPE, text=True,
-                          env={**os.environ, **THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())})
+                          env=comfy_env({**THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())}))
     if proc.returncode != 0:
         sys.exit(f"runtime_methods.py {scale} failed ({proc.returncode})")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -307,7 +305,7 @@ METHOD_NOTES = [
     "lora_slider_apply_s: the Apply node alone for soups / blend / msdda, cold (LoRA updates built from "
     "ComfyUI's key map and adapters) and at a new ω (updates cached per input model and file), and the "
     "update builds counted during the timed re-queues.",
-    "lora_formats_blend: two LoRAs per format (tests/integration/lora_formats.make_lora, rank 4, kohya "
+    "lora_formats_blend: two LoRAs per format (testsupport/comfy/lora_formats.make_lora, rank 4, kohya "
     "names) on the SD3.5-M joint blocks' attention Linears; LoRA / LoKr run factored (ComfyUI's bypass "
     "h(x)), LoHa / DoRA as a dense ΔW per layer (the touched weights' size, model dtype, per LoRA).",
 ]
@@ -316,8 +314,7 @@ METHOD_NOTES = [
 def methods_only(args) -> None:
     """The in-process parts alone (--scales), merged into the existing --out: the server-measured
     keys and the scales not rerun stay as they were."""
-    sys.path.insert(0, str(REPO))
-    from comfy_server import comfy_dir, make_base_dir
+    from testsupport.comfy.comfy_server import comfy_dir, make_base_dir
     if comfy_dir() is None:
         sys.exit("set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its python)")
     scales = [x for x in args.scales.split(",") if x]
@@ -386,9 +383,8 @@ def main() -> None:
         methods_only(args)
         return
 
-    sys.path.insert(0, str(REPO))  # pareto_core for the file writer (never in ComfyUI's python:
-    from comfy_client import ComfyClient  # the repo's nodes/ would shadow ComfyUI's nodes.py)
-    from comfy_server import comfy_dir, comfy_python, make_base_dir, start_server, stop_server
+    from testsupport.comfy.comfy_client import ComfyClient
+    from testsupport.comfy.comfy_server import comfy_dir, comfy_env, comfy_python, make_base_dir, start_server, stop_server
     if comfy_dir() is None:
         sys.exit("set COMFYUI_DIR to a ComfyUI checkout (and COMFYUI_PYTHON to its python)")
     with tempfile.TemporaryDirectory(prefix="paretoslider_bench_") as tmp:
@@ -397,7 +393,7 @@ def main() -> None:
         print("per-step (in-process) ...", flush=True)
         proc = subprocess.run([comfy_python(), __file__, "--per-step-only", str(root), "--size", str(args.size),
                                "--calls", str(args.calls)], capture_output=True, text=True,
-                              env={**os.environ, **THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())})
+                              env=comfy_env({**THREAD_ENV, "COMFYUI_DIR": str(comfy_dir())}))
         if proc.returncode != 0:
             sys.exit(proc.stderr[-3000:])
         per_step = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -31,7 +31,6 @@ from importlib import import_module
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 METHODS = ("paretoslider", "soups", "blend", "msdda", "lora_loader")
 # SD3.5 Medium as ComfyUI's model detection describes it (MMDiT-X: dual attention in blocks 0-12)
@@ -156,7 +155,7 @@ class Setup:
         import comfy.sd
         import comfy.utils
         import torch
-        from comfy_inprocess import load_model
+        from testsupport.comfy.comfy_inprocess import load_model
         from safetensors.torch import save_file
         self.torch = torch
         core = import_module(ext.__name__ + ".pareto_core")
@@ -252,7 +251,7 @@ class Setup:
 
 def per_step(s: Setup, method: str, blocks: int, calls: int) -> dict:
     """Median paired ratio of (method block / base block) of `calls` model calls each."""
-    from comfy_inprocess import denoise
+    from testsupport.comfy.comfy_inprocess import denoise
     m = s.node(method, 0.3 if method != "lora_loader" else 1.0)
     if method == "msdda":       # what the MSDDA sampler sets for its model calls
         m = m.clone()
@@ -346,9 +345,9 @@ def live_rss() -> int:
 
 
 def attention_format_loras(model, fmt: str, seeds: tuple[int, ...]) -> list[dict]:
-    """tests/integration/lora_formats.make_lora's random LoRAs of `fmt` (kohya names, rank 4),
+    """testsupport/comfy/lora_formats.make_lora's random LoRAs of `fmt` (kohya names, rank 4),
     kept on the attention Linears of the joint blocks (fused qkv and proj, both streams, attn2)."""
-    from lora_formats import make_lora
+    from testsupport.comfy.lora_formats import make_lora
     return [{k: v for k, v in make_lora(model, fmt, seed).items() if k.split(".")[0].endswith(SD3_KOHYA_ATTN)}
             for seed in seeds]
 
@@ -361,7 +360,7 @@ def formats_in_blend(ext, base: Path, size: int, tokens: int, blocks: int, calls
     import gc
     from collections import Counter
     import torch
-    from comfy_inprocess import denoise
+    from testsupport.comfy.comfy_inprocess import denoise
     from safetensors.torch import save_file
     apply = import_module(ext.__name__ + ".nodes.apply").apply_paretoslider
     sliders = import_module(ext.__name__ + ".nodes.lora_slider")
@@ -440,7 +439,7 @@ def formats_in_blend(ext, base: Path, size: int, tokens: int, blocks: int, calls
 
     plain_slider, plain, plain_build, rss0 = built("kohya")
     out = {"model": f"random-weight MMDiT with SD3.5 Medium's config ({params / 1e9:.2f} B parameters), bf16; "
-                    "two LoRAs per format from tests/integration/lora_formats.make_lora (kohya names, rank 4) on "
+                    "two LoRAs per format from testsupport/comfy/lora_formats.make_lora (kohya names, rank 4) on "
                     "the joint blocks' attention Linears; blend at ω = (0.3, 0.7)",
            "parameters": params, "image_size": size, "text_tokens": tokens, "torch_threads": torch.get_num_threads(),
            "setup_s": round(time.time() - t0, 1), "formats": {}}
@@ -482,7 +481,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=10)
     ap.add_argument("--methods", default=",".join(METHODS))
     args = ap.parse_args()
-    from comfy_inprocess import comfy_setup, import_extension
+    from testsupport.comfy.comfy_inprocess import comfy_setup, import_extension
     comfy_setup(os.environ["COMFYUI_DIR"], ("--use-pytorch-cross-attention", "--base-directory", str(args.base)))
     import torch
     ext = import_extension(REPO)

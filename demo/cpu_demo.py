@@ -19,9 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]      # run as `python -m demo.cpu_demo` from the root
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure_venv.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python demo/cpu_demo.py "$@"
+exec .venv/bin/python -m demo.cpu_demo "$@"

@@ -80,19 +80,20 @@ def report(tmp_path_factory):
     (base / "custom_nodes").mkdir()
     (base / "user").mkdir()
     (base / "custom_nodes" / "ComfyUI-ParetoSlider").symlink_to(ROOT, target_is_directory=True)
-    sys.path.insert(0, str(HERE))
-    from make_files import SDXL_TEMPLATE_LORAS, write_template_placeholders, write_tiny_files, write_tiny_loras
+    from testsupport.comfy.comfy_server import comfy_env
+    from testsupport.comfy.make_files import (SDXL_TEMPLATE_LORAS, write_template_placeholders, write_tiny_files,
+                                              write_tiny_loras)
     write_tiny_files(base / "models" / "paretoslider")
     write_tiny_loras(base / "models" / "loras")
     write_template_placeholders(base)
     # the SDXL template's end-to-end run: a tiny SDXL UNet and VAE decoder and real SDXL LoRAs under
     # the template's LoRA names (tiny_sdxl.py, in ComfyUI's python), and the test conditioning node
-    (base / "custom_nodes" / "paretoslider_test_nodes").symlink_to(ROOT / "tests" / "integration" / "comfy_test_nodes",
+    (base / "custom_nodes" / "paretoslider_test_nodes").symlink_to(ROOT / "testsupport" / "comfy" / "comfy_test_nodes",
                                                                   target_is_directory=True)
     t0 = time.perf_counter()
-    built = subprocess.run([comfy_python, str(HERE / "tiny_sdxl.py"), str(comfy), str(base / "models"),
-                            *SDXL_TEMPLATE_LORAS], check=False, capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    built = subprocess.run([comfy_python, str(ROOT / "testsupport" / "comfy" / "tiny_sdxl.py"), str(comfy),
+                            str(base / "models"), *SDXL_TEMPLATE_LORAS], check=False, capture_output=True, text=True,
+                           timeout=600, env=comfy_env({"PYTHONUNBUFFERED": "1"}))
     if built.returncode == 0:
         tiny_sdxl = {**json.loads(built.stdout.strip().splitlines()[-1]),
                      "wall_seconds": round(time.perf_counter() - t0, 1)}
@@ -468,7 +469,7 @@ E2E_OMEGAS = ("0.700, 0.300", "0.300, 0.700")   # the template's ω, and the sli
 def _sdxl_e2e_prompt(prompt: dict, omega: str) -> dict:
     """The frontend's API prompt of the SDXL template (graphToPrompt, as Queue sends it) with the
     substitutions of test_sdxl_template_runs_end_to_end_on_a_tiny_sdxl, at preference `omega`."""
-    import tiny_sdxl
+    from testsupport.comfy import tiny_sdxl
     p = json.loads(json.dumps(prompt))
     of = lambda t: [k for k, v in p.items() if v["class_type"] == t]  # noqa: E731
     (ckpt,) = of("CheckpointLoaderSimple")

@@ -5,15 +5,13 @@ and ParetoSlider files, this repository symlinked into its custom_nodes).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from comfy_client import ComfyClient  # noqa: E402
-from comfy_server import comfy_dir, make_base_dir, start_server, stop_server  # noqa: E402
+from testsupport.comfy.comfy_client import ComfyClient  # noqa: E402
+from testsupport.comfy.comfy_server import comfy_dir, make_base_dir, start_server, stop_server  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

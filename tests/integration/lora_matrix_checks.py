@@ -18,15 +18,14 @@ import time
 from importlib import import_module
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_inprocess import comfy_setup, import_extension  # noqa: E402
+from testsupport.comfy.comfy_inprocess import comfy_setup, import_extension  # noqa: E402
 
 comfy_dir, repo, out_path = sys.argv[1:4]
 comfy_setup(comfy_dir)
 import torch  # noqa: E402
 
-import lora_formats  # noqa: E402
-import tiny_families  # noqa: E402
+from testsupport.comfy import lora_formats  # noqa: E402
+from testsupport.comfy import tiny_families  # noqa: E402
 
 ext = import_extension(repo)
 apply_mod = import_module(ext.__name__ + ".nodes.apply")

@@ -13,8 +13,7 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider  # noqa: E402
+from testsupport.comfy.comfy_inprocess import comfy_setup, denoise, import_extension, load_model, load_slider  # noqa: E402
 
 comfy_dir, repo, base, check = sys.argv[1:5]
 base = Path(base)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import sys
 from importlib import import_module
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_inprocess import comfy_setup, import_extension  # noqa: E402
+from testsupport.comfy.comfy_inprocess import comfy_setup, import_extension  # noqa: E402
 
 comfy_dir, repo = sys.argv[1:3]
 comfy_setup(comfy_dir)
@@ -38,17 +36,16 @@ TINY_SD15 = {"use_checkpoint": False, "image_size": 8, "out_channels": 4, "use_s
 def tiny_sd15():
     """An SD1.5-like EPS model (ModelSamplingDiscrete, σ 0.029 … 14.6), weights random and seeded
     (ComfyUI's ops leave them empty), norms' weights near 1."""
+    global MODEL_SOURCE
+    from testsupport.comfy import tiny_families      # the shared builder of every family's tiny model
+    MODEL_SOURCE = "tiny_families.build('sd15')"
+    return tiny_families.build("sd15")
+
+
+def own_tiny_sd15():
+    """This file's own SD1.5-like model (kept for comparison runs by hand)."""
     import comfy.model_patcher
     import comfy.supported_models
-    global MODEL_SOURCE
-    families = Path(__file__).resolve().parent / "tiny_families.py"
-    if families.exists():          # the shared builder, where it exists and works
-        try:
-            patcher = import_module("tiny_families").build("sd15")
-            MODEL_SOURCE = "tiny_families.build('sd15')"
-            return patcher
-        except Exception as err:  # noqa: BLE001  fall back to this file's own tiny model
-            MODEL_SOURCE = f"own (tiny_families.build('sd15') failed: {type(err).__name__})"
     config = comfy.supported_models.SD15(TINY_SD15)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import REPO, comfy_dir, comfy_python
+from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
 
 HERE = Path(__file__).resolve().parent
 BAR = 1e-5
@@ -43,7 +43,7 @@ CASES = [(family, fmt) for family, formats in SUPPORT.items() for fmt in formats
 def matrix(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("matrix") / "matrix.json"
     proc = subprocess.run([comfy_python(), str(HERE / "lora_matrix_checks.py"), str(comfy_dir()), str(REPO), str(out)],
-                          capture_output=True, text=True, timeout=900)
+                          env=comfy_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 

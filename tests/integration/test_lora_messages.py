@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import REPO, comfy_dir, comfy_python
+from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
 
 HERE = Path(__file__).resolve().parent
 
@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture(scope="module")
 def said() -> dict:
     proc = subprocess.run([comfy_python(), str(HERE / "lora_message_checks.py"), str(comfy_dir()), str(REPO)],
-                          capture_output=True, text=True, timeout=300)
+                          env=comfy_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

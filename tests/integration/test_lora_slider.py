@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from comfy_client import PromptRejected
-from comfy_client import input_nodes as base_graph
+from testsupport.comfy.comfy_client import PromptRejected
+from testsupport.comfy.comfy_client import input_nodes as base_graph
 
 LORAS = {"sd3": ("tiny_sd3_lora_photo.safetensors", "tiny_sd3_lora_sketch.safetensors",
                  "tiny_sd3_lora_color.safetensors"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import REPO, comfy_dir, comfy_python
+from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
 
 HERE = Path(__file__).resolve().parent
 
@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 def checks(comfy_base) -> dict:
     root, _ = comfy_base
     proc = subprocess.run([comfy_python(), str(HERE / "lora_slider_checks.py"), str(comfy_dir()), str(REPO),
-                           str(root)], capture_output=True, text=True, timeout=300)
+                           str(root)], env=comfy_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

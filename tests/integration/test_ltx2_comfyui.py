@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from comfy_server import REPO, comfy_dir, comfy_python
+from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
 
 HERE = Path(__file__).resolve().parent
 TOL = 1e-4          # the issue's parity bound (relative error of the velocity)
@@ -23,7 +23,7 @@ PARITY: dict[str, float] = {}
 
 @pytest.fixture(scope="session")
 def ltx2_base(comfy_base):
-    from ltx2_tiny import build_ltx2
+    from testsupport.comfy.ltx2_tiny import build_ltx2
     root, files = comfy_base
     if "ltx2_model" not in files:
         files.update(build_ltx2(root, comfy_dir(), comfy_python()))
@@ -32,7 +32,7 @@ def ltx2_base(comfy_base):
 
 def comfy_check(root: Path, check: str, *args: str) -> dict:
     proc = subprocess.run([comfy_python(), str(HERE / "ltx2_comfy_checks.py"), str(comfy_dir()), str(REPO), str(root),
-                           check, *args], cwd=comfy_dir(), capture_output=True, text=True, timeout=600)
+                           check, *args], cwd=comfy_dir(), env=comfy_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -115,7 +115,7 @@ def test_trainer_export_gives_the_trainers_velocity_in_comfyui(ltx2_base, tmp_pa
     """peft LoRA + preference modules → the trainer's export → ComfyUI with the runtime's nodes ==
     the trainer's own forward (LTX2Backbone on ComfyUI's file, trainer/adapters/inject.py hooks): rows with
     different ω and σ as cond + uncond chunks, and one σ for all rows as in sampling."""
-    from ltx2_tiny import metadata, random_preference
+    from testsupport.comfy.ltx2_tiny import metadata, random_preference
     from pareto_core import save_paretoslider
     from trainer.adapters import lora as trainer_model
     root, files = ltx2_base
@@ -157,7 +157,7 @@ def test_per_token_timesteps_give_every_token_of_a_sample_its_omega(ltx2_base, t
     timestep per token; the runtime repeats each sample's ω over its tokens. Reference: diffusers
     with per-token timesteps and ω_i on every token of sample i."""
     from pareto_core import load_paretoslider
-    from ltx2_tiny import diffusers_transformer
+    from testsupport.comfy.ltx2_tiny import diffusers_transformer
     root, files = ltx2_base
     vx, ax, ctx = comfy_inputs(2, seed=21)
     sigma = torch.tensor([0.7, 0.7])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import REPO, comfy_dir, comfy_python
+from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("eps", "v_prediction", "v_prediction_edm_continuous")
@@ -20,7 +20,7 @@ KINDS = ("eps", "v_prediction", "v_prediction_edm_continuous")
 def checks() -> dict:
     proc = subprocess.run([comfy_python(), str(HERE / "msdda_eps_checks.py"), str(comfy_dir()), str(REPO)],
                           capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+                          env=comfy_env({"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

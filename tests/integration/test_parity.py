@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from comfy_server import REPO, comfy_dir, comfy_python
+from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
 from pareto_core import load_paretoslider, rows_for_batch
-from tiny_models import build_transformer
+from testsupport.comfy.tiny_models import build_transformer
 
 HERE = Path(__file__).resolve().parent
 
@@ -114,7 +114,7 @@ def comfy_velocities(comfy_base, arch: str, sliders: list[str], tensors: dict, t
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(inputs))
     proc = subprocess.run([comfy_python(), str(HERE / "inprocess_checks.py"), str(comfy_dir()), str(REPO),
                            str(root), "velocity", arch, str(inputs), str(out), ",".join(sliders)],
-                          capture_output=True, text=True, timeout=600)
+                          env=comfy_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return load_file(str(out))
 
@@ -156,7 +156,7 @@ def test_file_exported_by_the_trainer_gives_the_trainers_velocity_in_comfyui(com
     from trainer.backbones.flux_kontext import FluxKontextBackbone
     from trainer.backbones.sd3 import SD3Backbone
     from pareto_core import save_paretoslider
-    from tiny_models import metadata, random_preference
+    from testsupport.comfy.tiny_models import metadata, random_preference
     backbone = SD3Backbone if arch == "sd3" else FluxKontextBackbone
     root, _ = comfy_base
     model = build_transformer(arch)  # the same weights as models/diffusion_models/tiny_<arch>

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from comfy_client import graph
+from testsupport.comfy.comfy_client import graph
 
 SLIDER = "tiny_{arch}_slider.safetensors"
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from comfy_client import PromptRejected, graph
-from tiny_models import TRAINED
+from testsupport.comfy.comfy_client import PromptRejected, graph
+from testsupport.comfy.tiny_models import TRAINED
 
 NODES = {
     "ParetoSliderLoader": ["slider_name"],

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from comfy_client import ComfyClient
+from testsupport.comfy.comfy_client import ComfyClient
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -21,6 +21,15 @@ PORTS = range(8190, 8200)
 def comfy_dir() -> Path | None:
     d = os.environ.get("COMFYUI_DIR")
     return Path(d) if d and (Path(d) / "main.py").is_file() else None
+
+
+def comfy_env(extra: dict | None = None) -> dict:
+    """The environment for a script run in ComfyUI's python: the repository root on PYTHONPATH, so
+    it imports `testsupport.comfy.*` (ComfyUI's own folder still comes first: comfy_setup puts it
+    at sys.path[0], so the repository's nodes/ never shadows ComfyUI's nodes.py)."""
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
 
 
 def comfy_python() -> str:
@@ -41,7 +50,7 @@ def free_port() -> int:
 
 
 def make_base_dir(root: Path) -> dict[str, Path]:
-    from tiny_models import build_all
+    from testsupport.comfy.tiny_models import build_all
     files = build_all(root)
     nodes = root / "custom_nodes"
     nodes.mkdir(exist_ok=True)

@@ -1,7 +1,7 @@
 """Tiny randomly initialised models of every family we test LoRA sliders on, built with ComfyUI's
 own classes (run inside ComfyUI's python, after comfy_inprocess.comfy_setup(COMFYUI_DIR)):
 
-    import tiny_families as tf
+    from testsupport.comfy import tiny_families as tf
     model = tf.build("sdxl", seed=0)            # a ModelPatcher, fp32 on ComfyUI's device
     x, kw = tf.inputs("sdxl", batch=2)          # kw as sampling passes it: c_crossattn, y, guidance, ...
     x0 = model.model.apply_model(x, torch.full((2,), 0.5), transformer_options={}, **kw)
@@ -409,8 +409,7 @@ def _self_check(comfy_dir: str) -> int:
     loaded, the output moves, the base model's does not); prints a line and a JSON report each."""
     import json
     import logging
-    sys.path.insert(0, str(HERE))
-    from comfy_inprocess import comfy_setup
+    from testsupport.comfy.comfy_inprocess import comfy_setup
     comfy_setup(comfy_dir)
     import comfy.model_management
     import comfy.patcher_extension

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]   # the repository (testsupport/comfy/ → root)
 
 from pareto_core import (
     EmbeddingConfig,

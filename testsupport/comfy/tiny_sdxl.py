@@ -51,8 +51,7 @@ RANK = 4
 
 
 def _setup(comfy_dir: str) -> None:
-    sys.path.insert(0, str(HERE.parent / "integration"))
-    from comfy_inprocess import comfy_setup
+    from testsupport.comfy.comfy_inprocess import comfy_setup
     comfy_setup(comfy_dir)
 
 

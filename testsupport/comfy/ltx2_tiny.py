@@ -20,6 +20,7 @@ import torch
 
 from pareto_core import (EmbeddingConfig, Objective, ParetoSliderMetadata, PreferenceModules, TrainingMetadata,
                          save_paretoslider)
+from testsupport.comfy.comfy_server import comfy_env
 
 HERE = Path(__file__).resolve().parent
 RANK = 4
@@ -42,7 +43,7 @@ def build_comfy_file(path: Path, comfy_dir: Path, comfy_python: str, seed: int =
     """models/diffusion_models/tiny_ltx2.safetensors, written by ComfyUI's LTXAVModel."""
     cfg = json.dumps({"transformer": COMFY_TRANSFORMER, "seed": seed})
     proc = subprocess.run([comfy_python, str(HERE / "ltx2_comfy_build.py"), str(comfy_dir), str(path), cfg],
-                          cwd=comfy_dir, capture_output=True, text=True, timeout=300)
+                          cwd=comfy_dir, env=comfy_env(), capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(f"building the tiny LTX-2 in ComfyUI failed:\n{proc.stderr[-3000:]}")
     return path

@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_inprocess import comfy_setup  # noqa: E402
+from testsupport.comfy.comfy_inprocess import comfy_setup  # noqa: E402
 
 comfy_dir, out, config = sys.argv[1:4]
 comfy_setup(comfy_dir)
