@@ -390,7 +390,7 @@ def formats_in_blend(ext, base: Path, size: int, tokens: int, blocks: int, calls
 
     def describe(slider, patched, build_s: float, rss_before: int) -> dict:
         rss_built = live_rss()
-        updates = [multi_lora.slider_updates(model, f) for f in slider.files]     # cached: the wrapper's
+        updates = [multi_lora.prepared(model, f)[1] for f in slider.files]     # cached: the wrapper's
         first = call(patched, load=True)                                          # places them
         rss_placed = live_rss()
         steady = min(call(patched) for _ in range(2))

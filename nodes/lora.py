@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 
 import comfy.lora
 import comfy.lora_convert
@@ -19,12 +20,14 @@ _NOT_LOADED = "lora key not loaded: "
 
 @contextlib.contextmanager
 def comfy_warnings():
-    """The warnings ComfyUI logs meanwhile (its LoRA code logs, never raises, what it cannot apply)."""
+    """The warnings ComfyUI logs meanwhile in this thread (its LoRA code logs, never raises, what it
+    cannot apply; the server's other threads keep logging their own)."""
     records: list[logging.LogRecord] = []
+    thread = threading.get_ident()
 
     class Catch(logging.Handler):
         def emit(self, record):
-            if record.levelno >= logging.WARNING:
+            if record.levelno >= logging.WARNING and record.thread == thread:
                 records.append(record)
     handler = Catch(logging.WARNING)
     root = logging.getLogger()

@@ -64,17 +64,19 @@ def _made_for(f: LoraFile, model) -> str | None:
     return None if same_family(f.family, family_name(model)) else f.family
 
 
-def slider_updates(model, f: LoraFile, keep_dense: bool = True) -> list[LayerUpdate]:
-    """The LoRA's per-layer updates on `model` (nodes/lora_updates.py), cached on the input model so
-    that moving ω re-queues without rebuilding them. keep_dense=False: only check that ComfyUI can
-    apply every update (what soups at one ω need)."""
+def prepared(model, f: LoraFile, keep_dense: bool = True) -> tuple[dict, list[LayerUpdate]]:
+    """(ComfyUI's weight patches, the per-layer updates) of the LoRA on `model`, checked, cached on
+    the input model so that moving ω re-queues without mapping or building them again.
+    keep_dense=False: check that ComfyUI can apply every update but keep no dense ΔW (what soups
+    at one ω need; they merge through ComfyUI)."""
     cache: OrderedDict = model.__dict__.setdefault(_UPDATES_ATTR, OrderedDict())
     key = (f.stamp, f.digest, model.patches_uuid)
-    if key in cache and (cache[key][1] or not keep_dense):
+    if key in cache and (cache[key][2] or not keep_dense):
         cache.move_to_end(key)
-        return cache[key][0]
+        return cache[key][:2]
+    patches = cache[key][0] if key in cache else slider_patches(model, f)
     try:
-        cache[key] = (layer_updates(model, slider_patches(model, f), f.lora, f.name, keep_dense), keep_dense)
+        cache[key] = (patches, layer_updates(model, patches, f.lora, f.name, keep_dense), keep_dense)
     except UpdateDoesNotFit as err:
         made_for, family = _made_for(f, model), family_name(model)
         log.debug("ParetoSlider: %s: %s", f.name, err)
@@ -84,7 +86,7 @@ def slider_updates(model, f: LoraFile, keep_dense: bool = True) -> list[LayerUpd
             f"Choose LoRAs made for {family}") from None
     while len(cache) > 2 * MAX_LORAS:
         cache.popitem(last=False)
-    return cache[key][0]
+    return cache[key][:2]
 
 
 # ----------------------------------------------------------------------------- soups, one ω
@@ -101,8 +103,8 @@ def soup_clone(model, slider: LoraSlider, omega: torch.Tensor, strength: float):
     for w, f in zip(omega.tolist(), slider.files):
         if w == 0 or strength == 0:
             continue                       # a vertex is exactly that LoRA alone
-        slider_updates(model, f, keep_dense=False)   # refuses a LoRA of another model (ComfyUI only logs it)
-        patched.add_patches(slider_patches(model, f), w * strength)
+        patches, _ = prepared(model, f, keep_dense=False)   # refuses a LoRA of another model (ComfyUI only logs it)
+        patched.add_patches(patches, w * strength)
     cache[key] = patched
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
@@ -280,7 +282,7 @@ def apply_lora_slider(model, slider: LoraSlider, preference, lora_strength: floa
         preference = slider.check_preference(preference)
     if slider.method == "soups" and torch.is_tensor(preference) and preference.ndim == 1:
         return soup_clone(model, slider, preference, strength)
-    updates = [slider_updates(model, f) for f in slider.files]
+    updates = [prepared(model, f)[1] for f in slider.files]
     import comfy.model_management as mm
     check_lora_memory(slider, updates, mm.get_torch_device())
     patched = model.clone()            # same patches_uuid: moving ω re-patches nothing
