@@ -144,10 +144,18 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str, keep_dense: 
         wkey, offset, function = (key, None, None) if isinstance(key, str) else (tuple(key) + (None, None))[:3]
         if not wkey.startswith("diffusion_model."):
             raise ParetoSliderMismatchError(f"LoRA {file_name}: {wkey} is not a diffusion-model weight")
-        path, param = wkey[len("diffusion_model."):].rsplit(".", 1)
+        path, _, param = wkey[len("diffusion_model."):].rpartition(".")
         module = dm.get_submodule(path)
         weight = getattr(module, param, None)
-        if not is_layer(module) or param not in ("weight", "bias") or weight is None:
+        replaces = isinstance(patch, tuple) and bool(patch) and patch[0] != "diff"     # 'set' and the like
+        layer = is_layer(module) and param in ("weight", "bias") and torch.is_tensor(weight)
+        if not keep_dense and (replaces or not torch.is_tensor(weight)):
+            continue                     # soups at one ω: ComfyUI's merge applies it as it is
+        if keep_dense and replaces:
+            raise ParetoSliderMismatchError(
+                f"LoRA {file_name}: its '{patch[0]}' patch of {wkey} replaces the weight instead of adding to it; "
+                "only soups with one ω can apply it")
+        if keep_dense and not layer:
             raise ParetoSliderMismatchError(
                 f"LoRA {file_name} updates {path}.{param}, a {type(module).__name__}: blend, msdda and "
                 "soups per sample or on a schedule apply updates of Linear and Conv layers only (use soups "
@@ -158,14 +166,10 @@ def layer_updates(model, patches: dict, lora: dict, file_name: str, keep_dense: 
                 f"{int(offset[1]) + int(offset[2])} of a weight with {weight.shape[int(offset[0])]}, so ComfyUI "
                 "cannot apply it to this model either (LoraLoader fails too); choose a LoRA in another layout")
         name = type(patch).__name__
-        if isinstance(patch, tuple) and patch and patch[0] not in ("diff",):
-            raise ParetoSliderMismatchError(
-                f"LoRA {file_name}: its '{patch[0]}' patch of {wkey} replaces the weight instead of adding to it; "
-                "only soups with one ω can apply it")
         dora = any(id(t) in dora_tensors for t in _tensors(patch))
         update = LayerUpdate(path, param, "dense", patch, offset, function, dora)
         reshaped = hasattr(patch, "calculate_shape") and patch.calculate_shape(wkey) is not None
-        if (name in FACTORED_ADAPTERS and param == "weight" and function is None and not dora and not reshaped
+        if (layer and name in FACTORED_ADAPTERS and param == "weight" and function is None and not dora and not reshaped
                 and (offset is None or offset[0] == 0)):
             BypassForwardHook(module, patch, multiplier=1.0)      # sets the layer's type info on the adapter
             size = int(offset[2]) if offset is not None else int(weight.shape[0])

@@ -98,6 +98,38 @@ out["only_text_encoder"] = message(lambda: lora_file("te_only.safetensors", only
 out["checkpoint"] = message(lambda: lora_file("model.safetensors",
                                               {k: v for k, v in list(models["sdxl"].model.state_dict().items())[:5]}))
 
+# updates only a merge can apply: a 'set' patch and a norm layer's 'diff' refuse the unmerged paths,
+# soups at one ω apply them (ComfyUI merges them)
+sdxl_model = models["sdxl"]
+linear = next(n for n, m in sdxl_model.model.diffusion_model.named_modules() if isinstance(m, torch.nn.Linear))
+norm = next(n for n, m in sdxl_model.model.diffusion_model.named_modules() if isinstance(m, torch.nn.GroupNorm))
+sd = sdxl_model.model.diffusion_model.state_dict()
+set_file = lora_file("sdxl_set.safetensors", {f"diffusion_model.{linear}.set_weight": sd[f"{linear}.weight"] * 1.1})
+norm_file = lora_file("sdxl_norm.safetensors", {f"diffusion_model.{norm}.diff": torch.full_like(sd[f"{norm}.weight"], 0.1)})
+for case, f in (("set_patch", set_file), ("norm_layer", norm_file)):
+    out[case] = {"blend": message(lambda: apply_mod.apply_paretoslider(sdxl_model, slider("blend", f, sdxl_b),
+                                                                         torch.tensor([0.5, 0.5]))),
+                 "soups_one_omega": message(lambda: apply_mod.apply_paretoslider(
+                     sdxl_model, slider("soups", f, sdxl_b), torch.tensor([0.5, 0.5]))), "module": norm}
+
+# a key-map slice past the weight (ComfyUI's own limit: Lumina 2's grouped k/v under diffusers names)
+import comfy.lora  # noqa: E402
+lumina = tiny_families.build("lumina2")
+lsd = lumina.model.state_dict()
+km = comfy.lora.model_lora_keys_unet(lumina.model, {})
+bad = next(k for k, v in sorted(km.items()) if k.startswith("transformer.") and not isinstance(v, str)
+           and v[1] is not None and v[1][1] + v[1][2] > lsd[v[0]].shape[v[1][0]])
+wkey, (dim, start, size) = km[bad][0], km[bad][1][:3]
+g = torch.Generator().manual_seed(3)
+past = {f"{bad}.lora_A.weight": torch.randn(4, lsd[wkey].shape[1], generator=g),
+        f"{bad}.lora_B.weight": torch.randn(size, 4, generator=g)}
+ok_lumina = lora_formats.make_lora(lumina, "kohya", 1)
+out["slice_past_weight"] = {
+    "message": message(lambda: apply_mod.apply_paretoslider(
+        lumina, slider("blend", lora_file("lumina_diffusers.safetensors", past), lora_file("lumina_ok.safetensors", ok_lumina)),
+        torch.tensor([0.5, 0.5]))),
+    "weight": wkey, "start": start, "end": start + size, "rows": int(lsd[wkey].shape[dim])}
+
 # a trained ParetoSlider file on SDXL: the message names the family and the node that works there
 info = import_module(ext.__name__ + ".nodes.model_info")
 out["trained_file_on_sdxl"] = message(lambda: info.describe_model(models["sdxl"]))

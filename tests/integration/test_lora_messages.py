@@ -68,3 +68,23 @@ def test_a_trained_file_on_sdxl_names_the_family_and_the_lora_slider_node(said):
     assert said["trained_file_on_sdxl"].startswith("trained ParetoSlider files are for SD3 / SD3.5, Flux / Flux "
                                                    "Kontext and LTX-2 models; this model is SDXL. On this model use "
                                                    "'ParetoSlider from LoRAs'")
+
+
+def test_a_patch_that_replaces_a_weight_or_touches_a_norm_is_refused_unmerged_and_merged_by_soups(said):
+    assert said["set_patch"]["blend"].startswith("LoRA sdxl_set.safetensors: its 'set' patch of diffusion_model.")
+    assert said["set_patch"]["blend"].endswith("replaces the weight instead of adding to it; only soups with one ω "
+                                               "can apply it")
+    norm = said["norm_layer"]["module"]
+    assert said["norm_layer"]["blend"] == (
+        f"LoRA sdxl_norm.safetensors updates {norm}.weight, a GroupNorm: blend, msdda and soups per sample or on a "
+        "schedule apply updates of Linear and Conv layers only (use soups with one ω)")
+    assert said["set_patch"]["soups_one_omega"] == "" and said["norm_layer"]["soups_one_omega"] == ""
+
+
+def test_a_key_map_slice_past_the_weight_is_refused_as_comfyuis_own_limit(said):
+    r = said["slice_past_weight"]
+    assert r["end"] > r["rows"]
+    assert r["message"] == (
+        f"LoRA lumina_diffusers.safetensors: ComfyUI's key map puts its update of {r['weight']} at rows "
+        f"{r['start']}–{r['end']} of a weight with {r['rows']}, so ComfyUI cannot apply it to this model either "
+        "(LoraLoader fails too); choose a LoRA in another layout")
