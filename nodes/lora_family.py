@@ -11,6 +11,8 @@ from typing import Mapping
 
 import torch
 
+from .lora_content import split_text_encoder
+
 # (family, pattern over the diffusion-model keys), first match wins; kohya names use '_' for '.'
 _B = r"(^|[._ ])"        # a name boundary (keys are joined with spaces)
 _PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple((f, re.compile(p)) for f, p in (
@@ -54,7 +56,6 @@ def _unet_family(lora: Mapping[str, torch.Tensor]) -> str:
 
 def guess_family(lora: Mapping[str, torch.Tensor]) -> str | None:
     """The family a LoRA file (all its keys) looks made for, or None when unsure."""
-    from .lora_content import split_text_encoder
     names = " ".join(split_text_encoder(lora)[0])
     for family, pattern in _PATTERNS:
         if pattern.search(names):

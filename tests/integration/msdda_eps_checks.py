@@ -24,38 +24,10 @@ combine = import_module(ext.__name__ + ".pareto_core.combine")
 errors = import_module(ext.__name__ + ".nodes.errors")
 
 CONTEXT_DIM, SEED = 32, 1234
-MODEL_SOURCE = "own (this file's TINY_SD15)"
-TINY_SD15 = {"use_checkpoint": False, "image_size": 8, "out_channels": 4, "use_spatial_transformer": True,
-             "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 32,
-             "num_res_blocks": [1, 1], "transformer_depth": [1, 1], "channel_mult": [1, 2],
-             "transformer_depth_middle": 1, "use_linear_in_transformer": False, "context_dim": CONTEXT_DIM,
-             "num_heads": 2, "transformer_depth_output": [1, 1, 1, 1], "use_temporal_attention": False,
-             "use_temporal_resblock": False}
-
-
 def tiny_sd15():
-    """An SD1.5-like EPS model (ModelSamplingDiscrete, σ 0.029 … 14.6), weights random and seeded
-    (ComfyUI's ops leave them empty), norms' weights near 1."""
-    global MODEL_SOURCE
-    from testsupport.comfy import tiny_families      # the shared builder of every family's tiny model
-    MODEL_SOURCE = "tiny_families.build('sd15')"
+    """The shared tiny SD1.5 (EPS, ModelSamplingDiscrete σ 0.029 … 14.6) of every family's builder."""
+    from testsupport.comfy import tiny_families
     return tiny_families.build("sd15")
-
-
-def own_tiny_sd15():
-    """This file's own SD1.5-like model (kept for comparison runs by hand)."""
-    import comfy.model_patcher
-    import comfy.supported_models
-    config = comfy.supported_models.SD15(TINY_SD15)
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model({})
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, p in sorted(model.diffusion_model.named_parameters()):
-            base = 1.0 if ("norm" in name and name.endswith("weight") and p.ndim == 1) else 0.0
-            p.copy_(base + 0.05 * torch.randn(p.shape, generator=g))
-    cpu = torch.device("cpu")
-    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
 
 
 def with_sampling(patcher, model_type=None, sampling_cls=None):
@@ -251,7 +223,7 @@ def main() -> None:
     kinds = {"eps": base,
              "v_prediction": with_sampling(base, comfy.model_base.ModelType.V_PREDICTION),
              "v_prediction_edm_continuous": with_sampling(base, comfy.model_base.ModelType.V_PREDICTION_EDM)}
-    result = {"model_source": MODEL_SOURCE,
+    result = {"model_source": "tiny_families.build('sd15')",
               "sampling_types": {k: msdda.sampling_type_name(m.get_model_object("model_sampling"))
                                  for k, m in kinds.items()},
               "step_kinds": {k: msdda.step_kind(m.get_model_object("model_sampling")) for k, m in kinds.items()},
