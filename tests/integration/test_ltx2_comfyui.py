@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -212,11 +211,9 @@ def test_trainer_reads_the_comfyui_file_as_a_single_file_checkpoint(ltx2_base):
     """The original-layout file goes through diffusers' converter into the backbone: the same
     tensors as ComfyUI's, every key accounted for."""
     root, files = ltx2_base
-    t0 = time.perf_counter()
     backbone = backbone_on(files)
     comfy_state = load_file(str(files["ltx2_model"]))
     mine = backbone.transformer.state_dict()
     assert torch.equal(mine["time_embed.emb.timestep_embedder.linear_1.weight"],
                        comfy_state["adaln_single.emb.timestep_embedder.linear_1.weight"])
     assert torch.equal(mine["proj_in.weight"], comfy_state["patchify_proj.weight"])
-    assert time.perf_counter() - t0 < 60
