@@ -8,7 +8,14 @@ Modes (the first path segment): ok (a fixed chat completion with logprobs), time
 after `srv.delay` seconds), 500, malformed (HTTP 200, not JSON), not_completion (JSON without
 choices), no_logprobs (a completion with logprobs null, as `transformers serve` answers), flaky
 (HTTP 503 for the first `srv.flaky_failures` requests, then ok), bad_model (HTTP 404, as vLLM for an
-unknown model). A refused connection is `refused_url()`: a loopback port nobody listens on.
+unknown model), nan / inf / huge (the "No" token's logprob is NaN, +Infinity or 1000), empty_top
+(top_logprobs [] beside the sampled "Yes"), trickle (a valid answer sent one byte every
+`srv.trickle` seconds; trickle_one_bad: the first request answers HTTP 400 once
+`srv.one_bad_waits_for` requests are in, the others trickle; `srv.broken` counts trickles cut
+off by the client), busy (HTTP 429 with `Retry-After: srv.retry_after` for the first
+`srv.flaky_failures` requests, then ok), big (an answer over the judge's size cap). A refused
+connection is `refused_url()`: a loopback port nobody listens on. GET <mode>/v1/models lists
+`srv.models` (["judge"]) in every mode.
 """
 from __future__ import annotations
 
@@ -38,6 +45,12 @@ class FaultServer:
         self.bodies: list[dict] = []
         self.delay = 3.0
         self.flaky_failures = 2
+        self.trickle = 0.5
+        self.retry_after = "1"
+        self.models = ["judge"]
+        self.arrivals: list[float] = []          # time.monotonic() of each POST
+        self.broken = 0                          # trickled answers cut off by the client
+        self.one_bad_waits_for = 4               # trickle_one_bad: the first answer waits for this many
         self.lock = threading.Lock()
         srv = self
 
@@ -52,7 +65,21 @@ class FaultServer:
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except OSError:          # the judge shut the request down (abandoned or past its deadline)
+                    pass
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/v1/models"):
+                    self._send(200, json.dumps({"object": "list", "data": [
+                        {"id": m, "object": "model"} for m in srv.models]}).encode())
+                else:
+                    self._send(404, b'{"error": {"message": "no such route"}}')
+
+            def _bad_logprob(self, value: str):
+                text = json.dumps(ok_completion()).replace('"logprob": -1.6', f'"logprob": {value}')
+                self._send(200, text.encode())
 
             def do_POST(self):
                 mode = self.path.strip("/").split("/")[0]
@@ -60,6 +87,7 @@ class FaultServer:
                 with srv.lock:
                     srv.hits[mode] += 1
                     n = srv.hits[mode]
+                    srv.arrivals.append(time.monotonic())
                 try:
                     srv.bodies.append(json.loads(body))
                 except ValueError:
@@ -85,6 +113,40 @@ class FaultServer:
                     c = ok_completion()
                     c["choices"][0]["logprobs"] = None
                     self._send(200, json.dumps(c).encode())
+                elif mode in ("nan", "inf", "huge"):
+                    self._bad_logprob({"nan": "NaN", "inf": "Infinity", "huge": "1000"}[mode])
+                elif mode == "empty_top":
+                    c = ok_completion()
+                    c["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = []
+                    self._send(200, json.dumps(c).encode())
+                elif mode == "trickle_one_bad" and n == 1:
+                    t0 = time.monotonic()     # once the others are in flight: HTTP 400, not retried
+                    while srv.hits[mode] < srv.one_bad_waits_for and time.monotonic() - t0 < 10:
+                        time.sleep(0.02)
+                    self._send(400, b'{"error": {"message": "bad request (scripted)"}}')
+                elif mode in ("trickle", "trickle_one_bad"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(ok)))
+                    self.end_headers()
+                    try:
+                        for i in range(len(ok)):
+                            self.wfile.write(ok[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(srv.trickle)
+                    except OSError:
+                        with srv.lock:
+                            srv.broken += 1
+                elif mode == "busy" and n <= srv.flaky_failures:
+                    self.send_response(429)
+                    self.send_header("Retry-After", srv.retry_after)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                elif mode == "busy":
+                    self._send(200, ok)
+                elif mode == "big":
+                    self._send(200, b" " * ((4 << 20) + 10) + ok)
                 elif mode == "bad_model":
                     self._send(404, b'{"error": {"message": "The model `judge` does not exist."}}')
                 else:

@@ -5,6 +5,7 @@ Subcommands:
   config-help  every config field with its default and help text
   eval         the evaluation sweep (trainer.evaluation.cli)
 Console script: `paretoslider-train` = `python -m trainer train`.
+`--debug` anywhere on the line: a user error shows its traceback too (bugs always do).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import sys
 
 from .config import describe, load_config
-from .errors import cli_exit_code
+from .errors import DEBUG_ENV, cli_exit_code
 
 
 def _train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -48,8 +49,13 @@ def cmd_train(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:                 # accepted anywhere, for every subcommand (eval included)
+        argv = [a for a in argv if a != "--debug"]
+        os.environ[DEBUG_ENV] = "1"
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub.add_parser("train", help="train and export a ParetoSlider file"))
     sub.add_parser("config-help", help="list every config field with its help text")

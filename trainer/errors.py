@@ -4,10 +4,12 @@ Every error a creator can fix (a config value, a missing model folder, a reward 
 NaN, a diverged run) is a `UserError` — the core's `ParetoSliderError`, so a bad ParetoSlider
 file read by the trainer is one too. `cli_exit_code` is the only place that catches them: the
 CLIs print `<prog> error: <message>` and exit 2; anything else is a bug and keeps its traceback.
+`--debug` (or PARETOSLIDER_DEBUG=1) shows the traceback of a user error too.
 """
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -16,7 +18,7 @@ from pareto_core import ParetoSliderError as UserError
 
 log = logging.getLogger("paretoslider")
 
-__all__ = ["UserError", "MissingPathError", "cli_exit_code", "log", "setup_logging", "warnings_on_stderr"]
+__all__ = ["UserError", "MissingPathError", "cli_exit_code", "debug_enabled", "log", "setup_logging", "warnings_on_stderr"]
 
 
 class _ConsoleHandler(logging.StreamHandler):
@@ -74,11 +76,22 @@ class MissingPathError(UserError, FileNotFoundError):
     """A path from the config or the command line does not exist."""
 
 
+DEBUG_ENV = "PARETOSLIDER_DEBUG"
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def cli_exit_code(fn: Callable[[], object], prog: str) -> int:
-    """Run a CLI body: 0 on success, 2 with one line on stderr for a UserError."""
+    """Run a CLI body: 0 on success, 2 with one line on stderr for a UserError (its traceback too
+    under --debug)."""
     try:
         fn()
     except UserError as err:
+        if debug_enabled():
+            import traceback
+            traceback.print_exc()
         print(f"{prog} error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -184,9 +184,9 @@ def test_each_fault_gives_its_message_quickly(mode, match):
 
 
 def test_transient_failures_are_retried_with_backoff(monkeypatch):
-    from trainer.rewards import vlm_judge
-    waits, sleep = [], time.sleep
-    monkeypatch.setattr(vlm_judge.time, "sleep", lambda s: waits.append(s) or sleep(s))
+    from trainer.rewards import judge_http
+    waits, wait = [], judge_http.Connections.wait
+    monkeypatch.setattr(judge_http.Connections, "wait", lambda self, s: waits.append(s) or wait(self, s))
     with fault_server() as srv:
         srv.flaky_failures = 2
         r = judge(srv.url("flaky"), retries=3, backoff=0.05, concurrency=1)

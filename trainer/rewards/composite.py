@@ -78,6 +78,10 @@ class CompositeReward(Reward):
             raise RewardError(f"{where}: weight must be finite, got {raw!r}")
         return weight, spec
 
+    def check_ready(self) -> None:
+        for _, r in self.terms:
+            r.check_ready()
+
     def to(self, device):
         for _, r in self.terms:
             r.to(device)

@@ -53,6 +53,7 @@ class PythonReward(Reward):
     """Your own function or class by import path (see the module docstring)."""
 
     id = "python"
+    user_code = True
 
     def __init__(self, target: str, kwargs: dict | None = None, needs_source: bool = False,
                  name: str | None = None):

@@ -14,7 +14,9 @@ A reward scores generated images, higher is better:
 A spec is a dict with an "id" and that reward's options, e.g. {"id": "jpeg_compressibility"}
 or {"id": "clip_score", "path": "/models/clip-vit-large-patch14"}; a bare string is an id with
 no options. Every call is checked: a reward that raises, or returns NaN / infinity / the wrong
-shape, raises RewardError with the reward's name in the message.
+shape, raises RewardError with the reward's name in the message. An exception raised inside the
+user's own code (a "python" reward, a wrapped function) becomes one RewardError line naming the
+reward; one raised inside a built-in reward is a bug of ours and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class Reward:
     needs_source: bool = False
     description: str = ""
     video: bool = False          # True: `score` gets whole videos (B, F, 3, H, W), not frames
+    user_code: bool = False      # True: `score` runs the user's code, whose exceptions are user errors
 
     def __init__(self, name: str | None = None):
         self.name = name or self.id
@@ -63,8 +66,10 @@ class Reward:
             out = torch.as_tensor(out, dtype=torch.float32).to(images.device).reshape(-1)
         except RewardError:
             raise
-        except Exception as err:   # broad on purpose: a reward runs what the user chose (their function, model
-            # folder or server); whatever it raises becomes one line naming the reward (original chained)
+        except Exception as err:
+            if not self.user_code:      # a built-in reward's failure is our bug: keep its traceback
+                raise
+            # broad on purpose: the user's function can raise anything; one line naming it (original chained)
             raise RewardError(f"reward {self.name!r} ({self.id}) failed: {type(err).__name__}: {err}") from err
         if out.numel() != images.shape[0]:
             raise RewardError(f"reward {self.name!r} ({self.id}) returned {out.numel()} scores for "
@@ -80,6 +85,10 @@ class Reward:
     def to(self, device: torch.device | str) -> "Reward":
         """Move model weights (if any). The default has none."""
         return self
+
+    def check_ready(self) -> None:
+        """Called before any model loads: fail now, in seconds, if the reward cannot work (a server that
+        is down). The default has nothing to check."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -198,7 +207,11 @@ def build_reward(spec: Mapping[str, Any] | str | Reward) -> Reward:
         return cls(**options)
     except RewardError:
         raise
-    except Exception as err:   # broad on purpose: constructors load the user's weights / run the user's class
+    except Exception as err:
+        # a built-in constructor's ValueError / OSError is about the user's options or files; anything else
+        # it raises is a bug of ours (traceback kept); the user's own class may raise anything
+        if not cls.user_code and not isinstance(err, (ValueError, OSError)):
+            raise
         raise RewardError(f"reward {options.get('name', rid)!r} ({rid}) could not be built: "
                           f"{type(err).__name__}: {err}") from err
 
@@ -216,6 +229,7 @@ class FunctionReward(Reward):
     """Wraps a plain callable (images, prompts, sources) -> scores (used by the 'python' reward)."""
 
     id = "function"
+    user_code = True
 
     def __init__(self, fn: Callable, name: str | None = None, needs_source: bool = False):
         super().__init__(name or getattr(fn, "__name__", "function"))

@@ -12,21 +12,28 @@ answer token's top-k list:
   numbers, mapped to [0, 1] by (E − min v) / (max v − min v) when `normalize` (the reference's
   expected digit / 5 for ratings 0..5).
 A top-k token counts for an answer when it equals it after stripping whitespace, ignoring case
-(" Yes", "yes" and "YES" all count for "Yes"); answers missing from the top k count as 0.
+(" Yes", "yes" and "YES" all count for "Yes"). A score comes only from valid data: every logprob
+must be a number <= 0 (NaN, +inf or 1000 stop the run with the server, model and value named), the
+top-k list must be there (the sampled token alone proves nothing), and at least one answer must
+be in it; an answer missing from a non-empty top k counts as 0 (it ranks below the k listed; the
+first time, one info line says how many).
 
 Everything travels as JSON over HTTP(S): nothing is pickled, and no server is started here.
-Requests run `concurrency` at a time per process (several training processes simply add up); each
-has a `timeout` and is retried `retries` times with exponential backoff on a refused / dropped
-connection, a timeout, HTTP 408 / 429 / 5xx. A failure raises `JudgeError` naming the server, the
-model and the reason. Scores are cached per (image bytes, rendered question, judge settings) in
-memory, and in `cache_dir` across runs (one JSON file per process, written atomically).
+`check_ready()` (called before any model loads) asks GET /models that the server is up and
+serves `model`. Requests run `concurrency` at a time per process; each has one overall deadline
+of `timeout` seconds (judge_http.py) and is retried `retries` times with exponential backoff on a
+refused / dropped connection, a timeout, HTTP 408 / 429 / 5xx, waiting at least what a 429 / 503's
+Retry-After asks. When one request fails the others are shut down at once. A failure raises
+`JudgeError` naming the server, the model and the reason. Scores are cached per (image bytes,
+rendered question, judge settings) in memory, and in `cache_dir` across runs (one JSON file per
+process, written atomically); only checked scores are cached, and invalid entries an older
+version wrote are dropped on load with one warning.
 """
 from __future__ import annotations
 
 import base64
 import concurrent.futures as cf
 import hashlib
-import http.client
 import io
 import json
 import math
@@ -35,8 +42,6 @@ import socket
 import string
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,24 +50,18 @@ from typing import Any
 import torch
 
 from ..errors import log
+from . import judge_http
 from .image import to_uint8
 from .registry import Reward, RewardError, register_reward
 
 DEFAULT_TEMPLATE = 'Does this image show "{prompt}"? Answer Yes or No.'
-CACHE_VERSION = 1
+CACHE_VERSION = 2             # 1: could hold scores read from invalid logprobs (see _valid_cached)
+MAX_RETRY_AFTER = 120         # seconds: a longer Retry-After fails with the server's own answer
 _IMAGE_ROLES = ("image", "source")
 
 
 class JudgeError(RewardError):
     """The judge server could not be used; the message names the server, the model and the reason."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying (refused / dropped connection, timeout, 408 / 429 / 5xx)."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
 
 
 def _check_template(template: str, reward: str) -> None:
@@ -96,11 +95,27 @@ def data_url(data: bytes, fmt: str) -> str:
     return f"data:image/{'png' if fmt == 'png' else 'jpeg'};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+LOGPROB_SLACK = 1e-3        # a logprob is <= 0; servers round a certain token to 0 or a hair above
+
+
+def _logprob(tok: str, value: Any) -> float:
+    """A logprob from the server, checked: a real number <= 0 (-inf, probability 0, included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"bad-logprob:{tok!r}: {value!r}")
+    value = float(value)
+    if math.isnan(value) or value > LOGPROB_SLACK:
+        raise ValueError(f"bad-logprob:{tok!r}: {value!r}")
+    return min(value, 0.0)
+
+
 def answer_probabilities(response: Any, answers: Sequence[str]) -> tuple[list[float], list[tuple[str, float]]]:
     """A chat-completion response (parsed JSON) → (P(answer) for each answer, the top-k list read).
 
-    Reads choices[0].logprobs.content[0]: its top_logprobs (and the sampled token itself). Raises
-    ValueError("no-choices" / "no-logprobs" / ...) with a detail when the response lacks them."""
+    Reads choices[0].logprobs.content[0]: its top_logprobs (and the sampled token itself). Every
+    logprob must be a number <= 0 (NaN, +inf or 1000 are refused: a score comes only from valid
+    data). An answer missing from a non-empty top-k list counts as probability 0 (it ranks below
+    the k listed). Raises ValueError("not-completion" / "no-logprobs" / "no-top-logprobs" /
+    "bad-logprob:<token>: <value>") when the response lacks them or holds invalid values."""
     if not isinstance(response, dict) or not isinstance(response.get("choices"), list) or not response["choices"]:
         raise ValueError("not-completion")
     choice = response["choices"][0]
@@ -109,13 +124,12 @@ def answer_probabilities(response: Any, answers: Sequence[str]) -> tuple[list[fl
     if not isinstance(content, list) or not content or not isinstance(content[0], dict):
         raise ValueError("no-logprobs")
     first = content[0]
-    top = first.get("top_logprobs") or []
-    entries = []
-    for e in list(top) + [first]:
-        if isinstance(e, dict) and isinstance(e.get("token"), str) and isinstance(e.get("logprob"), (int, float)):
-            entries.append((e["token"], float(e["logprob"])))
-    if not entries:
-        raise ValueError("no-logprobs")
+    top = [e for e in first.get("top_logprobs") or [] if isinstance(e, dict) and isinstance(e.get("token"), str)]
+    if not top:      # the sampled token alone would score 1.0 whatever the model thinks
+        raise ValueError("no-top-logprobs")
+    entries = [(e["token"], _logprob(e["token"], e.get("logprob"))) for e in top]
+    if isinstance(first.get("token"), str) and "logprob" in first:
+        entries.append((first["token"], _logprob(first["token"], first["logprob"])))
     seen: dict[str, float] = {}
     for tok, lpv in entries:           # the sampled token may repeat a top-k entry: count it once
         seen.setdefault(tok, lpv)
@@ -224,6 +238,7 @@ class VLMJudge(Reward):
         self._lock = threading.Lock()
         self.cache_dir = Path(os.path.expanduser(cache_dir)) if cache_dir else None
         self._shard = None
+        self._told_missing = False
         if self.cache_dir is not None:
             self._load_cache()
         # the settings that change a score (not the server: the same model elsewhere answers alike)
@@ -233,31 +248,38 @@ class VLMJudge(Reward):
 
     # ------------------------------------------------------------------ the cache
     def _load_cache(self) -> None:
+        """Every cache file in cache_dir, its entries checked: a score that is not finite (or, in a file
+        from version 1, which could cache 0 / 1 read from a NaN logprob or a missing top-k list) is
+        dropped with one warning and asked again; a cleaned file is rewritten."""
         d = self.cache_dir
         if d.exists() and not d.is_dir():
             raise RewardError(f"reward {self.name!r}: cache_dir {str(d)!r} is a file; give a folder")
         d.mkdir(parents=True, exist_ok=True)
+        dropped = 0
         for f in sorted(d.glob("judge-*.json")):
             try:
                 data = json.loads(f.read_text())
-                if data.get("version") != CACHE_VERSION:
+                version, scores = data.get("version"), data["scores"]
+                if version not in (1, CACHE_VERSION):
                     continue
-                self._cache.update({str(k): float(v) for k, v in data["scores"].items()})
+                good = {str(k): float(v) for k, v in scores.items() if _valid_cached(v, version)}
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
                 log.warning(f"reward {self.name!r}: skipped unreadable judge cache file {f} ({err})")
+                continue
+            self._cache.update(good)
+            if len(good) < len(scores) or version != CACHE_VERSION:
+                dropped += len(scores) - len(good)
+                _write_json_atomically(f, {"version": CACHE_VERSION, "scores": good}, self.name)
+        if dropped:
+            log.warning(f"reward {self.name!r}: dropped {dropped} invalid score(s) from the judge cache {d} "
+                        "(NaN / infinity, or 0 / 1 an older version read from invalid logprobs); those images "
+                        "will be asked again")
         self._shard = d / f"judge-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
 
     def _save_cache(self) -> None:
         """This process's new scores → its own file, through a temp file and a rename."""
-        if self._shard is None or not self._new:
-            return
-        tmp = self._shard.with_name(self._shard.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps({"version": CACHE_VERSION, "scores": self._new}))
-            os.replace(tmp, self._shard)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            log.warning(f"reward {self.name!r}: could not write the judge cache {self._shard} ({err})")
+        if self._shard is not None and self._new:
+            _write_json_atomically(self._shard, {"version": CACHE_VERSION, "scores": self._new}, self.name)
 
     def key(self, question: str, image_hashes: Sequence[str]) -> str:
         h = hashlib.sha256()
@@ -280,6 +302,44 @@ class VLMJudge(Reward):
         body.update(self.extra_body)
         return body
 
+    def check_ready(self) -> None:
+        """Before any model loads: the server answers GET /models and serves `model` (a down server or a
+        wrong name fails in seconds, not after minutes of loading)."""
+        conns = judge_http.Connections()
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                raw = conns.request("GET", self.base_url + "/models", None, self._headers(), min(self.timeout, 30.0))
+                break
+            except judge_http.Transient as err:
+                last = err
+            except judge_http.Refused as err:
+                if err.code in (404, 405):         # a proxy without the listing: scoring will tell
+                    log.warning(f"reward {self.name!r}: {self.base_url}/models {err}; cannot check that it serves "
+                                f"{self.model!r} before training")
+                    return
+                raise self._fail(str(err), err.hint or "Check base_url and the server's log") from None
+        else:
+            raise self._fail(f"{last} ({self.retries + 1} tries)", _HINTS.get(getattr(last, "kind", ""),
+                                                                               "See the server's log"))
+        try:
+            served = [m.get("id") for m in json.loads(raw)["data"] if isinstance(m, dict)]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise self._fail(f"answered GET {self.base_url}/models with something that is not a model list: "
+                             f"{raw[:200]!r}", "base_url must be an OpenAI-compatible API root (it usually "
+                             "ends in /v1)") from None
+        if self.model not in served:
+            raise self._fail(f"does not serve this model; it serves {served}",
+                             "Set 'model' to one of those names (vLLM: --served-model-name)")
+
+    def _headers(self) -> dict:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key_env:
+            headers["Authorization"] = f"Bearer {os.environ.get(self.api_key_env, '')}"
+        return headers
+
     def score(self, images, prompts, sources):
         arrays = {"image": to_uint8(images)}
         if self.needs_source:
@@ -300,7 +360,7 @@ class VLMJudge(Reward):
             if not hit and k not in jobs:
                 jobs[k] = (encoded, q)
         if jobs:
-            results = self._ask_all(jobs)
+            results = self._ask_all(jobs)     # every score already checked: nothing invalid is cached
             with self._lock:
                 self._cache.update(results)
                 if self._shard is not None:
@@ -310,17 +370,22 @@ class VLMJudge(Reward):
             return torch.tensor([self._cache[k] for k in keys], dtype=torch.float32)
 
     def _ask_all(self, jobs: dict[str, tuple[list, str]]) -> dict[str, float]:
-        abort = threading.Event()
+        conns = judge_http.Connections()
         pool = cf.ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)),
                                      thread_name_prefix=f"judge-{self.name}")
         try:
-            futures = {pool.submit(self._ask, arrays, q, abort): k for k, (arrays, q) in jobs.items()}
+            futures = {pool.submit(self._ask, arrays, q, conns): k for k, (arrays, q) in jobs.items()}
             done, _ = cf.wait(futures, return_when=cf.FIRST_EXCEPTION)
             for f in done:
                 if f.exception() is not None:
-                    abort.set()
+                    conns.abandon()           # the others stop now: no wait at exit, no load left on the server
                     raise f.exception()
-            return {futures[f]: f.result() for f in futures}
+            missing = sum(m for _, m in (f.result() for f in futures))
+            if missing and not self._told_missing and self.mode == "probability":
+                self._told_missing = True
+                log.info(f"reward {self.name!r}: {missing} of {len(jobs)} answers had an answer token outside the "
+                         f"server's top {self.top_logprobs}; counted as probability 0 (documented rule)")
+            return {futures[f]: f.result()[0] for f in futures}
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -328,33 +393,42 @@ class VLMJudge(Reward):
         return JudgeError(f"reward {self.name!r} (vlm_judge): the judge server {self.base_url} (model "
                           f"{self.model!r}) {reason}" + (f". {hint}" if hint else ""))
 
-    def _ask(self, arrays: Sequence, question: str, abort: threading.Event) -> float:
-        """One question about one set of images (encoded here, in the worker thread)."""
+    def _ask(self, arrays: Sequence, question: str, conns: judge_http.Connections) -> tuple[float, int]:
+        """One question about one set of images (encoded here, in the worker thread) → (score, how many
+        answer tokens were missing from the top k)."""
         urls = [data_url(encode_image(a, self.image_format, self.jpeg_quality, self.max_side), self.image_format)
                 for a in arrays]
         data = json.dumps(self.body(urls, question)).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key_env:
-            headers["Authorization"] = f"Bearer {os.environ.get(self.api_key_env, '')}"
-        last = _Transient("", "")
-        for attempt in range(self.retries + 1):
-            if abort.is_set():
-                raise self._fail("was abandoned after another request failed")
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                raw = self._post(data, headers)
-                break
-            except _Transient as err:
-                last = err
-        else:
-            hint = {"refused": "Start the server first (docs/REWARDS_AND_EVAL.md: vLLM / SGLang) or fix base_url",
-                    "timeout": "It is overloaded or the images are large: raise 'timeout', lower 'concurrency' "
-                               "or set 'max_side'",
-                    }.get(last.kind, "See the server's log")
-            raise self._fail(f"{last} ({self.retries + 1} tries)", hint)
+        last = judge_http.Transient("", "")
+        try:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    wait = self.backoff * 2 ** (attempt - 1)
+                    if last.retry_after is not None:
+                        if last.retry_after > MAX_RETRY_AFTER:
+                            raise self._fail(f"{last} and asks to retry after {last.retry_after:.0f} s (Retry-After), "
+                                             f"longer than the judge waits ({MAX_RETRY_AFTER} s)",
+                                             "Wait until it is ready, or lower the load on it")
+                        wait = max(wait, last.retry_after)
+                    conns.wait(wait)
+                try:
+                    raw = conns.request("POST", self.url, data, self._headers(), self.timeout)
+                    break
+                except judge_http.Transient as err:
+                    last = err
+            else:
+                raise self._fail(f"{last} ({self.retries + 1} tries)", _HINTS.get(last.kind, "See the server's log"))
+        except judge_http.Abandoned:
+            raise self._fail("was abandoned after another request failed") from None
+        except judge_http.Refused as err:
+            hint = err.hint or (f"Check 'model' (GET {self.base_url}/models lists what it serves) and the options it "
+                                "accepts (e.g. top_logprobs at most vLLM's --max-logprobs)")
+            raise self._fail(str(err), hint) from None
         with self._lock:
             self.requests_sent += 1
+        return self._read_answer(raw)
+
+    def _read_answer(self, raw: bytes) -> tuple[float, int]:
         try:
             response = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -363,47 +437,54 @@ class VLMJudge(Reward):
         try:
             probs, top = answer_probabilities(response, self.answers)
         except ValueError as err:
-            if str(err) == "not-completion":
+            why = str(err)
+            if why == "not-completion":
                 raise self._fail(f"answered JSON that is not a chat completion (no 'choices'): "
                                  f"{json.dumps(response)[:200]}",
                                  "base_url must be an OpenAI-compatible API root (it usually ends in /v1)") from None
+            if why == "no-top-logprobs":
+                raise self._fail("answered without top_logprobs (only the sampled token), so P(answer) cannot be "
+                                 "read", f"The judge asks for top_logprobs={self.top_logprobs}; use a server that "
+                                 "returns them for chat completions (vLLM, SGLang)") from None
+            if why.startswith("bad-logprob:"):
+                raise self._fail(f"returned an invalid logprob for token {why[len('bad-logprob:'):]} (a logprob is a "
+                                 "number <= 0; NaN, +infinity or positive values mean the server is broken)",
+                                 "No score was taken from this answer and nothing was cached; see the server's "
+                                 "log or try another server version") from None
             raise self._fail("answered without token logprobs (choices[0].logprobs.content is missing)",
                              "The judge needs a server that returns 'logprobs' / 'top_logprobs' for chat "
                              "completions: vLLM and SGLang do; `transformers serve` 5.x ignores them") from None
         try:
-            return score_from_probabilities(probs, self.mode, self.values, self.normalize)
+            value = score_from_probabilities(probs, self.mode, self.values, self.normalize)
         except ValueError:
             shown = ", ".join(f"{t!r}: {lp:.2f}" for t, lp in top[:8])
             raise self._fail(f"put none of the answer tokens {self.answers} among its top {self.top_logprobs} "
                              f"first tokens (it gave {shown})",
                              "Ask for exactly one of them (e.g. end the template with 'Answer Yes or No.'), "
                              "check the answers match the model's tokens, or raise top_logprobs") from None
+        if not math.isfinite(value):       # cannot happen from checked logprobs: a bug here, keep the traceback
+            raise AssertionError(f"judge score {value!r} from probabilities {probs}")
+        return value, sum(1 for p in probs if p == 0.0)
 
-    def _post(self, data: bytes, headers: dict) -> bytes:
-        req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.read()
-        except urllib.error.HTTPError as err:
-            try:
-                text = err.read()[:300].decode("utf-8", "replace")
-            except (OSError, http.client.HTTPException):      # the body is only for the message
-                text = ""
-            if err.code in (408, 429) or err.code >= 500:
-                raise _Transient("http", f"answered HTTP {err.code} {err.reason}: {text}") from None
-            hint = (f"Check 'model' (GET {self.base_url}/models lists what it serves) and the options it accepts "
-                    "(e.g. top_logprobs at most vLLM's --max-logprobs)")
-            raise self._fail(f"answered HTTP {err.code} {err.reason}: {text}", hint) from None
-        except urllib.error.URLError as err:
-            reason = err.reason
-            if isinstance(reason, ConnectionRefusedError):
-                raise _Transient("refused", "refused the connection (is it running? is the port right?)") from None
-            if isinstance(reason, TimeoutError):
-                raise _Transient("timeout", f"did not answer within {self.timeout:g} s") from None
-            if isinstance(reason, socket.gaierror):
-                raise self._fail(f"cannot be found ({reason})", "Fix the host name in base_url") from None
-            raise _Transient("connection", f"could not be reached ({reason})") from None
-        except TimeoutError:
-            raise _Transient("timeout", f"did not answer within {self.timeout:g} s") from None
-        except (ConnectionError, http.client.HTTPException, OSError) as err:
-            raise _Transient("connection", f"dropped the connection ({type(err).__name__}: {err})") from None
+
+_HINTS = {"refused": "Start the server first (docs/REWARDS_AND_EVAL.md: vLLM / SGLang) or fix base_url",
+          "timeout": "It is overloaded or the images are large: raise 'timeout', lower 'concurrency' or set "
+                     "'max_side'"}
+
+
+def _valid_cached(value: Any, version: int) -> bool:
+    """A cached score worth keeping: finite; from a version-1 file, also not exactly 0 or 1 (what that
+    version read from a NaN logprob or from a top-k list without the other answer)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return version != 1 or value not in (0.0, 1.0)
+
+
+def _write_json_atomically(path: Path, data: dict, reward: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        log.warning(f"reward {reward!r}: could not write the judge cache {path} ({err})")

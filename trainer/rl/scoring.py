@@ -30,6 +30,14 @@ def objective_rewards(cfg, rewards: Mapping[str, RewardFn] | Sequence[RewardFn] 
     return list(zip(names, rewards))
 
 
+def check_ready(rewards: Sequence[tuple[str, RewardFn]]) -> None:
+    """Before any model loads: each reward that can check itself (a judge server) does, in seconds."""
+    for _, fn in rewards:
+        ready = getattr(fn, "check_ready", None)
+        if callable(ready):
+            ready()
+
+
 @torch.no_grad()
 def score(backbone: Backbone, rewards: Sequence[tuple[str, RewardFn]], x0: torch.Tensor,
           samples: Sequence[Sample], chunks: Sequence[slice], dtype: torch.dtype

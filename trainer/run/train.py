@@ -30,7 +30,7 @@ from ..errors import UserError, log, setup_logging
 from ..rl import losses
 from ..rl.algorithms import build_algorithm
 from ..rl.omega import sample_omegas
-from ..rl.scoring import RewardFn, objective_rewards, score
+from ..rl.scoring import RewardFn, check_ready, objective_rewards, score
 from . import checkpoint, distributed
 from .export import export
 from .metrics import MetricsLog
@@ -62,6 +62,7 @@ class Trainer:
         if not self.samples:
             raise UserError("data: no training prompts / edit pairs found")
         self.rewards = objective_rewards(cfg, rewards)
+        check_ready(self.rewards)
         prompts = [s.prompt for s in self.samples]
         if backbone is None:
             if cfg.model.text_cache:   # before the transformer loads: the text encoders alone, then freed
