@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .atomic_file import atomic_path
 from .errors import ParetoSliderError
 from .preference import EmbeddingConfig, PreferenceModules
 
@@ -224,15 +224,8 @@ def save_paretoslider(path: str | os.PathLike, metadata: ParetoSliderMetadata,
         raise ParetoSliderFileError(f"metadata is {len(meta_json)} bytes, over the {MAX_METADATA_BYTES} limit; "
                                     "store fewer front points")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={METADATA_KEY: meta_json, "format": "pt"})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

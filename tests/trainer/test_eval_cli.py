@@ -74,7 +74,7 @@ def test_warnings_follow_a_logger_the_application_configured(tmp_path, capsys, m
     path = make_file(tmp_path / "s.safetensors", lora=False)
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({
         "model": {"backbone": "sd3", "path": str(tmp_path)}, "data": {"prompts": ["a cat"]},
-        "objectives": [{"name": "a", "reward": "brightness"}, {"name": "b", "reward": "saturation"}],
+        "objectives": [{"name": "bright", "reward": "brightness"}, {"name": "sat", "reward": "saturation"}],
         "train": {"sample_steps": 1, "train_timesteps": 1}}))
     assert eval_cli.evaluate_main([str(path), "--config", str(tmp_path / "cfg.yaml"), "--points", "2", "--no-base",
                                    "--no-progress", "--no-write-front", "--out", str(tmp_path / "o")],

@@ -2,8 +2,9 @@
 
     evaluate_main(["runs/x/paretoslider.safetensors", "--config", "my.yaml", "--prompts", "p.txt"])
 
-`run_eval` reads the file's metadata first (a bad file fails before a large model loads), loads
-the config's backbone unless one is given, falls back to the config's rewards and data when no
+`run_eval` checks everything it can before a large model loads (the file; its objectives against
+the config's rewards when those score it; its architecture, width and variant against the config's
+model; the scorers, a judge server included), loads the config's backbone unless one is given, falls back to the config's rewards and data when no
 --scorer / --prompts are given (with a warning: held-out ones are the fair test), and hands
 everything to `trainer.evaluation.evaluate.evaluate_file`. A user error is one line and exit 2
 (`trainer.errors.cli_exit_code`); the result is one line on stdout.
@@ -23,9 +24,12 @@ from pareto_core import read_metadata
 
 from ..backbones import build_backbone, resolve_dtype
 from ..backbones.base import Backbone
+from ..backbones.probe import probe_model
 from ..config import load_config
 from ..errors import UserError, cli_exit_code, log, warnings_on_stderr
+from ..rewards import build_reward
 from .evaluate import evaluate_file, load_eval_samples
+from .file_checks import check_model, check_objectives
 
 __all__ = ["add_eval_arguments", "add_eval_subcommand", "evaluate_main", "run_eval"]
 
@@ -127,17 +131,30 @@ def _samples(args: argparse.Namespace, cfg):
 
 
 def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict[str, Any]:
-    meta = read_metadata(args.file)   # fail on a bad file before loading a large model
+    # everything that can be checked without a model is, first: the file, the config, the scorers
+    # against the file's objectives, the model's identity, the scorers' servers, the data
+    meta = read_metadata(args.file)
     cfg = None
     if args.config or backbone is None:
         if not args.config:
             raise UserError("give --config (the training YAML: it says which backbone to load)")
         cfg = load_config(args.config, overrides=args.overrides)
+    specs = _scorers(args, cfg)
+    if not args.scorer and cfg is not None:
+        check_objectives(meta, cfg, args.file)
+    if backbone is None:
+        ident = probe_model(cfg.model)
+        if ident is not None:
+            check_model(meta, ident.architecture, ident.width, ident.variant, args.file)
+    scorers = [build_reward(s) for s in specs]
+    for r in scorers:
+        r.check_ready()
+    samples = _samples(args, cfg)
     if backbone is None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")        # local weights only
         backbone = _build_backbone(cfg, args.device)
-    scorers = _scorers(args, cfg)
-    samples = _samples(args, cfg)
+    check_model(meta, backbone.architecture, int(backbone.width), backbone.variant or "", args.file,
+                where="the loaded model")
     # sample as trained: the config's steps, else the ones the file records, else 20
     steps = args.steps or (cfg.train.sample_steps if cfg is not None else meta.training.sample_steps or 20)
     out = args.out or str(Path(args.file).with_suffix("")) + "_eval"

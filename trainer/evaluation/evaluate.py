@@ -118,7 +118,7 @@ def _write_strips(result: SweepResult, meta: ParetoSliderMetadata, max_strips: i
 
 def _spec_of(s) -> Any:
     if isinstance(s, Reward):
-        return {"id": s.id, "name": s.name}
+        return getattr(s, "spec", None) or {"id": s.id, "name": s.name}
     return s
 
 

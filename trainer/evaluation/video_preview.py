@@ -9,14 +9,13 @@ preview (GIF, Pillow) plays all videos side by side, each labelled with its ω.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from pareto_core.atomic_file import atomic_path
 from pareto_core.fonts import font
 
 __all__ = ["animated_preview", "frame_strip", "shrink_videos"]
@@ -101,13 +100,7 @@ def animated_preview(videos: torch.Tensor, labels: Sequence[str], path: str | Pa
         pictures.append(canvas.quantize(colors=256, method=Image.Quantize.MEDIANCUT))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], loop=0,
                          duration=max(20, round(1000 / max(fps, 1e-3))), disposal=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

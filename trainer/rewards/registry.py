@@ -204,7 +204,9 @@ def build_reward(spec: Mapping[str, Any] | str | Reward) -> Reward:
         raise RewardError(f"reward {rid!r} needs option(s) {missing}, e.g. "
                           f"{{'id': {rid!r}, {missing[0]!r}: ...}}")
     try:
-        return cls(**options)
+        reward = cls(**options)
+        reward.spec = {"id": rid, **options}         # what built it (eval.json records it)
+        return reward
     except RewardError:
         raise
     except Exception as err:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -34,6 +35,8 @@ from ..rl.scoring import RewardFn, check_ready, objective_rewards, score
 from . import checkpoint, distributed
 from .export import export
 from .metrics import MetricsLog
+from .output_lock import OutputFolderBusy, OutputLock
+from .resume_check import check_resume_config
 
 __all__ = ["Trainer", "TrainingDiverged", "run"]
 
@@ -49,12 +52,44 @@ class Trainer:
 
     def __init__(self, cfg: TrainerConfig, backbone: Backbone | None = None,
                  rewards: Mapping[str, RewardFn] | Sequence[RewardFn] | None = None,
-                 samples: Sequence[Sample] | None = None, accelerator=None):
+                 samples: Sequence[Sample] | None = None, accelerator=None, resume: str | Path | None = None):
         from accelerate import Accelerator
         setup_logging()
         self.cfg = cfg
         self.acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
         self.is_main = self.acc.is_main_process
+        self.out_dir = Path(cfg.output.dir)
+        self.lock = OutputLock(self.out_dir)
+        self._lock_output_dir()
+        weakref.finalize(self, self.lock.release)      # a Trainer dropped without close() lets go too
+        try:
+            # a resume that would change the run is refused before anything loads
+            self.resume_from = self._checked_resume(resume) if resume else None
+            self._build(backbone, rewards, samples)
+        except BaseException:
+            self.lock.release(tidy=True)       # a run that never started leaves no folder behind
+            raise
+
+    def _lock_output_dir(self) -> None:
+        """Rank 0 takes the folder's lock (and clears a killed run's temp files); every rank learns whether
+        it could."""
+        busy = None
+        if self.is_main:
+            try:
+                self.lock.acquire()
+                checkpoint.remove_stray_temp(self.out_dir)
+            except OutputFolderBusy as err:
+                busy = err
+        if not distributed.all_true(self.acc, busy is None):
+            raise busy or OutputFolderBusy(f"output.dir {self.out_dir} is in use by another run (rank 0 says which)")
+
+    def _checked_resume(self, resume: str | Path) -> Path:
+        path = checkpoint.resolve_checkpoint(self.out_dir, resume)
+        check_resume_config(checkpoint.read_progress(path).get("config"), self.cfg.to_dict(), str(path))
+        return path
+
+    def _build(self, backbone, rewards, samples) -> None:
+        cfg = self.cfg
         torch.manual_seed(cfg.train.seed)          # module inits (LoRA A, preference MLP) identical on all ranks
         self.dtype = resolve_dtype(cfg.model.dtype, self.acc.device)
         # data and rewards first: a wrong path should fail before minutes of model loading
@@ -88,7 +123,6 @@ class Trainer:
         self.algorithm = build_algorithm(self, cfg.train)       # the Trainer is its `Policies`
         self.step_index = 0
         self.nan_streak = 0
-        self.out_dir = Path(cfg.output.dir)
         self.metrics_log = MetricsLog(self.out_dir, cfg.output.tensorboard, enabled=self.is_main)
 
     # ------------------------------------------------------------------ model calls
@@ -236,6 +270,7 @@ class Trainer:
 
     def close(self) -> None:
         self.metrics_log.close()
+        self.lock.release()
 
     def check_in_sync(self) -> None:
         distributed.check_in_sync(self.acc, self.policy.params, self.step_index)
@@ -268,15 +303,26 @@ class Trainer:
         self.check_in_sync()
         return checkpoint.save_checkpoint(self.out_dir, self.state_dict(), self.acc,
                                           keep=self.cfg.output.keep_checkpoints, config=self.cfg.to_dict(),
-                                          write_file=lambda folder: self.export(folder / self.cfg.output.name))
+                                          write_file=lambda folder: self._export(folder / self.cfg.output.name))
 
     def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint ("latest" or a folder) written with this run's config (changes are refused)."""
+        path = self._checked_resume(path)
         self.load_state_dict(checkpoint.load_checkpoint(self.out_dir, path, self.acc))
         self.metrics_log.resumed_from = self.step_index
 
     def export(self, path: str | Path | None = None, final_rewards: dict[str, float] | None = None) -> Path:
-        return export(Path(path) if path else self.out_dir / self.cfg.output.name, self.cfg, self.backbone,
-                      self.trainable, self.step_index, self.acc.num_processes, final_rewards)
+        """The ParetoSlider file (default output.dir/output.name); a failed write is one line (OutputWriteError)."""
+        path = Path(path) if path else self.out_dir / self.cfg.output.name
+        try:
+            return self._export(path, final_rewards)
+        except OSError as err:
+            raise checkpoint.write_failed(err, f"the ParetoSlider file {path.name} (step {self.step_index})",
+                                          path.parent, self.out_dir) from err
+
+    def _export(self, path: Path, final_rewards: dict[str, float] | None = None) -> Path:
+        return export(path, self.cfg, self.backbone, self.trainable, self.step_index, self.acc.num_processes,
+                      final_rewards)
 
 
 def run(config: TrainerConfig, backbone: Backbone | None = None,
@@ -291,9 +337,9 @@ def run(config: TrainerConfig, backbone: Backbone | None = None,
     resume: a checkpoint folder, or "latest" for the newest in config.output.dir/checkpoints;
     callback(step, metrics) after every step (e.g. a benchmark's own evaluation).
     """
-    trainer = Trainer(config, backbone, rewards, samples)
-    if resume:
-        trainer.load_checkpoint(resume)
+    trainer = Trainer(config, backbone, rewards, samples, resume=resume)
+    if trainer.resume_from:
+        trainer.load_checkpoint(trainer.resume_from)
     out, steps = config.output, config.train.steps
     last: dict[str, float] = {}
     bar = None
