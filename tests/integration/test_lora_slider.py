@@ -54,9 +54,7 @@ def slider_graph(arch: str, method: str, prefix: str, preference: str = "0.5, 0.
         g["pref"] = {"class_type": "ParetoSliderSweep",
                      "inputs": {"slider": ["loras", 0], "mode": "edge", "steps": sweep, "from_objective": 0,
                                 "to_objective": 1}}
-        g["latent"]["inputs"]["batch_size"] = ["pref", 1]
-        g["same_noise"] = {"class_type": "LatentBatchSeedBehavior",       # every row the same noise
-                           "inputs": {"samples": ["latent", 0], "seed_behavior": "fixed"}}
+        g["latent"]["inputs"]["batch_size"] = ["pref", 1]   # every row the same noise: the Sweep's own
     else:
         g["pref"] = {"class_type": "ParetoSliderPreference", "inputs": {"slider": ["loras", 0], "preference": preference}}
     pref = ["pref", 0]
@@ -67,10 +65,7 @@ def slider_graph(arch: str, method: str, prefix: str, preference: str = "0.5, 0.
         pref = ["schedule", 0]
     g["apply"] = {"class_type": "ApplyParetoSlider",
                   "inputs": {"model": ["unet", 0], "slider": ["loras", 0], "preference": pref, "lora_strength": 1.0}}
-    g = finish(g, ["apply", 0], arch, prefix, **kw)
-    if sweep:
-        g["sampler"]["inputs"]["latent_image"] = ["same_noise", 0]
-    return g
+    return finish(g, ["apply", 0], arch, prefix, **kw)
 
 
 def run_latent(comfy, g) -> torch.Tensor:
