@@ -3,6 +3,8 @@ LoRA alone, the output moves monotonically along an edge, MSDDA at a vertex is t
 the MSDDA sampler (its derivation), bad input gets a clear message."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -205,14 +207,26 @@ def rejected(comfy, g) -> str:
     return str(err.value.body)
 
 
-def test_a_single_lora_is_refused_before_running(comfy):
-    msg = rejected(comfy, slider_only("blend", LORAS["sd3"][0], LORAS["sd3"][0]))
-    assert "a LoRA slider needs at least 2 different LoRAs" in msg
+def test_a_single_lora_is_refused_once(comfy):
+    r = comfy.run(slider_only("blend", LORAS["sd3"][0], LORAS["sd3"][0]))
+    assert not r.ok and r.error.strip() == (
+        "ParetoSliderError: a LoRA slider needs at least 2 different LoRAs (one per end of the slider); "
+        "got 1: choose another LoRA for lora_2"), r.error
 
 
-def test_a_missing_lora_file_is_refused_with_where_to_put_it(comfy):
-    msg = rejected(comfy, slider_only("blend", LORAS["sd3"][0], "gone.safetensors"))
-    assert "LoRA file 'gone.safetensors' was not found; put it in" in msg and "loras" in msg
+def test_a_missing_lora_file_is_refused_before_running_once(comfy):
+    """ComfyUI's own check, on the one input that names the missing file (not once per input)."""
+    with pytest.raises(PromptRejected) as err:
+        comfy.queue(slider_only("blend", LORAS["sd3"][0], "gone.safetensors"))
+    errors = err.value.body["node_errors"]["loras"]["errors"]
+    assert [e["extra_info"]["input_name"] for e in errors] == ["lora_2"], errors
+    assert "gone.safetensors" in json.dumps(errors[0])
+
+
+def test_a_new_lora_node_starts_on_two_different_files(comfy):
+    req = comfy.get("/object_info")["ParetoSliderFromLoras"]["input"]["required"]
+    files = req["lora_1"][1]["options"]
+    assert len(files) >= 2 and req["lora_2"][1]["default"] == files[1] != files[0]
 
 
 @pytest.mark.parametrize("method", ["soups", "blend"])
