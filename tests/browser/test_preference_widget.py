@@ -410,8 +410,8 @@ def test_each_web_module_loads_once_and_one_extension_registers(report):
 
 
 # LoRA-slider templates -> the labels their pads show (the LoRA node's names)
-LORA_TEMPLATES = {"paretoslider_two_loras_slider": ["Photoreal", "Watercolor"],
-                  "paretoslider_sdxl_two_loras_slider": ["Photo", "Sketch"]}
+LORA_TEMPLATES = {"LoRA slider - SD3.5 two LoRAs with a schedule": ["Photoreal", "Watercolor"],
+                  "LoRA slider - SDXL two LoRAs (no training)": ["Photo", "Sketch"]}
 TEMPLATE_TRAINED_TEXT = {"sd3": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0)",
                          "flux": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5"}
 
@@ -447,7 +447,7 @@ def test_example_workflow_loads_as_a_template(report, name):
         assert t["recommended"] is None
         assert t["pads"]["ParetoSliderPreference"]["labels"] == LORA_TEMPLATES[name], t["pads"]
         assert t["pads"]["ParetoSliderPreference"]["mode"] == "slider", t["pads"]
-        if name == "paretoslider_sdxl_two_loras_slider":
+        if name == "LoRA slider - SDXL two LoRAs (no training)":
             assert set(t["pads"]) == {"ParetoSliderPreference"}, "Preference straight into Apply"
             return
         assert t["pads"]["ParetoSliderSchedule"]["labels"] == LORA_TEMPLATES[name], t["pads"]
@@ -461,7 +461,7 @@ def test_example_workflow_loads_as_a_template(report, name):
     assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
 
 
-SDXL_TEMPLATE = "paretoslider_sdxl_two_loras_slider"
+SDXL_TEMPLATE = "LoRA slider - SDXL two LoRAs (no training)"
 E2E_SIZE = 64        # px: an 8 × 8 latent, what two shared CPU cores sample in seconds
 E2E_OMEGAS = ("0.700, 0.300", "0.300, 0.700")   # the template's ω, and the slider moved toward Sketch
 
