@@ -461,6 +461,30 @@ def test_example_workflow_loads_as_a_template(report, name):
     assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_opens_readable_at_1600x900(report, name, mode):
+    """As the template browser opens it, in a 1600 × 900 window: nothing missing, no text cut by
+    its box (our lines; in the Vue renderer every text in a node), no widget out of its node, and
+    a zoom at or above the frontend's low-quality threshold (below it nodes are blank boxes)."""
+    t = _scenario(report, "templates" if mode == "classic" else "templates_vue").get(name)
+    assert t is not None and "error" not in t, (t or {}).get("error")
+    o = t["opened"]
+    assert o["viewport"] == [1600, 900]
+    assert o["missing"] == [], f"{name} opens with inputs the server does not have: {o['missing']}"
+    assert o["cut"] == [], f"{name} ({mode}): text cut by its box: {o['cut']}"
+    assert o["overflow"] == [], f"{name} ({mode}): a widget sticks out of its node: {o['overflow']}"
+    assert o["scale"] >= max(0.6, o["low_quality_threshold"]), f"{name} opens at {o['scale']:.2f} zoom"
+    assert t["prompt_error"] is None
+
+
+def test_loader_names_the_missing_file_where_it_goes_and_how_to_make_it(report):
+    line = _scenario(report, "no_loader")["missing_file_line"]
+    assert line["text"].startswith("does_not_exist.safetensors is not in ") and "paretoslider" in line["text"]
+    assert "python -m trainer train" in line["text"] and "LoRA" in line["text"], line
+    assert line["visible"]
+
+
 SDXL_TEMPLATE = "LoRA slider - SDXL two LoRAs (no training)"
 E2E_SIZE = 64        # px: an 8 × 8 latent, what two shared CPU cores sample in seconds
 E2E_OMEGAS = ("0.700, 0.300", "0.300, 0.700")   # the template's ω, and the slider moved toward Sketch
