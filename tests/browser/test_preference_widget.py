@@ -457,7 +457,7 @@ def test_example_workflow_loads_as_a_template(report, name):
             "end": "0.300, 0.700", "curve": "smoothstep", "keypoints": "", "axis": "percent"}
         return
     # the Loader says how the template's file was trained (make_files.TRAINING, as the configs)
-    want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name else "sd3"]
+    want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name.lower() else "sd3"]
     assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
 
 
