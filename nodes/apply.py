@@ -21,6 +21,7 @@ from .lora_slider import LoraSlider
 from .model_info import describe_model
 from .multi_lora import apply_lora_slider
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
+from .sweep_noise import add_same_noise, wants_same_noise
 
 _CACHE_ATTR = "_paretoslider_lora_clones"   # lives and dies with the input ModelPatcher
 _CACHE_SIZE = 2
@@ -51,7 +52,15 @@ def checked_preference(slider, preference):
 
 def apply_paretoslider(model, slider: LoadedSlider | LoraSlider, omega, lora_strength: float = 1.0):
     """Validate, then return a clone of `model` that samples with ω (K,), per-sample ω (N, K) or
-    an ω schedule; a LoRA slider goes to nodes/multi_lora.py."""
+    an ω schedule; per-sample ω also gives every row the same noise (nodes/sweep_noise.py)."""
+    patched = _patched(model, slider, omega, lora_strength)
+    if wants_same_noise(omega):
+        patched = add_same_noise(patched.clone())   # a clone: a cached LoRA clone stays as it was
+    return patched
+
+
+def _patched(model, slider: LoadedSlider | LoraSlider, omega, lora_strength: float):
+    """The clone sampling with ω; a LoRA slider goes to nodes/multi_lora.py."""
     if isinstance(slider, LoraSlider):      # any model ComfyUI LoRA-patches (docs/LORA_SLIDERS.md)
         return apply_lora_slider(model, slider, omega, lora_strength)
     info = describe_model(model)

@@ -19,6 +19,8 @@ class ParetoSliderExtension(ComfyExtension):
         register_model_folder()
         from .routes import register_routes
         register_routes()
+        from .example_inputs import install_example_inputs
+        install_example_inputs()     # the Kontext template's source image
 
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:

@@ -15,7 +15,7 @@ from comfy_api.latest import io
 from safetensors import SafetensorError
 
 from ..pareto_core import ParetoSliderFileError, validate_preference
-from .errors import log, user_errors, validation_message
+from .errors import log, user_errors
 from .lora_content import content_digest, first_nonfinite, looks_like_adapter, peft_dora_as_comfy, split_text_encoder
 from .lora_family import guess_family
 from .loader import FileStamp
@@ -201,7 +201,9 @@ class ParetoSliderFromLoras(io.ComfyNode):
                                tooltip="soups (merge weights), blend (blend predictions) or msdda "
                                        "(combine SDE steps; needs the ParetoSlider MSDDA Sampler)"),
                 io.Combo.Input("lora_1", options=files, tooltip="The LoRA at ω = (1, 0, ...)"),
-                io.Combo.Input("lora_2", options=files, tooltip="The LoRA at ω = (0, 1, ...)"),
+                # a new node starts on two different files (the same file twice makes no slider)
+                io.Combo.Input("lora_2", options=files, default=files[1] if len(files) > 1 else None,
+                               tooltip="The LoRA at ω = (0, 1, ...)"),
                 *optional,
                 io.String.Input("names", default="",
                                 tooltip="Objective names in LoRA order, comma-separated (empty: file names)"),
@@ -211,11 +213,9 @@ class ParetoSliderFromLoras(io.ComfyNode):
             outputs=[ParetoSliderType.Output(display_name="slider")],
         )
 
-    @classmethod
-    def validate_inputs(cls, method: str = "blend", names: str = "", strength: float = 1.0, **loras) -> bool | str:
-        # replaces ComfyUI's "value not in list" with where LoRA files go, and checks the choice
-        return validation_message(lambda: (check_choice(method, chosen(loras)),
-                                           objective_names(chosen(loras), names)))
+    # No validate_inputs: ComfyUI reports its problems once per input it receives, and this node has
+    # eleven. A missing file is ComfyUI's own check (one error, on that input); the choice itself
+    # (two different files, names, method) is checked once, when the node runs.
 
     @classmethod
     def fingerprint_inputs(cls, **kwargs):

@@ -71,11 +71,12 @@ def step_kind(sampling) -> str:
 
 @torch.no_grad()
 def sample_msdda(model, x, sigmas, extra_args=None, callback=None, disable=None, eta: float = DEFAULT_ETA,
-                 eta_ancestral: float = DEFAULT_ETA_ANCESTRAL):
+                 eta_ancestral: float = DEFAULT_ETA_ANCESTRAL, noise_sampler=None):
     """k-diffusion-style sampler: x at σ_0 → x at σ_last by MSDDA steps.
     Flow models: Flow-GRPO SDE steps with `eta` (the last step deterministic).
     x0 + σ ε models: ancestral steps with `eta_ancestral` (deterministic where σ_up = 0: to σ = 0).
-    Step noise from a CPU generator seeded with the sampler's seed."""
+    Step noise from a CPU generator seeded with the sampler's seed, or from `noise_sampler` (a
+    sweep's rows share one, nodes/sweep_noise.py)."""
     from tqdm.auto import trange
     extra_args = dict(extra_args or {})
     options = dict(extra_args.get("model_options", {}))
@@ -104,7 +105,8 @@ def sample_msdda(model, x, sigmas, extra_args=None, callback=None, disable=None,
                 x = x + (s_next - s) * v
                 continue
             mean, std = msdda_step(x, [(1.0, v)], s.expand(n).float(), s_next.expand(n).float(), eta, cap)
-        eps = torch.randn(x.shape, generator=g).to(x.device, x.dtype)
+        eps = (noise_sampler(s, s_next) if noise_sampler is not None
+               else torch.randn(x.shape, generator=g)).to(x.device, x.dtype)
         x = mean + std.reshape((-1,) + (1,) * (x.ndim - 1)).to(x.dtype) * eps
     return x
 

@@ -19,12 +19,12 @@ from pareto_core import parse_preference
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "example_workflows").glob("*.json"))
 # the trainer config each template pairs with: the template samples as that config trains
-CONFIGS = {"paretoslider_sd35_text_to_image": "sd35_photo_vs_sketch.yaml",
-           "paretoslider_sweep_grid": "sd35_photo_vs_sketch.yaml",
-           "paretoslider_flux_kontext_edit": "flux_kontext_adherence_vs_fidelity.yaml",
-           "paretoslider_ltx2_text_to_video": "ltx2_motion_vs_stability.yaml"}
+CONFIGS = {"Trained slider - SD3.5 text to image": "sd35_photo_vs_sketch.yaml",
+           "Trained slider - SD3.5 sweep across the front": "sd35_photo_vs_sketch.yaml",
+           "Trained slider - Flux Kontext edit": "flux_kontext_adherence_vs_fidelity.yaml",
+           "Trained slider - LTX-2 text to video": "ltx2_motion_vs_stability.yaml"}
 # templates on a LoRA slider (no trained file: they sample as the base model does)
-LORA_TEMPLATES = {"paretoslider_two_loras_slider", "paretoslider_sdxl_two_loras_slider"}
+LORA_TEMPLATES = {"LoRA slider - SD3.5 two LoRAs with a schedule", "LoRA slider - SDXL two LoRAs (no training)"}
 LORA_WIDGETS = ["method", "lora_1", "lora_2", "names", "strength"] + [f"lora_{i}" for i in range(3, 9)]
 LOADER_SLOTS = {"steps": 1, "cfg": 2, "width": 3, "height": 4}   # the Loader's recommended-settings outputs
 
@@ -38,7 +38,7 @@ OURS = {
                                      ("preference", "PARETO_PREFERENCE")],
                           "widgets": ["lora_strength"], "outputs": ["MODEL"]},
     "ParetoSliderSweep": {"inputs": [("slider", "PARETO_SLIDER")],
-                          "widgets": ["mode", "steps", "from_objective", "to_objective"],
+                          "widgets": ["mode", "steps", "from_objective", "to_objective", "noise"],
                           "outputs": ["PARETO_PREFERENCE", "INT"]},
     "ParetoSliderFrontPreview": {"inputs": [("slider", "PARETO_SLIDER"), ("preference", "PARETO_PREFERENCE")],
                                  "widgets": ["width"], "outputs": ["IMAGE"]},
@@ -113,9 +113,9 @@ def upstream(wf: dict, node: dict, input_name: str) -> tuple[dict, int] | None:
 
 def test_there_are_the_examples():
     names = {p.stem for p in WORKFLOWS}
-    assert {"paretoslider_sd35_text_to_image", "paretoslider_flux_kontext_edit",
-            "paretoslider_sweep_grid", "paretoslider_two_loras_slider",
-            "paretoslider_sdxl_two_loras_slider"} <= names, names
+    assert {"Trained slider - SD3.5 text to image", "Trained slider - Flux Kontext edit",
+            "Trained slider - SD3.5 sweep across the front", "LoRA slider - SD3.5 two LoRAs with a schedule",
+            "LoRA slider - SDXL two LoRAs (no training)"} <= names, names
     assert names == set(CONFIGS) | LORA_TEMPLATES, "each template is checked as a trained or a LoRA template"
     for name in names:   # the template browser shows a thumbnail next to each
         assert (ROOT / "example_workflows" / f"{name}.jpg").is_file(), f"{name}.jpg is missing"
@@ -205,8 +205,9 @@ def test_our_nodes_follow_the_contract(path):
         elif n["type"] == "ApplyParetoSlider":
             assert isinstance(values[0], (int, float)) and -4 <= values[0] <= 4
         elif n["type"] == "ParetoSliderSweep":
-            mode, steps, start, end = values
+            mode, steps, start, end, noise = values
             assert mode in ("edge", "grid") and 2 <= steps <= 64
+            assert noise == "same for every row", "the rows of a sweep differ only by ω"
             assert isinstance(start, int) and isinstance(end, int)
             assert start >= 0 and end >= 0 and start != end
         elif n["type"] == "ParetoSliderFromLoras":
@@ -227,7 +228,7 @@ def test_our_nodes_follow_the_contract(path):
 
 
 def test_sd35_text_to_image_chain():
-    wf = load(ROOT / "example_workflows" / "paretoslider_sd35_text_to_image.json")
+    wf = load(ROOT / "example_workflows" / "Trained slider - SD3.5 text to image.json")
     ks = nodes_of(wf, "KSampler")[0]
     apply, _ = upstream(wf, ks, "model")
     assert apply["type"] == "ApplyParetoSlider"
@@ -239,7 +240,7 @@ def test_sd35_text_to_image_chain():
 
 
 def test_flux_kontext_edit_uses_kontext_reference_latent():
-    wf = load(ROOT / "example_workflows" / "paretoslider_flux_kontext_edit.json")
+    wf = load(ROOT / "example_workflows" / "Trained slider - Flux Kontext edit.json")
     ks = nodes_of(wf, "KSampler")[0]
     apply, _ = upstream(wf, ks, "model")
     assert apply["type"] == "ApplyParetoSlider"
@@ -260,7 +261,7 @@ def test_flux_kontext_edit_uses_kontext_reference_latent():
 
 
 def test_sweep_count_drives_the_latent_batch():
-    wf = load(ROOT / "example_workflows" / "paretoslider_sweep_grid.json")
+    wf = load(ROOT / "example_workflows" / "Trained slider - SD3.5 sweep across the front.json")
     sweep = nodes_of(wf, "ParetoSliderSweep")[0]
     latent = nodes_of(wf, "EmptySD3LatentImage")[0]
     src = upstream(wf, latent, "batch_size")
@@ -275,7 +276,7 @@ def test_sweep_count_drives_the_latent_batch():
 def test_ltx2_text_to_video_chain_samples_video_and_audio_as_the_config_trains():
     """Checkpoint → ModelSamplingLTXV (the trainer's shift, from the latent's size) → Apply → KSampler
     on [video | audio] latents; frames and frame rate everywhere as in ltx2_motion_vs_stability.yaml."""
-    wf = load(ROOT / "example_workflows" / "paretoslider_ltx2_text_to_video.json")
+    wf = load(ROOT / "example_workflows" / "Trained slider - LTX-2 text to video.json")
     config = yaml.safe_load((ROOT / "trainer" / "configs" / "ltx2_motion_vs_stability.yaml").read_text(encoding="utf-8"))
     frames, fps = config["model"]["num_frames"], config["model"]["frame_rate"]
     ks = nodes_of(wf, "KSampler")[0]
@@ -315,7 +316,7 @@ def widget(node: dict, name: str):
 
 def test_two_loras_slider_chain():
     """Checkpoint → Apply ← (LoRA slider, Schedule ← Preference); all three read one LoRA node."""
-    wf = load(ROOT / "example_workflows" / "paretoslider_two_loras_slider.json")
+    wf = load(ROOT / "example_workflows" / "LoRA slider - SD3.5 two LoRAs with a schedule.json")
     ks = nodes_of(wf, "KSampler")[0]
     apply, _ = upstream(wf, ks, "model")
     assert apply["type"] == "ApplyParetoSlider"
@@ -344,7 +345,7 @@ def test_two_loras_slider_chain():
 def test_sdxl_two_loras_slider_chain():
     """What an SDXL artist has: one SDXL checkpoint's MODEL → Apply ← (LoRA slider, Preference),
     its CLIP → both prompts, its VAE → decode; KSampler with SDXL's usual settings at 1024 px."""
-    wf = load(ROOT / "example_workflows" / "paretoslider_sdxl_two_loras_slider.json")
+    wf = load(ROOT / "example_workflows" / "LoRA slider - SDXL two LoRAs (no training).json")
     ckpt = nodes_of(wf, "CheckpointLoaderSimple")
     assert len(ckpt) == 1 and "sd_xl" in widget(ckpt[0], "ckpt_name"), "one SDXL checkpoint"
     ckpt = ckpt[0]
@@ -436,3 +437,41 @@ def test_core_node_types_exist_in_comfyui(path):
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sources)
     for t in {n["type"] for n in load(path)["nodes"]} - set(OURS) - FRONTEND_ONLY:
         assert re.search(rf'["\']{re.escape(t)}["\']', text), f"{t} is not defined in {comfy}"
+
+
+def test_lora_slider_templates_come_first_and_titles_are_readable():
+    """The template browser shows the file name as the title (sorted A-Z on request): the LoRA
+    sliders, which need no training, sort first; no title is a raw snake_case file name."""
+    names = sorted(p.stem for p in WORKFLOWS)
+    lora_first = [n for n in names if n.startswith("LoRA slider")]
+    assert names[:len(lora_first)] == lora_first and len(lora_first) == len(LORA_TEMPLATES)
+    for n in names:
+        assert " " in n and "_" not in n, f"{n!r} reads as a file name, not a title"
+
+
+@pytest.mark.parametrize("path", [p for p in WORKFLOWS if p.stem in CONFIGS], ids=lambda p: p.stem)
+def test_trained_templates_say_how_to_make_their_file(path):
+    """The Loader's line shows this when the file is not there: the trainer command with a config
+    that exists, or a LoRA slider instead."""
+    for loader in nodes_of(load(path), "ParetoSliderLoader"):
+        make = loader["properties"]["paretoslider_make"]
+        config = re.search(r"--config (\S+\.yaml)", make).group(1)
+        assert (ROOT / config).is_file(), f"{path.name}: {config} does not exist"
+        assert config.endswith(CONFIGS[path.stem]) and "python -m trainer train" in make and "LoRA" in make
+
+
+def test_inputs_a_template_loads_are_shipped():
+    """LoadImage reads input/: the extension copies example_workflows/input/ there (example_inputs.py)."""
+    for path in WORKFLOWS:
+        for n in nodes_of(load(path), "LoadImage"):
+            assert (ROOT / "example_workflows" / "input" / n["widgets_values"][0]).is_file(), path.name
+
+
+def test_example_inputs_are_copied_once_and_never_replace_a_users_file(tmp_path):
+    from nodes.example_inputs import SOURCE, install_example_inputs
+    shipped = sorted(p.name for p in SOURCE.iterdir())
+    assert install_example_inputs(str(tmp_path)) == shipped
+    assert (tmp_path / shipped[0]).read_bytes() == (SOURCE / shipped[0]).read_bytes()
+    (tmp_path / shipped[0]).write_bytes(b"mine")
+    assert install_example_inputs(str(tmp_path)) == [] and (tmp_path / shipped[0]).read_bytes() == b"mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".paretoslider-")]

@@ -36,7 +36,8 @@ import { fetchInfo } from "./preference/info.js";
 import { LORAS_NODE, isLabelWidget } from "./preference/loras.js";
 import { END_WIDGET, SCHEDULE_NODE, SCHEDULE_WIDGETS } from "./preference/schedule.js";
 import { ScheduleController } from "./preference/schedule_controller.js";
-import { RECOMMENDED_WIDGET, RecommendedLine, recommendedText } from "./preference/recommended.js";
+import { MAKE_PROPERTY, RECOMMENDED_WIDGET, RecommendedLine, isMissing, missingText, recommendedText }
+  from "./preference/recommended.js";
 import { injectStyles } from "./preference/view.js";
 
 const PAD_WIDGET = "preference_pad";
@@ -177,27 +178,42 @@ function setupRecommendedLine(node, combo) {
   if (node.widgets.some((w) => w.name === RECOMMENDED_WIDGET)) return;
   injectStyles();
   const line = new RecommendedLine();
+  // the frontend draws a DOM widget inside a margin (10 px above and below by default): reserve
+  // the text's lines at the node's width plus those margins, so no clause is cut
+  const height = () => line.height((node.size?.[0] ?? 340) - 20) + 2 * (widget.margin ?? 10);
   const widget = node.addDOMWidget(RECOMMENDED_WIDGET, "paretoslider_recommended", line.root, {
     serialize: false,        // shown only: not in the API prompt
     hideOnZoom: true,
     getValue: () => line.text,
     setValue: () => {},
-    getMinHeight: () => 34,  // two lines
-    getMaxHeight: () => 34,
+    getMinHeight: height,
+    getMaxHeight: height,
   });
   widget.serialize = false;  // not in widgets_values
   node.__paretoslider_recommended = line;
   let asked = null;
-  const update = async () => {
-    const name = combo.value ? String(combo.value) : "";
-    asked = name;
-    if (!name) return line.set("");
-    const info = await fetchInfo(name);
-    if (asked === name) line.set(recommendedText(info), !!info.recommended?.error);
-  };
   const fit = () => {  // grow to show the line (a saved node keeps its size otherwise)
     const min = node.computeSize?.();
     if (min && node.size && node.size[1] < min[1]) node.setSize([Math.max(node.size[0], min[0]), min[1]]);
+    node.setDirtyCanvas?.(true, true);
+  };
+  const show = (text, warn) => {
+    line.set(text, warn);
+    fit();
+  };
+  const update = async () => {
+    const name = combo.value ? String(combo.value) : "";
+    asked = name;
+    // an empty folder: the combo has no value; say which folder to fill (not "undefined")
+    if (!name) {
+      if (combo.value === undefined || combo.value === null) combo.value = "";
+      return show(missingText("", null, node.properties?.[MAKE_PROPERTY]), true);
+    }
+    const info = await fetchInfo(name);
+    if (asked !== name) return;
+    if (info.error && isMissing(info.error)) show(missingText(name, info.error, node.properties?.[MAKE_PROPERTY]), true);
+    else if (info.error) show(info.error, true);
+    else show(recommendedText(info), !!info.recommended?.error);
   };
   chainCallback(combo, "callback", () => update());
   chainCallback(node, "onConfigure", () => setTimeout(() => {  // a saved node: its file and size are in
@@ -206,8 +222,9 @@ function setupRecommendedLine(node, combo) {
   }, 0));
   chainCallback(node, "onExecuted", (output) => {
     const text = output?.text?.[0];
-    if (typeof text === "string" && text) line.set(text);
+    if (typeof text === "string" && text) show(text, false);
   });
+  chainCallback(node, "onResize", () => fit());
   update();
   fit();
 }

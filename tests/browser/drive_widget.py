@@ -313,10 +313,10 @@ def report_note(text: str) -> None:
     REPORT.setdefault("notes", []).append(text)
 
 
-def open_app(browser, url: str, vue: bool):
+def open_app(browser, url: str, vue: bool, viewport=(1280, 800), scale: int = 2):
     """A fresh browser context (no saved workflow) with the chosen renderer.
     Settings live on the server, so set them before the page loads."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=2)
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, device_scale_factor=scale)
     page = ctx.new_page()
     page.on("console", lambda m: m.type == "error" and REPORT["console_errors"].append(m.text))
     page.on("pageerror", lambda e: REPORT["page_errors"].append(str(e)))
@@ -448,6 +448,7 @@ def scenario_no_loader(browser, report):
     node_id = page.evaluate(JS_BUILD, ["does_not_exist.safetensors", False])
     page.wait_for_timeout(800)
     r["missing_file"] = page.evaluate(JS_STATE, node_id)
+    r["missing_file_line"] = page.evaluate(JS_LOADER_LINE)
     # a server without the /paretoslider/info route (e.g. an older runtime): generic labels
     page.route("**/paretoslider/info**", lambda route: route.fulfill(status=404, body="404: Not Found"))
     node_id = page.evaluate(JS_BUILD, [FILES[3], False])
@@ -596,14 +597,85 @@ def scenario_schedule_triangle(browser, report, shots: Path):
     shoot(page, sched, shots / "schedule_widget_bars.png")
 
 
-def scenario_templates(browser, report, shots: Path, names):
-    page = open_app(browser, URL, False)
-    out = report.setdefault("templates", {})
+# What a user sees of an opened template: text cut by its box (our widgets' lines and, in the
+# Vue renderer, every text in a node), a widget sticking out of its node, the zoom against the
+# frontend's low-quality threshold (below it nodes are drawn as blank boxes), missing inputs.
+JS_OPENED = """async () => {
+  const app = window.app;
+  const setting = (k) => app.extensionManager?.setting?.get?.(k);
+  const cut = [];
+  const seen = new Set();
+  const check = (e, where) => {
+    if (seen.has(e) || !e.isConnected) return;
+    seen.add(e);
+    const cs = getComputedStyle(e);
+    if (cs.display === "none" || cs.visibility === "hidden" || !e.textContent.trim()) return;
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) return;
+    const clips = /hidden|clip/.test(cs.overflow + cs.overflowX + cs.overflowY) || cs.textOverflow === "ellipsis";
+    if (clips && (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)) {
+      cut.push({ where, text: e.textContent.trim().slice(0, 80), scroll: [e.scrollWidth, e.scrollHeight],
+                 client: [e.clientWidth, e.clientHeight] });
+    }
+  };
+  for (const e of document.querySelectorAll(".ps-status, .ps-rec, .ps-name, .ps-pct, .ps-legend2 > span")) check(e, "ours");
+  // Vue nodes: titles, socket labels and every widget's text; the one exception is the value of
+  // ComfyUI's own combo (a long model file name), which its dropdown shows in full
+  for (const node of document.querySelectorAll("[data-node-id]")) {
+    const n = app.graph.getNodeById(Number(node.dataset.nodeId));
+    const comboValues = new Set((n?.widgets ?? []).filter((w) => w.type === "combo").map((w) => String(w.value)));
+    for (const e of node.querySelectorAll("*")) {
+      if (e.children.length || e.tagName === "TEXTAREA" || e.tagName === "INPUT") continue;
+      if (comboValues.has(e.textContent.trim())) continue;
+      check(e, "vue node " + node.dataset.nodeId);
+    }
+  }
+  // our widgets inside their node (classic: the node's box on the canvas; Vue: the node element)
+  const overflow = [];
+  const ds = app.canvas.ds, cr = app.canvas.canvas.getBoundingClientRect();
+  for (const n of app.graph.nodes) {
+    const root = n.__paretoslider?.root ?? n.__paretoslider_recommended?.root;
+    if (!root || !root.isConnected) continue;
+    const r = root.getBoundingClientRect();
+    if (!r.height) continue;
+    const vueEl = document.querySelector(`[data-node-id="${n.id}"]`);
+    const box = vueEl ? vueEl.getBoundingClientRect()
+      : { left: (n.pos[0] + ds.offset[0]) * ds.scale + cr.left, top: (n.pos[1] + ds.offset[1]) * ds.scale + cr.top,
+          right: (n.pos[0] + n.size[0] + ds.offset[0]) * ds.scale + cr.left,
+          bottom: (n.pos[1] + n.size[1] + ds.offset[1]) * ds.scale + cr.top };
+    const out = Math.max(box.left - r.left, box.top - r.top, r.right - box.right, r.bottom - box.bottom);
+    if (out > 1.5) overflow.push({ node: n.type, px: Math.round(out) });
+  }
+  // missing inputs: a combo value the server does not list (a model placeholder is listed)
+  const missing = [];
+  for (const n of app.graph.nodes) {
+    for (const w of n.widgets ?? []) {
+      const values = w.options?.values;
+      if (w.type === "combo" && Array.isArray(values) && values.length && !values.includes(w.value)) {
+        missing.push(`${n.type}.${w.name} = ${w.value}`);
+      }
+    }
+  }
+  const threshold = setting("LiteGraph.Canvas.LowQualityRenderingZoomThreshold") ?? 0.6;
+  return { cut, overflow, missing, scale: ds.scale, low_quality_threshold: threshold,
+           viewport: [window.innerWidth, window.innerHeight] };
+}"""
+
+
+def scenario_templates(browser, report, shots: Path, names, vue: bool = False):
+    """Every template as the template browser opens it, at 1600 × 900."""
+    page = open_app(browser, URL, vue, viewport=(1600, 900), scale=1)
+    out = report.setdefault("templates_vue" if vue else "templates", {})
     for name in names:
         try:
             out[name] = page.evaluate(JS_TEMPLATE, name)
+            page.wait_for_timeout(1200)      # the Loader line, labels and Vue nodes settle
+            out[name]["opened"] = page.evaluate(JS_OPENED)
         except PlaywrightError as err:  # keep going: report per template
             out[name] = {"error": f"{type(err).__name__}: {err}"}
+            continue
+        page.screenshot(path=str(shots / f"opened_{'vue' if vue else 'classic'}_{name}.png"))
+        if vue:
             continue
         try:  # a thumbnail of the graph for the template browser
             page.evaluate("""async () => {
@@ -655,6 +727,7 @@ def main(argv):
                 "bars": lambda: scenario_bars(browser, report, shot_dir),
                 "no_loader": lambda: scenario_no_loader(browser, report),
                 "templates": lambda: scenario_templates(browser, report, shot_dir, templates),
+                "templates_vue": lambda: scenario_templates(browser, report, shot_dir, templates, True),
             }
             # PARETOSLIDER_SCENARIOS=loras,schedule runs only those (while working on one)
             only = [x for x in os.environ.get("PARETOSLIDER_SCENARIOS", "").split(",") if x]

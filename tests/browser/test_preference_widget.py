@@ -410,8 +410,8 @@ def test_each_web_module_loads_once_and_one_extension_registers(report):
 
 
 # LoRA-slider templates -> the labels their pads show (the LoRA node's names)
-LORA_TEMPLATES = {"paretoslider_two_loras_slider": ["Photoreal", "Watercolor"],
-                  "paretoslider_sdxl_two_loras_slider": ["Photo", "Sketch"]}
+LORA_TEMPLATES = {"LoRA slider - SD3.5 two LoRAs with a schedule": ["Photoreal", "Watercolor"],
+                  "LoRA slider - SDXL two LoRAs (no training)": ["Photo", "Sketch"]}
 TEMPLATE_TRAINED_TEXT = {"sd3": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0)",
                          "flux": "trained at 512 px, 10 sampling steps, CFG-free (cfg 1.0), guidance 2.5"}
 
@@ -447,7 +447,7 @@ def test_example_workflow_loads_as_a_template(report, name):
         assert t["recommended"] is None
         assert t["pads"]["ParetoSliderPreference"]["labels"] == LORA_TEMPLATES[name], t["pads"]
         assert t["pads"]["ParetoSliderPreference"]["mode"] == "slider", t["pads"]
-        if name == "paretoslider_sdxl_two_loras_slider":
+        if name == "LoRA slider - SDXL two LoRAs (no training)":
             assert set(t["pads"]) == {"ParetoSliderPreference"}, "Preference straight into Apply"
             return
         assert t["pads"]["ParetoSliderSchedule"]["labels"] == LORA_TEMPLATES[name], t["pads"]
@@ -457,11 +457,35 @@ def test_example_workflow_loads_as_a_template(report, name):
             "end": "0.300, 0.700", "curve": "smoothstep", "keypoints": "", "axis": "percent"}
         return
     # the Loader says how the template's file was trained (make_files.TRAINING, as the configs)
-    want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name else "sd3"]
+    want = TEMPLATE_TRAINED_TEXT["flux" if "kontext" in name.lower() else "sd3"]
     assert t["recommended"] == {"text": want, "shown": True}, t["recommended"]
 
 
-SDXL_TEMPLATE = "paretoslider_sdxl_two_loras_slider"
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_opens_readable_at_1600x900(report, name, mode):
+    """As the template browser opens it, in a 1600 × 900 window: nothing missing, no text cut by
+    its box (our lines; in the Vue renderer every text in a node), no widget out of its node, and
+    a zoom at or above the frontend's low-quality threshold (below it nodes are blank boxes)."""
+    t = _scenario(report, "templates" if mode == "classic" else "templates_vue").get(name)
+    assert t is not None and "error" not in t, (t or {}).get("error")
+    o = t["opened"]
+    assert o["viewport"] == [1600, 900]
+    assert o["missing"] == [], f"{name} opens with inputs the server does not have: {o['missing']}"
+    assert o["cut"] == [], f"{name} ({mode}): text cut by its box: {o['cut']}"
+    assert o["overflow"] == [], f"{name} ({mode}): a widget sticks out of its node: {o['overflow']}"
+    assert o["scale"] >= max(0.6, o["low_quality_threshold"]), f"{name} opens at {o['scale']:.2f} zoom"
+    assert t["prompt_error"] is None
+
+
+def test_loader_names_the_missing_file_where_it_goes_and_how_to_make_it(report):
+    line = _scenario(report, "no_loader")["missing_file_line"]
+    assert line["text"].startswith("does_not_exist.safetensors is not in ") and "paretoslider" in line["text"]
+    assert "python -m trainer train" in line["text"] and "LoRA" in line["text"], line
+    assert line["visible"]
+
+
+SDXL_TEMPLATE = "LoRA slider - SDXL two LoRAs (no training)"
 E2E_SIZE = 64        # px: an 8 × 8 latent, what two shared CPU cores sample in seconds
 E2E_OMEGAS = ("0.700, 0.300", "0.300, 0.700")   # the template's ω, and the slider moved toward Sketch
 

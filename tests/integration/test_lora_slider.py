@@ -3,6 +3,8 @@ LoRA alone, the output moves monotonically along an edge, MSDDA at a vertex is t
 the MSDDA sampler (its derivation), bad input gets a clear message."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -54,9 +56,7 @@ def slider_graph(arch: str, method: str, prefix: str, preference: str = "0.5, 0.
         g["pref"] = {"class_type": "ParetoSliderSweep",
                      "inputs": {"slider": ["loras", 0], "mode": "edge", "steps": sweep, "from_objective": 0,
                                 "to_objective": 1}}
-        g["latent"]["inputs"]["batch_size"] = ["pref", 1]
-        g["same_noise"] = {"class_type": "LatentBatchSeedBehavior",       # every row the same noise
-                           "inputs": {"samples": ["latent", 0], "seed_behavior": "fixed"}}
+        g["latent"]["inputs"]["batch_size"] = ["pref", 1]   # every row the same noise: the Sweep's own
     else:
         g["pref"] = {"class_type": "ParetoSliderPreference", "inputs": {"slider": ["loras", 0], "preference": preference}}
     pref = ["pref", 0]
@@ -67,10 +67,7 @@ def slider_graph(arch: str, method: str, prefix: str, preference: str = "0.5, 0.
         pref = ["schedule", 0]
     g["apply"] = {"class_type": "ApplyParetoSlider",
                   "inputs": {"model": ["unet", 0], "slider": ["loras", 0], "preference": pref, "lora_strength": 1.0}}
-    g = finish(g, ["apply", 0], arch, prefix, **kw)
-    if sweep:
-        g["sampler"]["inputs"]["latent_image"] = ["same_noise", 0]
-    return g
+    return finish(g, ["apply", 0], arch, prefix, **kw)
 
 
 def run_latent(comfy, g) -> torch.Tensor:
@@ -210,14 +207,26 @@ def rejected(comfy, g) -> str:
     return str(err.value.body)
 
 
-def test_a_single_lora_is_refused_before_running(comfy):
-    msg = rejected(comfy, slider_only("blend", LORAS["sd3"][0], LORAS["sd3"][0]))
-    assert "a LoRA slider needs at least 2 different LoRAs" in msg
+def test_a_single_lora_is_refused_once(comfy):
+    r = comfy.run(slider_only("blend", LORAS["sd3"][0], LORAS["sd3"][0]))
+    assert not r.ok and r.error.strip() == (
+        "ParetoSliderError: a LoRA slider needs at least 2 different LoRAs (one per end of the slider); "
+        "got 1: choose another LoRA for lora_2"), r.error
 
 
-def test_a_missing_lora_file_is_refused_with_where_to_put_it(comfy):
-    msg = rejected(comfy, slider_only("blend", LORAS["sd3"][0], "gone.safetensors"))
-    assert "LoRA file 'gone.safetensors' was not found; put it in" in msg and "loras" in msg
+def test_a_missing_lora_file_is_refused_before_running_once(comfy):
+    """ComfyUI's own check, on the one input that names the missing file (not once per input)."""
+    with pytest.raises(PromptRejected) as err:
+        comfy.queue(slider_only("blend", LORAS["sd3"][0], "gone.safetensors"))
+    errors = err.value.body["node_errors"]["loras"]["errors"]
+    assert [e["extra_info"]["input_name"] for e in errors] == ["lora_2"], errors
+    assert "gone.safetensors" in json.dumps(errors[0])
+
+
+def test_a_new_lora_node_starts_on_two_different_files(comfy):
+    req = comfy.get("/object_info")["ParetoSliderFromLoras"]["input"]["required"]
+    files = req["lora_1"][1]["options"]
+    assert len(files) >= 2 and req["lora_2"][1]["default"] == files[1] != files[0]
 
 
 @pytest.mark.parametrize("method", ["soups", "blend"])

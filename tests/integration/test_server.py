@@ -160,6 +160,45 @@ def test_sweep_gives_one_latent_per_preference(comfy, arch):
     assert torch.isfinite(lat).all()
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_sweep_rows_differ_only_by_omega(comfy, arch):
+    """ComfyUI gives every image of a batch its own noise; a sweep's rows share one (the Sweep and
+    Apply do it, no extra node): row i equals a single image at ω_i with the same seed (equal ω,
+    identical image), and a row's distance to the first grows with its ω distance. ω of the edge
+    sweep of 5: (1, 0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0, 1)."""
+    slider = f"tiny_{arch}_slider.safetensors"
+    sweep = comfy.latent(run_ok(comfy, graph(arch, slider=slider, sweep={"steps": 5}, prefix=f"{arch}_iso")))
+    assert sweep.shape[0] == 5
+    for row, pref in ((0, "1, 0"), (2, "0.5, 0.5"), (4, "0, 1")):
+        single = comfy.latent(run_ok(comfy, graph(arch, slider=slider, preference=pref, prefix=f"{arch}_iso{row}")))
+        torch.testing.assert_close(sweep[row:row + 1], single, rtol=1e-4, atol=1e-5,
+                                   msg=lambda m: f"sweep row {row} is not the single image at ω {pref}: {m}")
+    far = [float((sweep[j] - sweep[0]).abs().mean()) for j in range(1, 5)]
+    near = [float((sweep[j + 1] - sweep[j]).abs().mean()) for j in range(4)]
+    print(f"\n{arch} sweep: mean |row j - row 0| {['%.2e' % d for d in far]}; neighbours {['%.2e' % d for d in near]}")
+    assert all(a < b for a, b in zip(far, far[1:])), f"the distance to row 0 does not grow with ω distance: {far}"
+    assert far[0] > 0 and max(near) < far[-1]
+    # per row (ComfyUI's own noise): rows differ by their noise, far more than by ω
+    own = comfy.latent(run_ok(comfy, graph(arch, slider=slider, sweep={"steps": 5, "noise": "per row"},
+                                           prefix=f"{arch}_iso_per_row")))
+    torch.testing.assert_close(own[0], sweep[0], rtol=1e-4, atol=1e-5)     # the first row's noise is the seed's
+    assert float((own[1] - own[0]).abs().mean()) > 3 * near[0], "per row: the second row has its own noise"
+
+
+def test_sweep_rows_share_the_step_noise_of_an_ancestral_sampler(comfy):
+    """euler_ancestral adds fresh noise at every step: the rows share it too, so row i is still
+    the single image at ω_i (what a batch of one draws at that seed)."""
+    def ancestral(g):
+        g["sampler"]["inputs"]["sampler_name"] = "euler_ancestral"
+        return g
+    slider = "tiny_sd3_slider.safetensors"
+    sweep = comfy.latent(run_ok(comfy, ancestral(graph("sd3", slider=slider, sweep={"steps": 3}, prefix="anc"))))
+    for row, pref in ((0, "1, 0"), (2, "0, 1")):
+        single = comfy.latent(run_ok(comfy, ancestral(graph("sd3", slider=slider, preference=pref,
+                                                            prefix=f"anc{row}"))))
+        torch.testing.assert_close(sweep[row:row + 1], single, rtol=1e-4, atol=1e-5)
+
+
 def test_lora_strength_zero_with_zero_modules_is_base_and_strength_matters(comfy):
     base = comfy.latent(run_ok(comfy, graph("sd3", prefix="ls_base")))
     s1 = comfy.latent(run_ok(comfy, graph("sd3", slider="tiny_sd3_slider.safetensors", lora_strength=1.0,

@@ -134,7 +134,8 @@ def graph(arch: str, *, slider: str | None = None, preference: str = "0.5, 0.5",
         if sweep:
             g["pref"] = {"class_type": "ParetoSliderSweep",
                          "inputs": {"slider": ["loader", 0], "mode": sweep.get("mode", "edge"),
-                                    "steps": sweep["steps"], "from_objective": 0, "to_objective": 1}}
+                                    "steps": sweep["steps"], "from_objective": 0, "to_objective": 1,
+                                    **({"noise": sweep["noise"]} if "noise" in sweep else {})}}
             g["latent"]["inputs"]["batch_size"] = ["pref", 1]
         else:
             g["pref"] = {"class_type": "ParetoSliderPreference",

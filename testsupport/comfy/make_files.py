@@ -99,23 +99,12 @@ def write_tiny_loras(folder: str | Path, width: int = 32, rank: int = 4) -> list
 
 
 def write_template_placeholders(base: str | Path) -> None:
-    """Placeholder base-model files and the example input image under a ComfyUI base directory."""
+    """Placeholder base-model files under a ComfyUI base directory (the Kontext template's source
+    image is not written: the extension copies it into input/ itself, nodes/example_inputs.py)."""
     base = Path(base)
     for folder, name in PLACEHOLDER_MODELS:
         (base / "models" / folder).mkdir(parents=True, exist_ok=True)
         (base / "models" / folder / name).write_bytes(b"")
-    (base / "input").mkdir(parents=True, exist_ok=True)
-    # a 64x48 gradient PNG, written with zlib only
-    import struct
-    import zlib
-    w, h = 64, 48
-    raw = b"".join(b"\x00" + bytes(v for x in range(w) for v in (4 * x, 5 * y, 160)) for y in range(h))
-
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-    (base / "input" / "example.png").write_bytes(png)
 
 
 if __name__ == "__main__":

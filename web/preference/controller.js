@@ -10,7 +10,7 @@ import { formatPreference, normalisePreference, parsePreference, quantise } from
 import { createControl, maxHeight, minHeight } from "./controls.js";
 import { findSliderSource, isWidgetLinked, upstreamKey } from "./graph.js";
 import { INFO_RETRY_MS, fetchInfo } from "./info.js";
-import { recommendedText } from "./recommended.js";
+import { isMissing, recommendedText } from "./recommended.js";
 import { PreferenceView } from "./view.js";
 
 export class PreferenceController {
@@ -29,7 +29,7 @@ export class PreferenceController {
     this.upstreamKey = undefined;
     this.failedAt = 0;          // when the last info read failed (0: it did not)
     this.refreshTimer = null;
-    this.view = new PreferenceView({ onTyped: (text) => this.applyTyped(text) });
+    this.view = new PreferenceView({ onTyped: (text) => this.applyTyped(text), onStatus: () => this.resize() });
   }
 
   /** The DOM element of the widget. */
@@ -41,12 +41,17 @@ export class PreferenceController {
     return Array.from({ length: this.k }, (_, i) => this.objectives?.[i]?.label ?? `objective ${i + 1}`);
   }
 
+  /** The control's height plus the status' lines at the node's width. */
   minHeight() {
-    return minHeight(this.k);
+    return minHeight(this.k) + this.statusHeight();
   }
 
   maxHeight() {
-    return maxHeight(this.k);
+    return maxHeight(this.k) + this.statusHeight();
+  }
+
+  statusHeight() {
+    return this.view.statusHeight((this.node.size?.[0] ?? 340) - 20);
   }
 
   // -- value plumbing --
@@ -66,7 +71,8 @@ export class PreferenceController {
     }
     const n = normalisePreference(text, this.k);
     this.omega = n.omega;
-    if (n.repaired) this.view.setStatus(`repaired: ${n.reason}`, true);
+    if (!force && this.view.warn) this.view.clearWarning();   // a new value: an old message is stale
+    if (n.repaired) this.view.setStatus(`repaired: ${n.reason}`, true, undefined, true);
     if (n.changed) this.writeString(n.text, true);
     else this.lastText = text;
     this.render();
@@ -128,7 +134,8 @@ export class PreferenceController {
       // keep the current K and generic labels; retried by refresh() (the file or route may appear)
       this.objectives = null;
       this.failedAt = Date.now();
-      view.setStatus(`labels unavailable: ${info.error}`, true);
+      view.setStatus(isMissing(info.error) ? `${up.name} is not there yet: the Loader says where it goes and how to make it`
+        : `labels unavailable: ${info.error}`, true);
       this.sync(true);
       return;
     }
@@ -170,7 +177,7 @@ export class PreferenceController {
     view.setStatus(status, false, title);
     this.sync(true);
     if (mismatch && !wasUniform) {
-      view.setStatus(`ω reset to equal weights: ${owner} ${this.k} objectives`, true);
+      view.setStatus(`ω reset to equal weights: ${owner} ${this.k} objectives`, true, undefined, true);
     } else if (mismatch) {
       view.setStatus(status, false, title);
     }

@@ -18,9 +18,11 @@ export function injectStyles() {
 .ps-pref * { box-sizing: border-box; }
 .ps-row { display: flex; align-items: center; gap: 6px; min-width: 0; }
 .ps-ends { display: flex; justify-content: space-between; align-items: flex-end; gap: 8px; }
-.ps-end { display: flex; flex-direction: column; min-width: 0; max-width: 48%; }
+.ps-end { display: flex; flex-direction: column; flex: 1 1 0; min-width: 0; }
 .ps-end.right { align-items: flex-end; text-align: right; }
-.ps-name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: var(--descrip-text, #aaa); }
+.ps-name { overflow: hidden; overflow-wrap: anywhere; color: var(--descrip-text, #aaa); line-height: 15px;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
+.ps-legend .ps-name, .ps-bar .ps-name { display: block; white-space: nowrap; text-overflow: ellipsis; }
 .ps-pct { font-size: 15px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .ps-dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; flex: none; }
 .ps-track { position: relative; height: 22px; cursor: pointer; touch-action: none; outline: none; flex: 1; }
@@ -44,7 +46,9 @@ export function injectStyles() {
 .ps-exact { flex: 0 1 auto; min-width: 60px; max-width: 100%; font: 11px/1.2 ui-monospace, monospace; color: var(--input-text, #ddd);
   background: transparent; border: 1px solid transparent; border-radius: 4px; padding: 1px 4px; }
 .ps-exact:hover, .ps-exact:focus { border-color: var(--border-color, #555); background: var(--comfy-menu-bg, #1a1a1a); outline: none; }
-.ps-status { flex: 1 1 0; min-width: 0; text-align: right; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.ps-status { flex: none; min-width: 0; font-size: 11px; line-height: 15px; color: var(--descrip-text, #999);
+  white-space: normal; overflow-wrap: anywhere; overflow: hidden; }
+.ps-status:empty { display: none; }
 .ps-status.warn { color: #f0b44c; }
 .ps-pref.ps-linked .ps-body { opacity: .35; pointer-events: none; }
 .ps-inactive { opacity: .35; }
@@ -72,10 +76,37 @@ export function injectStyles() {
 .ps-axis { display: flex; justify-content: space-between; gap: 8px; font-size: 10px; color: var(--descrip-text, #999); }
 .ps-axis .mid { color: var(--input-text, #ccc); }
 .ps-rec { box-sizing: border-box; width: 100%; padding: 2px 6px; font: 11px/1.3 var(--font-inter, system-ui, sans-serif);
-  color: var(--descrip-text, #999); overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
+  color: var(--descrip-text, #999); overflow: hidden; overflow-wrap: anywhere; white-space: normal; }
 .ps-rec.warn { color: #f0b44c; }
 `;
   document.head.appendChild(style);
+}
+
+/** How long a message about something just done stays (ms). */
+export const TRANSIENT_MS = 8000;
+
+/** Lines a text takes at `width` px with `charPx` px per character (an estimate that errs long:
+ *  a node reserves room before the browser has laid it out, and wrapping breaks at words). */
+export function textLines(text, width, charPx) {
+  const perLine = Math.max(8, Math.floor(Math.max(1, width) / charPx));
+  let lines = 0;
+  for (const para of String(text).split("\n")) {
+    let line = 0;
+    lines += 1;
+    for (const word of para.split(/\s+/)) {
+      const w = word.length;
+      if (line && line + 1 + w > perLine) {
+        lines += 1;
+        line = 0;
+      }
+      line += (line ? 1 : 0) + w;
+      while (line > perLine) {
+        lines += 1;
+        line -= perLine;
+      }
+    }
+  }
+  return lines;
 }
 
 export function el(tag, cls, text) {
@@ -94,7 +125,7 @@ export function svg(tag, attrs = {}) {
 /** root (.ps-pref) = body (the control) + foot (ω field, status). `onTyped(text)` is called
  *  when the user edits the ω field. */
 export class PreferenceView {
-  constructor({ onTyped }) {
+  constructor({ onTyped, onStatus }) {
     this.text = null;        // the ω text last shown (Escape in the field restores it)
     this.control = null;     // {mode, elements, update(ω)} from controls.js
     this.warn = false;       // the status line shows a warning
@@ -120,9 +151,13 @@ export class PreferenceView {
     });
     this.exact.addEventListener("change", () => onTyped(this.exact.value));
     this.exact.addEventListener("pointerdown", (e) => e.stopPropagation());
-    this.statusEl = el("span", "ps-status");
-    this.foot.append(el("span", null, "ω"), this.exact, this.statusEl);
-    this.root.append(this.body, this.foot);
+    // the status has a row of its own under the ω field and wraps: never cut at the node's width
+    this.statusEl = el("div", "ps-status");
+    this.statusEl.dataset.testid = "paretoslider-status";
+    this.foot.append(el("span", null, "ω"), this.exact);
+    this.root.append(this.body, this.foot, this.statusEl);
+    this.onStatus = onStatus ?? null;   // the host re-fits the node to the status' lines
+    this.transientTimer = null;
   }
 
   /** Add a section (e.g. the schedule's preview) between the control and the ω field. */
@@ -157,21 +192,34 @@ export class PreferenceView {
     this.exact.value = this.text ?? "";
   }
 
-  /** The status line; `title` is its tooltip (default: the text). */
-  setStatus(text, warn = false, title = text) {
+  /** The status line; `title` is its tooltip (default: the text). A `transient` warning tells
+   *  of something just done (ω reset, a value repaired): it goes away when the state changes
+   *  (clearWarning) or after TRANSIENT_MS. */
+  setStatus(text, warn = false, title = text, transient = false) {
     if (!warn) {
       this.baseStatus = text;
       this.baseTitle = title;
     }
+    clearTimeout(this.transientTimer);
+    this.transientTimer = transient ? setTimeout(() => this.clearWarning(), TRANSIENT_MS) : null;
     this.warn = warn;
+    const changed = this.statusEl.textContent !== text;
     this.statusEl.textContent = text;
     this.statusEl.title = title;
     this.statusEl.classList.toggle("warn", warn);
+    if (changed) this.onStatus?.();
   }
 
-  /** The user took over: drop a warning, show the last plain status again. */
+  /** The user took over or the state changed: drop a warning, show the last plain status again. */
   clearWarning() {
     if (this.warn) this.setStatus(this.baseStatus ?? "", false, this.baseTitle ?? "");
+  }
+
+  /** Height (px) the status needs at a node width: its lines at 15 px (0 when empty). */
+  statusHeight(width) {
+    const text = this.statusEl.textContent ?? "";
+    if (!text) return 0;
+    return 6 + 15 * textLines(text, width - 18, 6.1);
   }
 
   /** Dim the control while the `preference` input is linked (the value comes from elsewhere). */
