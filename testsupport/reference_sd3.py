@@ -56,9 +56,11 @@ class SliderProjectorRewrite(nn.Module):
         return self.projector(torch.cat([self.pe_extender(pe), pooled], dim=-1))
 
 
-def build_reference_sd3(pref_dim: int = 2, block_form: str = "residual", use_pooled_text: bool = False,
+def build_reference_sd3(pref_dim: int = 2, block_form: str | None = "residual", use_pooled_text: bool = False,
                         num_freqs: int = 1, block_fraction: float = 1.0, seed: int = 0, config: dict | None = None):
-    """The conditioned transformer, every weight random (diffusers zero-inits some output layers)."""
+    """The conditioned transformer, every weight random (diffusers zero-inits some output layers);
+    the base weights depend on `seed` only, so every form shares one base. `block_form=None`: temb
+    only (no pref_blk_projector, as a checkpoint of conditioning_mode "temb")."""
     from diffusers import SD3Transformer2DModel
 
     class ReferenceConditionedSD3(SD3Transformer2DModel):
@@ -67,22 +69,31 @@ def build_reference_sd3(pref_dim: int = 2, block_form: str = "residual", use_poo
     torch.manual_seed(seed)
     cfg = dict(config or SD35M_TINY)
     model = ReferenceConditionedSD3(**cfg)
-    width = model.inner_dim
-    mod_dim = 2 * width if block_form == "affine" else width
-    model.pref_mlp = nn.Sequential(nn.Linear(pref_dim, width), nn.SiLU(), nn.Linear(width, width))
-    model.pref_blk_projector = SliderProjectorRewrite(pref_dim, cfg["pooled_projection_dim"] if use_pooled_text else 0,
-                                                      mod_dim, num_freqs)
-    model.ref = dict(pref_dim=pref_dim, block_form=block_form, use_pooled_text=use_pooled_text,
-                     num_freqs=num_freqs, block_fraction=block_fraction, active=max(1, min(
-                         int(cfg["num_layers"] * block_fraction), cfg["num_layers"])))
     with torch.no_grad():
         for p in model.parameters():
             if p.abs().sum() == 0:
                 p.normal_(0, 0.02)
-        # the preference modules big enough that every form visibly moves the output
-        for p in list(model.pref_mlp.parameters()) + list(model.pref_blk_projector.parameters()):
-            p.normal_(0, 0.1)
+    width = model.inner_dim
+    torch.manual_seed(seed + 100)
+    model.pref_mlp = nn.Sequential(nn.Linear(pref_dim, width), nn.SiLU(), nn.Linear(width, width))
+    if block_form is not None:
+        mod_dim = 2 * width if block_form == "affine" else width
+        model.pref_blk_projector = SliderProjectorRewrite(
+            pref_dim, cfg["pooled_projection_dim"] if use_pooled_text else 0, mod_dim, num_freqs)
+    model.ref = dict(pref_dim=pref_dim, block_form=block_form, use_pooled_text=use_pooled_text,
+                     num_freqs=num_freqs, block_fraction=block_fraction, active=max(1, min(
+                         int(cfg["num_layers"] * block_fraction), cfg["num_layers"])))
+    with torch.no_grad():   # the preference modules big enough that every form visibly moves the output
+        for name, p in model.named_parameters():
+            if name.startswith("pref_"):
+                p.normal_(0, 0.1)
     return model.eval()
+
+
+def base_state(model) -> dict[str, torch.Tensor]:
+    """The plain SD3 weights (what a user's SD3.5 checkpoint holds), cloned."""
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
+            if not k.startswith("pref_") and "lora_" not in k}
 
 
 def _block(block, hidden, context, temb, m, form: str):
@@ -127,7 +138,7 @@ def reference_forward(model, x, context, pooled, timestep, preference) -> torch.
     pref = preference.to(temb.dtype)
     temb = temb + model.pref_mlp(pref)
     text = pooled if r["use_pooled_text"] else pooled.new_zeros(pooled.shape[0], 0)
-    m = model.pref_blk_projector(pref, text)
+    m = None if r["block_form"] is None else model.pref_blk_projector(pref, text)
     context = model.context_embedder(context)
     for i, block in enumerate(model.transformer_blocks):
         context, hidden = _block(block, hidden, context, temb, m if i < r["active"] else None, r["block_form"])
@@ -143,9 +154,12 @@ def metadata_json(model, objective_names: list[str], pretrained: str = "stabilit
     r = model.ref
     meta = {"pretrained_model": pretrained, "use_lora": True, "reward_fn_keys": list(objective_names),
             "conditioning_mode": "temb_blk_shared", "pref_dim": r["pref_dim"],
-            "objective_names": list(objective_names), "block_mod_form": r["block_form"],
-            "use_pooled_text": r["use_pooled_text"], "num_freqs": r["num_freqs"],
-            "mod_block_fraction": float(r["block_fraction"]), "transformer_hidden_size": model.inner_dim}
+            "objective_names": list(objective_names), "transformer_hidden_size": model.inner_dim}
+    if r["block_form"] is None:
+        meta["conditioning_mode"] = "temb"
+    else:
+        meta.update(block_mod_form=r["block_form"], use_pooled_text=r["use_pooled_text"], num_freqs=r["num_freqs"],
+                    mod_block_fraction=float(r["block_fraction"]))
     meta.update(overrides)
     return meta
 
@@ -156,8 +170,9 @@ def save_peft_checkpoint(model, folder: Path, objective_names: list[str] | None,
     modules), randomise the LoRA, save_pretrained into folder/lora and write folder/metadata.json
     (skipped when objective_names is None). Returns the PeftModel (its forward = the reference's)."""
     from peft import LoraConfig, get_peft_model
+    to_save = ["pref_mlp"] + (["pref_blk_projector"] if hasattr(model, "pref_blk_projector") else [])
     config = LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS,
-                        modules_to_save=["pref_mlp", "pref_blk_projector"], **peft_options)
+                        modules_to_save=to_save, **peft_options)
     peft_model = get_peft_model(model, config)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -196,3 +211,45 @@ def save_legacy_checkpoint(model, folder: Path, objective_names: list[str] | Non
     if objective_names is not None:
         (folder / "metadata.json").write_text(json.dumps(metadata_json(model, objective_names), indent=2))
     return model
+
+
+# Every conditioning form the reference can train, in its layouts: (name, layout, build_reference_sd3 kwargs).
+# With metadata.json, except where noted; the inputs give rows of different ω and cond ≠ uncond pooled text.
+CASES = [
+    ("temb_only", "peft", dict(block_form=None)),
+    ("residual_defaults", "peft", dict(block_form="residual", num_freqs=1, block_fraction=1.0)),
+    ("affine_pooled_half", "peft", dict(block_form="affine", use_pooled_text=True, num_freqs=3, block_fraction=0.5)),
+    ("scale_only_pooled", "peft", dict(block_form="scale_only", use_pooled_text=True, num_freqs=2,
+                                       block_fraction=0.75)),
+    ("shift_only_quarter", "peft", dict(block_form="shift_only", num_freqs=4, block_fraction=0.25)),
+    ("legacy_residual_pooled", "legacy", dict(block_form="residual", use_pooled_text=True, num_freqs=2,
+                                              block_fraction=0.5)),
+    ("three_objectives_affine", "peft", dict(pref_dim=3, block_form="affine", num_freqs=2)),
+]
+
+
+def make_case(name: str, folder: Path):
+    """Build case `name` of CASES, save it under folder/name in its layout; returns the model whose
+    forward is the reference's (LoRA active) and the objective names."""
+    _, layout, kwargs = next(c for c in CASES if c[0] == name)
+    model = build_reference_sd3(**kwargs)
+    names = ["photo", "sketch", "color"][:model.ref["pref_dim"]]
+    if layout == "peft":
+        return save_peft_checkpoint(model, Path(folder) / name, names).base_model.model, names
+    return save_legacy_checkpoint(model, Path(folder) / name, names), names
+
+
+def parity_inputs(num_objectives: int = 2, n: int = 2, seed: int = 5) -> dict[str, torch.Tensor]:
+    """N samples (x, sigma, ω rows that differ) and 2N rows of text (cond, then uncond: different pooled)."""
+    g = torch.Generator().manual_seed(seed)
+    omega = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.5, 0.3]])[:n, :num_objectives]
+    omega = omega / omega.sum(1, keepdim=True)
+    return dict(x=torch.randn(n, 16, 8, 8, generator=g), sigma=torch.tensor([0.9, 0.4])[:n],
+                context=torch.randn(2 * n, 8, 64, generator=g), pooled=torch.randn(2 * n, 32, generator=g),
+                omega=omega)
+
+
+def reference_velocity(model, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The reference forward on the [cond, uncond] batch ComfyUI runs: sample i of both chunks has ω_i."""
+    x2, s2 = torch.cat([t["x"], t["x"]]), torch.cat([t["sigma"], t["sigma"]])
+    return reference_forward(model, x2, t["context"], t["pooled"], s2 * 1000, t["omega"].repeat(2, 1))
