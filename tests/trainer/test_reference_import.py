@@ -210,3 +210,30 @@ def test_output_must_be_safetensors(tmp_path, capsys):
     make_case("residual_defaults", tmp_path)
     code = main(["import-reference", str(tmp_path / "residual_defaults"), "-o", str(tmp_path / "x.ckpt")])
     assert code == 2 and "ends in .safetensors" in capsys.readouterr().err
+
+
+def test_trainer_eval_measures_the_front_of_an_imported_file(tmp_path, tiny_sd3_path):
+    """The Front Preview's advice holds: `trainer eval` runs on an imported version-2 file (pooled text,
+    affine, half the blocks) on the trainer's SD3 backbone, ω moves the scores, the front is stored and
+    the file still says where it came from."""
+    from diffusers import SD3Transformer2DModel
+    from trainer.backbones import build_backbone
+    from trainer.config import config_from_dict
+    from trainer.evaluation.evaluate import evaluate_file
+    base = SD3Transformer2DModel.from_pretrained(str(tiny_sd3_path / "transformer"))
+    config = {k: v for k, v in base.config.items() if not k.startswith("_")}
+    model = build_reference_sd3(block_form="affine", use_pooled_text=True, num_freqs=2, block_fraction=0.5,
+                                config=config)
+    save_peft_checkpoint(model, tmp_path / "checkpoint-40", ["bright", "dark"])
+    out = tmp_path / "imported.safetensors"
+    assert main(["import-reference", str(tmp_path / "checkpoint-40"), "-o", str(out)]) == 0
+    cfg = config_from_dict({"model": {"backbone": "sd3", "path": str(tiny_sd3_path), "resolution": 32,
+                                      "max_sequence_length": 8},
+                            "objectives": [{"name": "bright", "reward": "brightness"},
+                                           {"name": "dark", "reward": "brightness"}]})
+    s = evaluate_file(out, build_backbone(cfg.model), ["a red cat"], ["brightness"], tmp_path / "eval", points=3,
+                      steps=2, progress=False)
+    assert max(s["scores"]["brightness"]) > min(s["scores"]["brightness"])
+    meta = read_metadata(out)
+    assert meta.front["omega"] == s["omega"] and meta.imported_from == "the reference code (checkpoint-40)"
+    assert meta.training.steps == 40 and meta.embedding.block_form == "affine"
