@@ -174,11 +174,17 @@ def save_peft_checkpoint(model, folder: Path, objective_names: list[str] | None,
     config = LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS,
                         modules_to_save=to_save, **peft_options)
     peft_model = get_peft_model(model, config)
+    # as the reference's training does: a second adapter "old" (its θ_old), which PEFT saves in lora/old/;
+    # other values than the default's, so importing the wrong one shows
+    peft_model.add_adapter("old", config)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            elif ".modules_to_save.old." in name:
+                p.add_(1.0)
+    peft_model.set_adapter("default")
     folder = Path(folder)
     peft_model.save_pretrained(str(folder / "lora"))
     if objective_names is not None:

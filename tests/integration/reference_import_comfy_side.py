@@ -11,6 +11,7 @@ code and writes WORK_DIR/comfy_v.safetensors: the velocity of the [cond, uncond]
 """
 from __future__ import annotations
 
+import json
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -36,4 +37,16 @@ for path in [None] + sorted((work / "sliders").glob("*.safetensors")):
     x0 = denoise(model, x2, s2, t["context"], t["pooled"], guidance=None, cond_or_uncond=[0, 1])
     out["-" if path is None else path.stem] = ((x2 - x0) / s2.view(-1, 1, 1, 1)).float().contiguous()
 save_file(out, str(work / "comfy_v.safetensors"))
+# a pooled-text file called without the pooled text (no y): the node error says what to connect
+errors = {}
+for path in sorted((work / "sliders").glob("*.safetensors")):
+    slider = load_slider(ext, path)
+    if slider.metadata.embedding.pooled_width:
+        model = apply_mod.apply_paretoslider(base, slider, t["omega"])
+        try:
+            denoise(model, x2, s2, t["context"], None, guidance=None, cond_or_uncond=[0, 1])
+            errors[path.stem] = None
+        except Exception as err:    # ComfyUI's node error carries the one line
+            errors[path.stem] = f"{type(err).__name__}: {err}"
+(work / "errors.json").write_text(json.dumps(errors))
 print("ok")

@@ -4,6 +4,7 @@ every conditioning form and both layouts, with ω rows that differ within the ba
 chunks whose pooled text differs (testsupport/reference_sd3.py holds the re-written reference)."""
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -42,5 +43,10 @@ def test_imported_checkpoints_give_the_reference_velocity_in_comfyui(tmp_path):
             print(f"{name}: relative error {rel:.2e}")
             assert rel < 1e-5, f"{name}: ComfyUI vs the reference, relative error {rel:.2e}"
             assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-2, f"{name}: the file changes nothing"
+        errors = json.loads((work / "errors.json").read_text())
+        for name in cases:
+            if dict(next(c[2] for c in CASES if c[0] == name)).get("use_pooled_text"):
+                assert errors[name] and errors[name].startswith("ParetoSliderError: this ParetoSlider file's "
+                                                                "block vector reads the prompt's pooled text"), errors
         for path in (work / "sliders").glob("*.safetensors"):
             path.unlink()

@@ -144,7 +144,11 @@ def _split(state: dict[str, torch.Tensor], source: Path):
         key = raw[len("base_model.model."):] if raw.startswith("base_model.model.") else raw
         if ".original_module." in key:          # PEFT's untouched copy of a module to save
             continue
-        key = re.sub(r"\.modules_to_save\.[^.]+\.", ".", key)
+        saved = re.search(r"\.modules_to_save\.([^.]+)\.", key)
+        if saved:
+            if saved.group(1) != _ADAPTER:      # the copy of another adapter ("old" / "ref")
+                continue
+            key = key[:saved.start()] + "." + key[saved.end():]
         if key.startswith(PREF_PREFIXES):
             pref[key] = tensor
             continue
