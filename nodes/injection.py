@@ -73,7 +73,7 @@ class OmegaInjector:
             temb_delta = modules.temb_delta(w)
         handles = [self.info.embedder(dm).register_forward_hook(self._temb_hook(temb_delta))]
         if modules.block_modulation is not None:
-            handles += block_modulation_hooks(dm, self.info, BlockVector(modules, w, dm, self.info))
+            handles += block_modulation_hooks(dm, self.info, BlockVector(modules, w))
         try:
             return executor(x, t, *args, **kwargs)
         finally:
@@ -94,7 +94,7 @@ class BlockVector:
     `y_embedder` reads the raw y (B, 2048 on SD3.5), the same vector diffusers calls
     `pooled_projections`, one row per batch row like ω."""
 
-    def __init__(self, modules: PreferenceModules, omega_rows: torch.Tensor, dm: torch.nn.Module, info: ModelInfo):
+    def __init__(self, modules: PreferenceModules, omega_rows: torch.Tensor):
         self.modules, self.omega_rows, self.config = modules, omega_rows, modules.config
         self.value: torch.Tensor | None = None
         if not modules.needs_pooled:

@@ -8,11 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from testsupport.comfy.comfy_server import REPO, comfy_dir, comfy_env, comfy_python
-from testsupport.reference_sd3 import CASES, base_state, build_reference_sd3, make_case, parity_inputs, reference_velocity
+from testsupport.reference_sd3 import (CASES, base_state, build_reference_sd3, make_case, parity_inputs,
+                                       reference_velocity)
 from trainer.cli import main
 
 HERE = Path(__file__).resolve().parent

@@ -237,3 +237,18 @@ def test_trainer_eval_measures_the_front_of_an_imported_file(tmp_path, tiny_sd3_
     meta = read_metadata(out)
     assert meta.front["omega"] == s["omega"] and meta.imported_from == "the reference code (checkpoint-40)"
     assert meta.training.steps == 40 and meta.embedding.block_form == "affine"
+
+
+def test_a_pref_dim_override_asks_for_the_names_of_the_models_objectives(tmp_path, capsys):
+    """The reference records its reward list's objectives; with pref_dim_override the model takes
+    another count, and the names must be given."""
+    model = build_reference_sd3(pref_dim=3)
+    save_peft_checkpoint(model, tmp_path / "ckpt", ["a", "b", "c"])
+    meta = json.loads((tmp_path / "ckpt" / "metadata.json").read_text())
+    meta.update(objective_names=["multi"], reward_fn_keys=["multi"], pref_dim=1)
+    (tmp_path / "ckpt" / "metadata.json").write_text(json.dumps(meta))
+    err = _fails(tmp_path, capsys, tmp_path / "ckpt")
+    assert "metadata.json names 1 objectives (multi) but the checkpoint's preference has 3 values; the run " \
+           "set pref_dim_override: give the 3 names in ω's order with --objectives" in err
+    code, out = _import(tmp_path, tmp_path / "ckpt", "--objectives", "x,y,z")
+    assert code == 0 and [o.name for o in read_metadata(out).objectives] == ["x", "y", "z"]

@@ -94,17 +94,16 @@ def _temb_shape(ckpt: ReferenceCheckpoint) -> tuple[int, int]:
     if not ok or last.shape[1] != first.shape[0]:
         raise ReferenceCheckpointError(f"{ckpt.folder.name}: pref_mlp is missing or not Linear → SiLU → Linear; "
                                        "the checkpoint is incomplete or from another version of the reference code")
-    unknown = sorted(k for k in p if k.startswith("pref_mlp.") and not re.fullmatch(r"pref_mlp\.[02]\.(weight|bias)", k))
+    unknown = sorted(k for k in p if k.startswith("pref_mlp.")
+                     and not re.fullmatch(r"pref_mlp\.[02]\.(weight|bias)", k))
     if unknown:
         raise ReferenceCheckpointError(f"{ckpt.folder.name}: pref_mlp has layers this importer does not know "
                                        f"({unknown[0]}); supported: Linear → SiLU → Linear")
     if first.shape[0] != last.shape[0]:
         raise ReferenceCheckpointError(f"{ckpt.folder.name}: pref_mlp's hidden width {first.shape[0]} differs "
                                        f"from its output {last.shape[0]}; not the reference's temb MLP")
-    dim = ckpt.setting("pref_dim")
-    if dim is not None and int(dim) != first.shape[1]:
-        raise ReferenceCheckpointError(f"{ckpt.folder.name}: metadata says pref_dim {dim} but pref_mlp takes "
-                                       f"{first.shape[1]} values; the checkpoint's files do not belong together")
+    # metadata.json's pref_dim counts the objectives, the model's may differ (the reference's
+    # pref_dim_override): the tensors decide, and _objectives asks for names when the counts differ
     return int(first.shape[1]), int(last.shape[0])
 
 
@@ -138,8 +137,8 @@ def _check_base(ckpt: ReferenceCheckpoint, width: int) -> None:
                                        f"{width} values; the checkpoint's files do not belong together")
     for module, ab in ckpt.lora.items():
         if module.endswith(("attn.to_q", "attn.to_k", "attn.to_v")) and ab["B"].shape[0] != width:
-            raise ReferenceCheckpointError(f"{ckpt.folder.name}: LoRA {module} writes {ab['B'].shape[0]} values "
-                                           f"but the model is {width} wide; the checkpoint's files do not belong together")
+            raise ReferenceCheckpointError(f"{ckpt.folder.name}: LoRA {module} writes {ab['B'].shape[0]} values but "
+                                           f"the model is {width} wide; the checkpoint's files do not belong together")
 
 
 def _embedding(ckpt: ReferenceCheckpoint, opts: ImportOptions, k: int, width: int, notes: list[str]):
@@ -301,8 +300,10 @@ def _objectives(ckpt: ReferenceCheckpoint, opts: ImportOptions, k: int) -> list[
             f"{ckpt.folder.name} has no metadata.json with the objectives' names; give them in ω's order (the "
             f"order of the run's reward_fn), e.g. --objectives {','.join(f'objective{i + 1}' for i in range(k))}")
     if len(names) != k:
+        fix = (f"give {k} names" if where == "--objectives" else
+               f"the run set pref_dim_override: give the {k} names in ω's order with --objectives")
         raise ReferenceCheckpointError(f"{where} names {len(names)} objectives ({', '.join(names)}) but the "
-                                       f"checkpoint's preference has {k} values; give {k} names")
+                                       f"checkpoint's preference has {k} values; {fix}")
     if len(set(names)) != k:
         raise ReferenceCheckpointError(f"{where}: objective names must be unique, got {', '.join(names)}")
     return [Objective(name=n, label=n, reward=n) for n in names]
