@@ -4,6 +4,7 @@ Subcommands:
   train        train and export a ParetoSlider file
   config-help  every config field with its default and help text
   eval         the evaluation sweep (trainer.evaluation.cli)
+  import-reference  a checkpoint of the reference code → a ParetoSlider file (trainer.interop.cli)
 Console script: `paretoslider-train` = `python -m trainer train`.
 `--debug` anywhere on the line: a user error shows its traceback too (bugs always do).
 """
@@ -61,10 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("config-help", help="list every config field with its help text")
     ev = sub.add_parser("eval", help="evaluation sweep (trainer.evaluation.cli)", add_help=False)
     ev.add_argument("rest", nargs=argparse.REMAINDER)
+    imp = sub.add_parser("import-reference", help="a checkpoint of the reference code → a ParetoSlider file "
+                                                  "(trainer.interop.cli)", add_help=False)
+    imp.add_argument("rest", nargs=argparse.REMAINDER)
     args, unknown = parser.parse_known_args(argv)
     if args.command == "eval":
         from .evaluation.cli import evaluate_main
         return int(evaluate_main(list(args.rest) + unknown) or 0)
+    if args.command == "import-reference":
+        from .interop.cli import import_reference_main
+        return int(import_reference_main(list(args.rest) + unknown) or 0)
     if unknown:
         parser.error(f"unrecognised arguments: {' '.join(unknown)}")
     if args.command == "config-help":
