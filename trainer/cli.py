@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("rest", nargs=argparse.REMAINDER)
     args, unknown = parser.parse_known_args(argv)
     if args.command == "eval":
+        from .quiet_imports import quiet_third_party
+        quiet_third_party(debug=bool(getattr(args, "debug", False) or os.environ.get("PARETOSLIDER_DEBUG")))
         from .evaluation.cli import evaluate_main
         return int(evaluate_main(list(args.rest) + unknown) or 0)
     if unknown:
