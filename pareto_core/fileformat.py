@@ -240,9 +240,8 @@ def read_header(path: str | os.PathLike) -> dict:
     """Parse and sanity-check the safetensors header without reading tensors."""
     path = Path(path)
     if not path.is_file():
-        # neutral on purpose: each caller adds its own advice (the Loader names ComfyUI's folder,
-        # `trainer eval` the file a training run wrote)
-        raise ParetoSliderFileError(f"{path.resolve()}: no such file")
+        raise ParetoSliderFileError(f"{path}: no such file; put ParetoSlider files in "
+                                    "ComfyUI/models/paretoslider/")
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)

@@ -125,9 +125,10 @@ def hypervolume_caption(summary: dict[str, Any]) -> str:
         return f"hypervolume {hv:.4g}"
     what = "area" if len(names) == 2 else "volume"
     point = ", ".join(f"{n} {v:.3g}" for n, v in zip(names, ref))
-    source = str(summary.get("reference_source", "")).split(";")[0].replace("given", "given with --reference")
+    source = str(summary.get("reference_source", "")).split(";")[0]
+    source = "given with --reference" if source == "given" else f"the {source}" if source else ""
     return (f"hypervolume {hv:.4g} = the {what} the front dominates above the reference point + ({point}"
-            + (f": the {source})" if source else ")"))
+            + (f": {source})" if source else ")"))
 
 
 def plot_fronts(fronts: dict[str, dict[str, Any]], path: str | Path, x: str, y: str, title: str = "",
