@@ -50,11 +50,11 @@ def across_omega(path: Path, png: Path) -> dict:
     import torch
 
     from bench.toytask import task
+    from pareto_core import load_paretoslider
     from trainer.adapters.merge import merged_lora
     from trainer.backbones.toy import PROMPTS
     from trainer.evaluation.plots import image_grid
     from trainer.evaluation.sweep import omega_grid, omega_label, sweep
-    from pareto_core import load_paretoslider
     bb, sl, omegas, scorers = task.backbone(), load_paretoslider(path), omega_grid(2, 11), [fidelity_scorer()]
     prompts = list(PROMPTS)          # the evaluation's order: the same noise per prompt as its strips
     base = sweep(bb, None, prompts, omegas[:0], scorers, steps=10, seed=0, batch_size=11, base=True, progress=False)
@@ -78,8 +78,9 @@ def fidelity_line(fid: dict) -> str:
     low = [w for w, f in ends.items() if f < FIDELITY_FLOOR * base]
     if not low:
         return text + f" -> both ends keep the shape and colour (>= {FIDELITY_FLOOR:.0%} of the base's)"
-    return text + (f" -> the ω={' and ω='.join(low)} end{'s' if len(low) > 1 else ''} lose{'' if len(low) > 1 else 's'} "
-                   f"shape or colour (below {FIDELITY_FLOOR:.0%} of the base's): the reward is bought with content there")
+    ends_lose = "ends lose" if len(low) > 1 else "end loses"
+    return text + (f" -> the ω={' and ω='.join(low)} {ends_lose} shape or colour (below {FIDELITY_FLOOR:.0%} of the "
+                   "base's): the reward is bought with content there")
 
 
 def print_where_to_look(summary: dict, out: Path, path: Path, seconds: float, fid: dict) -> None:
@@ -96,8 +97,10 @@ def print_where_to_look(summary: dict, out: Path, path: Path, seconds: float, fi
     print(f"  {out / 'eval' / 'strips'}/   one strip per prompt, named by it ({strips.get('written', '?')} of "
           f"{strips.get('of', '?')} prompts; first tile = base model)")
     print(f"  {path}   the ParetoSlider file (LoRA + preference MLP + the measured front in its metadata)")
-    print(f"  brightness at ω=1/0 {b[0]:.3f} -> ω=0/1 {b[-1]:.3f} (base {base.get('brightness', {}).get('mean', float('nan')):.3f}); "
-          f"saturation {s[0]:.3f} -> {s[-1]:.3f} (base {base.get('saturation', {}).get('mean', float('nan')):.3f}); "
+    base_b = base.get("brightness", {}).get("mean", float("nan"))
+    base_s = base.get("saturation", {}).get("mean", float("nan"))
+    print(f"  brightness at ω=1/0 {b[0]:.3f} -> ω=0/1 {b[-1]:.3f} (base {base_b:.3f}); "
+          f"saturation {s[0]:.3f} -> {s[-1]:.3f} (base {base_s:.3f}); "
           f"Spearman vs own weight: brightness {summary['spearman']['brightness']['brightness']:.2f}, "
           f"saturation {summary['spearman']['saturation']['saturation']:.2f}")
     print(fidelity_line(fid))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from trainer.cli import main
-from trainer.config import ConfigError, PATH_RULE, load_checked, load_config
+from trainer.config import PATH_RULE, ConfigError, load_checked, load_config
 from trainer.config.gpu_prediction import PREDICTIONS, prediction_report, seconds_per_step, settings_of
 from trainer.config.paths import CONFIGS, TOY_BASE
 
@@ -115,7 +115,8 @@ def test_a_copy_with_several_mistakes_reports_every_value_problem_in_one_message
 
 
 def test_paths_rewards_and_combinations_are_all_reported_before_anything_loads(tmp_path):
-    cfg = {"model": {"backbone": "sd3", "path": str(tmp_path / "no-model"), "text_cache": str(tmp_path / "c.safetensors")},
+    cfg = {"model": {"backbone": "sd3", "path": str(tmp_path / "no-model"),
+                     "text_cache": str(tmp_path / "c.safetensors")},
            "objectives": [{"name": "photo", "reward": "clip_score", "kwargs": {"path": str(tmp_path / "no-clip")}},
                           {"name": "keep", "reward": "ssim"},
                           {"name": "move", "reward": "motion_magnitude"},
@@ -183,9 +184,9 @@ def _fresh_python(code: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     ["check", "trainer/configs/gpu_24gb.yaml", "--no-weights"], ["train", "--config", "trainer/configs/gpu_16gb.yaml"],
 ])
 def test_help_config_help_check_and_config_errors_answer_without_importing_torch(argv):
-    code = ("import sys\nfrom trainer.cli import main\ntry:\n    rc = main(%r)\nexcept SystemExit as e:\n    rc = e.code\n"
-            "print('IMPORTED', sorted(m for m in ('torch', 'diffusers', 'transformers', 'accelerate') if m in sys.modules),"
-            " rc, file=sys.stderr)" % (argv,))
+    code = ("import sys\nfrom trainer.cli import main\ntry:\n    rc = main(%r)\nexcept SystemExit as e:\n"
+            "    rc = e.code\nheavy = ('torch', 'diffusers', 'transformers', 'accelerate')\n"
+            "print('IMPORTED', sorted(m for m in heavy if m in sys.modules), rc, file=sys.stderr)" % (argv,))
     proc = _fresh_python(code)
     assert proc.stderr.strip().splitlines()[-1] in ("IMPORTED [] 0", "IMPORTED [] 2"), proc.stderr
 
@@ -214,8 +215,9 @@ def test_check_runs_on_every_shipped_config_without_weights(path, capsys, tmp_pa
         assert out[1].startswith(f"no memory prediction for backbone {cfg.model.backbone}")
 
 
-@pytest.mark.parametrize("name, peak, gpu, seconds", [("gpu_16gb", "5.5", "16", "43.6"), ("gpu_24gb", "13.5", "24", "341.3"),
-                                                      ("gpu_48gb", "27.7", "48", "867.4"), ("gpu_80gb", "40.8", "80", "430.2")])
+@pytest.mark.parametrize("name, peak, gpu, seconds", [
+    ("gpu_16gb", "5.5", "16", "43.6"), ("gpu_24gb", "13.5", "24", "341.3"),
+    ("gpu_48gb", "27.7", "48", "867.4"), ("gpu_80gb", "40.8", "80", "430.2")])
 def test_check_prints_the_docs_predictions_for_the_gpu_configs(name, peak, gpu, seconds, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", str(CONFIGS / f"{name}.yaml"), "--dry-run", "--gpu", gpu]) == 2  # no weights here

@@ -100,9 +100,9 @@ def _model(cfg: TrainerConfig, weights: bool = True) -> list[str]:
         if not p.exists():
             out.append(_missing(cfg, "model.path", m.path, "the model folder"))
         elif p.is_dir() and not _diffusers_folder(p):
-            out.append(f"model.path: {shown(_written(cfg, 'model.path', m.path), m.path)} is a folder without "
-                       "model_index.json; give the diffusers folder of the model (the one holding transformer/ "
-                       "and vae/)")
+            out.append(PathProblem(f"model.path: {shown(_written(cfg, 'model.path', m.path), m.path)} is a folder "
+                                   "without model_index.json; give the diffusers folder of the model (the one "
+                                   "holding transformer/ and vae/)"))
         elif p.is_file():
             if p.suffix != ".safetensors":
                 out.append(f"model.path: {m.path}: only .safetensors checkpoints are read (never pickles)")
@@ -114,7 +114,8 @@ def _model(cfg: TrainerConfig, weights: bool = True) -> list[str]:
         if not c.exists():
             out.append(_missing(cfg, "model.config_path", m.config_path, "the diffusers folder"))
         elif not _diffusers_folder(c):
-            out.append(f"model.config_path: {m.config_path} is not a diffusers folder (no model_index.json)")
+            out.append(PathProblem(f"model.config_path: {m.config_path} is not a diffusers folder "
+                                   "(no model_index.json)"))
     if m.text_cache:
         if m.backbone not in TEXT_CACHE:
             out.append(f"model.text_cache: caches prompt embeddings for {' and '.join(TEXT_CACHE)}, not "

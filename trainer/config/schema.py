@@ -33,7 +33,8 @@ class ConfigError(UserError):
         if len(problems) == 1:
             return cls(problems[0] + (f" ({note})" if note else ""), problems)
         where = f" in {source}" if source else ""
-        lines = [f"{len(problems)} problems{where}:"] + [f"  - {p}" for p in problems] + ([f"  ({note})"] if note else [])
+        lines = [f"{len(problems)} problems{where}:"] + [f"  - {p}" for p in problems]
+        lines += [f"  ({note})"] if note else []
         return cls("\n".join(lines), problems)
 
 

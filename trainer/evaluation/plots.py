@@ -22,7 +22,8 @@ from pareto_core.fonts import font
 
 from .sweep import omega_label
 
-__all__ = ["hypervolume_caption", "image_grid", "image_strip", "plot_front", "plot_fronts", "pyplot", "save_figure", "to_pil"]
+__all__ = ["hypervolume_caption", "image_grid", "image_strip", "plot_front", "plot_fronts", "pyplot", "save_figure",
+           "to_pil"]
 
 
 def pyplot():
@@ -108,7 +109,8 @@ def plot_front(summary: dict[str, Any], path: str | Path, title: str = "", end: 
         objectives = summary["objectives"]
         fig.colorbar(sm, ax=axes[0, -1], label=f"weight on {objectives[min(end, omega.shape[1] - 1)]} "
                                                f"(ω = {'/'.join(objectives)})")
-    caption = textwrap.fill(hypervolume_caption(summary), width=68 * panels, break_on_hyphens=False)     # the figure's width
+    # wrapped to the figure's width
+    caption = textwrap.fill(hypervolume_caption(summary), width=68 * panels, break_on_hyphens=False)
     fig.suptitle("\n".join(x for x in (title, caption) if x), fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
