@@ -1,5 +1,6 @@
 """A creator's first ten minutes: one path rule, every config problem at once before torch loads,
 messages that fit the command, and `trainer check` with the memory model's prediction."""
+import importlib.util
 import json
 import logging
 import os
@@ -292,3 +293,30 @@ def test_transformers_torchvision_fallback_warning_is_filtered_and_shown_under_d
         assert drop.dropped == 1
     finally:
         logger.filters = saved
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_importing_the_pipelines_prints_no_torchvision_noise_unless_debugging(debug):
+    code = ("from trainer.quiet_imports import quiet_third_party\n"
+            f"quiet_third_party(debug={debug})\n"
+            "from diffusers import StableDiffusion3Pipeline  # noqa: F401\n")
+    proc = _fresh_python(code)
+    assert proc.returncode == 0, proc.stderr
+    noise = [ln for ln in proc.stderr.splitlines() if "requires torchvision" in ln]
+    if not debug:
+        assert noise == []
+    elif importlib.util.find_spec("torchvision") is None:       # the noise exists only without torchvision
+        assert len(noise) == len(set(noise)) >= 1                    # each shown once
+
+
+def test_check_passes_a_config_whose_weights_are_in_place_and_predicts_its_fit(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sd35m").mkdir()
+    (tmp_path / "sd35m" / "model_index.json").write_text("{}")
+    (tmp_path / "clip").mkdir()
+    rc = main(["check", str(CONFIGS / "gpu_16gb.yaml"), "--set", "model.path=sd35m",
+               "--set", "objectives.0.kwargs.path=clip", "--set", "objectives.1.kwargs.path=clip", "--gpu", "16gb"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert out[0] == f"check: {CONFIGS / 'gpu_16gb.yaml'} is ready to train"
+    assert out[1].startswith("predicted peak 5.5 GB") and out[2].strip().startswith("16 GB (RTX 4080 16 GB): fits")
