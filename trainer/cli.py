@@ -49,20 +49,27 @@ def _check_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def _need_config(path: str | None) -> str:
+def _need_config(path: str | None, how: str = "--config my.yaml") -> str:
     """A bare `train` / `check`: say what to give, and what is shipped."""
     if not path:
-        raise ConfigError("give a config: --config my.yaml (every field: python -m trainer config-help). Shipped: "
+        raise ConfigError(f"give a config: {how} (every field: python -m trainer config-help). Shipped: "
                           + ", ".join(shipped_configs())
-                          + "; a one-minute CPU run: --config trainer/configs/toy_cpu.yaml")
+                          + ("; a one-minute CPU run: --config trainer/configs/toy_cpu.yaml" if how.startswith("--")
+                             else ""))
     return path
+
+
+def _quiet(args) -> None:
+    """Third-party noise off before the heavy imports (on under --debug or PARETOSLIDER_DEBUG=1)."""
+    from .quiet_imports import quiet_third_party
+    quiet_third_party(debug=bool(getattr(args, "debug", False) or os.environ.get("PARETOSLIDER_DEBUG")))
 
 
 def cmd_check(config: str | None, overrides: list[str], gpu: str | None = None, weights: bool = True) -> None:
     """Every problem of the config at once (exit 2), else the memory model's prediction (exit 0)."""
     from .config.gpu_prediction import prediction_report
     from .config.preflight import preflight
-    cfg = load_config(_need_config(config), overrides)
+    cfg = load_config(_need_config(config, "python -m trainer check my.yaml"), overrides)
     preflight(cfg, weights)
     print(f"check: {config} is ready to train" + ("" if weights else " (model and reward weights not checked)"))
     for line in prediction_report(cfg, gpu):
@@ -82,8 +89,7 @@ def cmd_train(args) -> None:
         return
     from .config.preflight import preflight
     preflight(cfg)                  # every path, reward and combination, before torch loads
-    from .quiet_imports import quiet_third_party
-    quiet_third_party(debug=bool(getattr(args, "debug", False) or os.environ.get("PARETOSLIDER_DEBUG")))
+    _quiet(args)
     from .run.distributed import close_process_group
     from .run.train import run
     ok = False
@@ -108,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("rest", nargs=argparse.REMAINDER)
     args, unknown = parser.parse_known_args(argv)
     if args.command == "eval":
-        from .quiet_imports import quiet_third_party
-        quiet_third_party(debug=bool(getattr(args, "debug", False) or os.environ.get("PARETOSLIDER_DEBUG")))
+        _quiet(args)
         from .evaluation.cli import evaluate_main
         return int(evaluate_main(list(args.rest) + unknown) or 0)
     if unknown:

@@ -320,3 +320,10 @@ def test_check_passes_a_config_whose_weights_are_in_place_and_predicts_its_fit(t
     assert rc == 0
     assert out[0] == f"check: {CONFIGS / 'gpu_16gb.yaml'} is ready to train"
     assert out[1].startswith("predicted peak 5.5 GB") and out[2].strip().startswith("16 GB (RTX 4080 16 GB): fits")
+
+
+def test_a_bare_check_says_how_to_name_the_config(capsys):
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("check error: give a config: python -m trainer check my.yaml (every field: ")
+    assert "one-minute" not in err
