@@ -289,6 +289,7 @@ LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "Pa
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
     from trainer.evaluation.plots import pyplot, save_figure
+    from trainer.evaluation.sweep import omega_label
     fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.2))
     floor = m["floor"]
     for ax, keys, space in ((axes[0], HELDOUT, "heldout"), (axes[1], TRAINING, "training")):
@@ -323,13 +324,16 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
         ax.fill_between(f["w"], f["min"], f["max"], color=COLOURS[meth], alpha=0.12)
     ax.axhline(floor, color="black", ls=":", label=f"floor = {FLOOR_FRACTION:.0%} of base")
     ax.axhline(evals[0]["base"]["fidelity"], color="grey", ls="-", lw=0.8, label="base")
-    ax.set_xlabel("ω (weight on saturation; 0 = all brightness)")
+    ticks = [i / 5 for i in range(6)]        # ω as the evaluation writes it: brightness/saturation weights
+    ax.set_xticks(ticks, [omega_label([1 - w, w]) for w in ticks])
+    ax.set_xlabel("ω = brightness/saturation weights")
     ax.set_ylabel("fidelity (classifier p(prompt's shape+colour))")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor, "
-                 "not counted in HV)", fontsize=10)
+                 "not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
+                 "mean on each axis)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
 
