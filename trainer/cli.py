@@ -68,9 +68,8 @@ def _quiet(args) -> None:
 def cmd_check(config: str | None, overrides: list[str], gpu: str | None = None, weights: bool = True) -> None:
     """Every problem of the config at once (exit 2), else the memory model's prediction (exit 0)."""
     from .config.gpu_prediction import prediction_report
-    from .config.preflight import preflight
-    cfg = load_config(_need_config(config, "python -m trainer check my.yaml"), overrides)
-    preflight(cfg, weights)
+    from .config.preflight import load_checked
+    cfg = load_checked(_need_config(config, "python -m trainer check my.yaml"), overrides, weights)
     print(f"check: {config} is ready to train" + ("" if weights else " (model and reward weights not checked)"))
     for line in prediction_report(cfg, gpu):
         print(line)
@@ -82,13 +81,13 @@ def cmd_train(args) -> None:
     if args.dry_run:
         cmd_check(args.config, overrides, args.gpu)
         return
-    cfg = load_config(_need_config(args.config), overrides)
     if args.print_config:
         import yaml
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        print(yaml.safe_dump(load_config(_need_config(args.config), overrides).to_dict(), sort_keys=False))
         return
-    from .config.preflight import preflight
-    preflight(cfg)                  # every path, reward and combination, before torch loads
+    from .config.preflight import load_checked
+    # every value, path, reward and combination, all problems at once, before torch loads
+    cfg = load_checked(_need_config(args.config), overrides)
     _quiet(args)
     from .run.distributed import close_process_group
     from .run.train import run

@@ -327,3 +327,18 @@ def test_a_bare_check_says_how_to_name_the_config(capsys):
     err = capsys.readouterr().err
     assert err.startswith("check error: give a config: python -m trainer check my.yaml (every field: ")
     assert "one-minute" not in err
+
+
+def test_value_and_path_problems_come_in_the_same_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bad = _write(tmp_path / "my.yaml", {**TINY, "model": {"backbone": "sd3", "path": "nowhere"},
+                                        "train": {"group_size": 1}, "data": {"prompts": "mine.txt"}})
+    assert main(["train", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"train error: 3 problems in {bad}:",
+        "  - train.group_size: must be >= 2 (advantages are normalised inside a group) (got 1)",
+        f"  - model.path: the model folder {tmp_path / 'nowhere'} (written 'nowhere') does not exist",
+        f"  - data.prompts: the prompts file {tmp_path / 'mine.txt'} (written 'mine.txt') does not exist (shipped "
+        "sets by name: ltx2_heldout, ltx2_motion, photo_vs_sketch)",
+        f"  (paths: {PATH_RULE})",
+    ]

@@ -18,7 +18,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 
@@ -107,18 +107,22 @@ def _build(cls, data: dict, where: str = ""):
     return cls(**kwargs)
 
 
-def _checked(data: dict, source: str = "") -> TrainerConfig:
-    """Build, resolve the paths (paths.py: one rule) and check; every problem in one ConfigError."""
+def _checked(data: dict, source: str = "", checks: Callable[[TrainerConfig], list[str]] | None = None
+             ) -> TrainerConfig:
+    """Build, resolve the paths (paths.py: one rule) and check the values, then run `checks` (the
+    disk and cross-section checks of preflight.py) on it too; every problem in one ConfigError."""
     with collecting() as problems:
         cfg = _build(TrainerConfig, dict(data or {}))
         cfg.check()
-    if problems:
-        raise ConfigError.of(problems, source)
     written = {f"{s}.{k}": getattr(getattr(cfg, s), k) for s, k in PATH_FIELDS}
     resolve_config_paths(cfg)
     # what the file said, for messages about a path (not a dataclass field: to_dict leaves it out)
     cfg.__dict__["written_paths"] = written
     cfg.__dict__["source"] = source
+    if checks is not None:       # a field that failed above has its default here: checked as it stands
+        problems = problems + [p for p in checks(cfg) if p not in problems]
+    if problems:
+        raise ConfigError.of(problems, source)
     return cfg
 
 
@@ -162,8 +166,10 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainerConfig:
-    """The YAML file with `--set` overrides applied, checked; every path field absolute (paths.RULE)."""
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                checks: Callable[[TrainerConfig], list[str]] | None = None) -> TrainerConfig:
+    """The YAML file with `--set` overrides applied, checked; every path field absolute (paths.RULE).
+    `checks(cfg)` adds problems of its own to the same message (preflight.load_checked)."""
     data: dict = {}
     source = ""
     if path is not None:
@@ -180,7 +186,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (model, train, ...)")
     data = apply_overrides(data, overrides or [])
-    return _checked(data, source)
+    return _checked(data, source, checks)
 
 
 def shipped_configs() -> list[str]:

@@ -67,6 +67,10 @@ def resolve_config_paths(cfg, cwd: str | Path | None = None) -> None:
             setattr(sec, key, resolve(value, (section, key), cwd))
 
 
+class PathProblem(str):
+    """A problem line about a path: the message that lists it also states RULE."""
+
+
 def shown(written: str, resolved: str) -> str:
     """How a message names a path: the resolved one, and what the config said when that differs."""
     return resolved if written in ("", resolved) else f"{resolved} (written {written!r})"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .loading import load_config
-from .paths import RULE, TOY_BASE, resolve, shipped_names, shown
+from .paths import TOY_BASE, PathProblem, resolve, shipped_names, shown
 from .reward_catalogue import REWARDS
 from .schema import ConfigError, TrainerConfig
 
@@ -29,24 +29,18 @@ TEXT_CACHE = ("sd3", "flux_kontext")  # backbones whose prompt embeddings can be
 QUANTIZE = ("sd3", "flux_kontext")    # backbones whose frozen base can be fp8 (backbones/quantize.py)
 
 
-def load_checked(path: str | Path | None, overrides: list[str] | None = None) -> TrainerConfig:
-    """`load_config` + `preflight`: the config, or one ConfigError listing every problem found."""
-    cfg = load_config(path, overrides)
-    preflight(cfg)
-    return cfg
-
-
-class PathProblem(str):
-    """A problem line about a path: the message then also states the path rule."""
+def load_checked(path: str | Path | None, overrides: list[str] | None = None, weights: bool = True) -> TrainerConfig:
+    """`load_config` + every check below: the config, or ONE ConfigError listing every problem found,
+    the values' and these together. `weights=False` leaves out the model's and the rewards' weights on
+    disk (`trainer check --no-weights`: before downloading)."""
+    return load_config(path, overrides, checks=lambda cfg: config_problems(cfg, weights))
 
 
 def preflight(cfg: TrainerConfig, weights: bool = True) -> None:
-    """Raise one ConfigError (a line per problem) if anything below fails; `weights=False` leaves out
-    the model's and the rewards' weights on disk (`trainer check --no-weights`: before downloading)."""
+    """The checks below on a config already loaded (or built in Python): one ConfigError if any fails."""
     found = config_problems(cfg, weights)
     if found:
-        note = f"paths: {RULE}" if any(isinstance(line, PathProblem) for line in found) else ""
-        raise ConfigError.of(list(found), getattr(cfg, "source", ""), note)
+        raise ConfigError.of(found, getattr(cfg, "source", ""))
 
 
 def config_problems(cfg: TrainerConfig, weights: bool = True) -> list[str]:

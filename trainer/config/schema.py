@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Literal
 
 from ..errors import UserError
+from .paths import RULE, PathProblem
 
 
 class ConfigError(UserError):
@@ -27,9 +28,10 @@ class ConfigError(UserError):
         self.problems = list(problems) if problems else [message]
 
     @classmethod
-    def of(cls, problems: list[str], source: str = "", note: str = "") -> "ConfigError":
-        """One problem: its line as it is. Several: a count, then one indented line each. `note`
-        (e.g. the path rule) follows in brackets."""
+    def of(cls, problems: list[str], source: str = "") -> "ConfigError":
+        """One problem: its line as it is. Several: a count, then one indented line each. With a
+        problem about a path, the path rule follows in brackets."""
+        note = f"paths: {RULE}" if any(isinstance(p, PathProblem) for p in problems) else ""
         if len(problems) == 1:
             return cls(problems[0] + (f" ({note})" if note else ""), problems)
         where = f" in {source}" if source else ""
