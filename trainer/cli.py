@@ -22,6 +22,11 @@ from .config import ConfigError, describe, load_config, shipped_configs
 from .errors import cli_exit_code
 
 
+EPILOG = """try it in a minute on a CPU:  python -m trainer train --config trainer/configs/toy_cpu.yaml
+will my config fit my GPU?     python -m trainer check my.yaml --no-weights
+every config field:            python -m trainer config-help"""
+
+
 def _train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", required=False, help="YAML config (see trainer/configs/)")
     p.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -103,7 +108,7 @@ def cmd_train(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub.add_parser("train", help="train and export a ParetoSlider file"))
     _check_parser(sub.add_parser("check", help="check a config (every problem at once) and predict its GPU "
