@@ -656,8 +656,47 @@ JS_OPENED = """async () => {
       }
     }
   }
+  // every node's box on screen: Vue, its element (the source badge is inside, at the bottom);
+  // classic, title + body from the canvas and the badges drawn above the title (drawBadges)
+  const LG = window.LiteGraph ?? window.comfyAPI.litegraph.LiteGraph;
+  const sx = (x) => (x + ds.offset[0]) * ds.scale + cr.left, sy = (y) => (y + ds.offset[1]) * ds.scale + cr.top;
+  const rect = (l, t, r, b) => [l, t, r, b].map((v) => Math.round(v * 10) / 10);
+  const boxes = app.graph.nodes.map((n) => {
+    const vueEl = document.querySelector(`[data-node-id="${n.id}"]`);
+    const out = { id: n.id, type: n.type, title: n.title };
+    if (vueEl) {
+      const r = vueEl.getBoundingClientRect();
+      out.body = rect(r.left, r.top, r.right, r.bottom);
+      return out;
+    }
+    const th = LG.NODE_TITLE_HEIGHT, gap = 2;
+    out.body = rect(sx(n.pos[0]), sy(n.pos[1] - th), sx(n.pos[0] + n.size[0]), sy(n.pos[1] + n.size[1]));
+    const badges = (n.badges ?? []).map((b) => (typeof b === "function" ? b() : b)).filter((b) => b?.visible);
+    if (badges.length) {
+      const ctx = app.canvas.ctx;
+      const w = badges.reduce((acc, b) => acc + b.getWidth(ctx) + gap, 0);
+      const h = Math.max(...badges.map((b) => b.height));
+      const left = n.badgePosition === "top-left" ? n.pos[0] : n.pos[0] + n.size[0] - w;
+      out.badge = rect(sx(left), sy(n.pos[1] - th - gap - h), sx(left + w), sy(n.pos[1] - th - gap));
+    }
+    return out;
+  });
+  // the part of the window where the graph is seen: right of the side bar, below the tabs and the
+  // floating top bar (menu, Run), above the zoom buttons
+  const edge = (sel, side, fallback) => {
+    const e = document.querySelector(sel);
+    const r = e?.getBoundingClientRect();
+    return r && r.width && r.height ? r[side] : fallback;
+  };
+  const frame = [
+    edge(".side-tool-bar-container", "right", cr.left),
+    Math.max(edge(".workflow-tabs-container", "bottom", cr.top), edge(".actionbar-container", "bottom", cr.top)),
+    cr.right,
+    edge(".p-buttongroup:has([data-testid=zoom-controls-button])", "top", cr.bottom),
+  ].map(Math.round);
   const threshold = setting("LiteGraph.Canvas.LowQualityRenderingZoomThreshold") ?? 0.6;
   return { cut, overflow, missing, scale: ds.scale, low_quality_threshold: threshold,
+           low_quality: !!app.canvas.low_quality, boxes, frame, offset: [...ds.offset],
            viewport: [window.innerWidth, window.innerHeight] };
 }"""
 
