@@ -23,6 +23,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 URL = ""
+REPORT_SHOTS = "."
 CHROMIUM = os.environ.get("PARETOSLIDER_CHROMIUM", "/usr/bin/chromium")
 FILES = {2: "tiny_two_objectives.safetensors", 3: "tiny_three_objectives.safetensors",
          5: "tiny_five_objectives.safetensors"}
@@ -740,10 +741,50 @@ def scenario_templates(browser, report, shots: Path, names, vue: bool = False):
             out[name]["thumbnail_error"] = str(err)
 
 
+def scenario_missing_models(browser, report, names):
+    """ComfyUI's missing-models panel for a template whose files a new user lacks: each template's
+    model files renamed to ones the server does not have (the widget value and its
+    properties.models entry), the panel opened from the error overlay; its group headings."""
+    page = open_app(browser, URL, False, viewport=(1600, 900), scale=1)
+    page.evaluate("""async () => {
+      await window.app.extensionManager.setting.set('Comfy.Workflow.ShowMissingModelsWarning', true);
+    }""")
+    out = report.setdefault("missing_models", {})
+    for name in names:
+        wf = json.loads(page.evaluate("""async (name) => {
+          const api = window.comfyAPI.api.api;
+          const index = await (await api.fetchApi("/workflow_templates")).json();
+          const pack = Object.keys(index).find((k) => index[k].includes(name));
+          return await (await api.fetchApi(`/workflow_templates/${pack}/${name}.json`)).text();
+        }""", name))
+        renamed = []
+        for n in wf["nodes"]:
+            for m in n.get("properties", {}).get("models", []):
+                renamed.append("missing_" + m["name"])
+                n["widgets_values"] = [renamed[-1] if v == m["name"] else v for v in n["widgets_values"]]
+                m["name"] = renamed[-1]
+        page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'missing models'); }", wf)
+        overlay = page.locator("[data-testid=error-overlay]")
+        overlay.wait_for(state="visible", timeout=10000)
+        overlay.get_by_role("button", name="Show missing models").click()
+        page.get_by_text("Missing Models (").first.wait_for(state="visible", timeout=10000)
+        for file in renamed:
+            page.get_by_text(file).first.wait_for(state="visible", timeout=10000)
+        page.wait_for_timeout(500)
+        out[name] = page.evaluate("""() => {
+          const lines = document.body.innerText.split("\\n").map((l) => l.trim()).filter(Boolean);
+          const i = lines.findIndex((l) => l.startsWith("Missing Models ("));
+          return lines.slice(i, i + 12);
+        }""")
+        page.screenshot(path=str(Path(REPORT_SHOTS) / f"missing_models_{name}.png"))
+
+
 def main(argv):
     global URL
     URL = argv[1].rstrip("/")
+    global REPORT_SHOTS
     report_path, shot_dir = Path(argv[2]), Path(argv[3])
+    REPORT_SHOTS = shot_dir
     templates = argv[4:]
     shot_dir.mkdir(parents=True, exist_ok=True)
     report = REPORT
@@ -767,6 +808,7 @@ def main(argv):
                 "no_loader": lambda: scenario_no_loader(browser, report),
                 "templates": lambda: scenario_templates(browser, report, shot_dir, templates),
                 "templates_vue": lambda: scenario_templates(browser, report, shot_dir, templates, True),
+                "missing_models": lambda: scenario_missing_models(browser, report, templates),
             }
             # PARETOSLIDER_SCENARIOS=loras,schedule runs only those (while working on one)
             only = [x for x in os.environ.get("PARETOSLIDER_SCENARIOS", "").split(",") if x]

@@ -502,6 +502,18 @@ def _overlap(a, b) -> bool:
     return min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
 
 
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_missing_models_panel_names_the_folder_of_each_missing_file(report, name):
+    """A new user lacks the trained file (or the LoRAs): ComfyUI's missing-models panel files them
+    under the folder they go in (the template's properties.models), not under "Unknown". No URL:
+    nobody can download a slider trained on your own rewards; the Loader's line says how to make it."""
+    lines = _scenario(report, "missing_models").get(name)
+    assert lines, f"the missing-models panel did not open for {name}"
+    want = "loras (2)" if name in LORA_TEMPLATES else "paretoslider (1)"
+    assert want in lines, f"{name}: missing-models panel shows {lines}"
+    assert not [line for line in lines if line.startswith("Unknown")], f"{name}: {lines}"
+
+
 def test_loader_names_the_missing_file_where_it_goes_and_how_to_make_it(report):
     line = _scenario(report, "no_loader")["missing_file_line"]
     assert line["text"].startswith("does_not_exist.safetensors is not in ") and "paretoslider" in line["text"]
