@@ -457,6 +457,45 @@ def scenario_no_loader(browser, report):
     r["no_route"] = page.evaluate(JS_STATE, node_id)
 
 
+def scenario_status_shrink(browser, report, vue: bool):
+    """A long status (the Loader's file is missing) grows the Preference node; once a file is
+    chosen the status is short and the node gives the room back: its height then is a fresh
+    node's with that file."""
+    r = report.setdefault("status_shrink_vue" if vue else "status_shrink", {})
+    page = open_app(browser, URL, vue)
+    height = """(id) => {
+      const node = window.app.graph.getNodeById(id);
+      const el = document.querySelector(`[data-node-id="${id}"]`);
+      return { size: node.size[1], dom: el ? el.getBoundingClientRect().height / window.app.canvas.ds.scale : null,
+               status: node.__paretoslider.root.querySelector(".ps-status").textContent };
+    }"""
+    node_id = page.evaluate(JS_BUILD, ["does_not_exist.safetensors", vue])
+    wait_state(page, node_id, lambda st: "does_not_exist" in (st["status"] or ""))
+    page.wait_for_timeout(800)
+    r["long"] = page.evaluate(height, node_id)
+    page.screenshot(path=str(Path(REPORT_SHOTS) / f"status_long_{'vue' if vue else 'classic'}.png"))
+    loader = page.evaluate("(id) => window.app.graph.getNodeById(id).getInputNode(0).id", node_id)
+    page.evaluate(JS_SET_WIDGET, [loader, "slider_name", FILES[2], False])
+    wait_state(page, node_id, lambda st: "objective 1" not in st["labels"])
+    page.wait_for_timeout(800)
+    r["after"] = page.evaluate(height, node_id)
+    # a new Preference node on the same Loader: the height the short status needs
+    fresh = page.evaluate("""(loaderId) => {
+      const app = window.app;
+      const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+      const pref = LiteGraph.createNode("ParetoSliderPreference");
+      pref.pos = [800, 80];
+      app.graph.add(pref);
+      app.graph.getNodeById(loaderId).connect(0, pref, 0);
+      pref.setSize([340, pref.computeSize()[1]]);
+      return pref.id;
+    }""", loader)
+    wait_state(page, fresh, lambda st: "objective 1" not in st["labels"])
+    page.wait_for_timeout(800)
+    r["fresh"] = page.evaluate(height, fresh)
+    page.screenshot(path=str(Path(REPORT_SHOTS) / f"status_after_{'vue' if vue else 'classic'}.png"))
+
+
 def type_into_widget(page, node_id: int, name: str, text: str, vue: bool) -> None:
     """Type into an (empty) text widget as a user does: the Vue node's input, or a click on the
     canvas widget (which opens the frontend's prompt box), then Enter."""
@@ -806,6 +845,8 @@ def main(argv):
                 "triangle_vue": lambda: scenario_triangle(browser, report, shot_dir, True),
                 "bars": lambda: scenario_bars(browser, report, shot_dir),
                 "no_loader": lambda: scenario_no_loader(browser, report),
+                "status_shrink": lambda: scenario_status_shrink(browser, report, False),
+                "status_shrink_vue": lambda: scenario_status_shrink(browser, report, True),
                 "templates": lambda: scenario_templates(browser, report, shot_dir, templates),
                 "templates_vue": lambda: scenario_templates(browser, report, shot_dir, templates, True),
                 "missing_models": lambda: scenario_missing_models(browser, report, templates),

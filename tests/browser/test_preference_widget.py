@@ -290,6 +290,16 @@ def test_missing_loader_or_file_falls_back_to_generic_labels(report):
     assert "unavailable" in r["no_route"]["status"]
 
 
+@pytest.mark.parametrize("tag", ["status_shrink", "status_shrink_vue"])
+def test_node_shrinks_back_when_a_long_status_clears(report, tag):
+    r = _scenario(report, tag)
+    assert r["long"]["size"] > r["fresh"]["size"] + 10, f"the long status did not need more room: {r}"
+    assert r["after"]["status"] != r["long"]["status"]
+    assert abs(r["after"]["size"] - r["fresh"]["size"]) <= 2, f"the node kept the long status' height: {r}"
+    if r["fresh"]["dom"] is not None:   # Vue: the node element, not only the graph's size
+        assert abs(r["after"]["dom"] - r["fresh"]["dom"]) <= 2, r
+
+
 LORA_MODES = ["loras", "loras_vue"]
 
 

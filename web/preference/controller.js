@@ -217,13 +217,21 @@ export class PreferenceController {
   }
 
   /** Fit the node to the control. On a change of K (slider ⟷ triangle ⟷ bars) the height
-   *  follows the new control exactly; otherwise the node only grows (keeps a user's resize). */
+   *  follows the new control exactly; otherwise the node grows for a longer status and gives
+   *  that room back when the status shortens, down to the height it had before (a user's
+   *  resize, a size the node was saved with, is kept: once its height is not the one we set,
+   *  the node only grows). */
   resize(kChanged = false) {
     this.view.setMinHeight(this.minHeight());
     const node = this.node;
     const min = node.computeSize?.();
     if (min && node.size) {
-      const h = kChanged ? min[1] : Math.max(node.size[1], min[1]);
+      const ours = this.grown && Math.abs(node.size[1] - this.grown.to) <= 1;
+      if (!ours) this.grown = null;
+      let h = kChanged ? min[1] : Math.max(node.size[1], min[1]);
+      if (!kChanged && ours) h = Math.max(min[1], this.grown.from);
+      if (kChanged || h <= (this.grown?.from ?? 0)) this.grown = null;
+      else if (h > node.size[1] || ours) this.grown = { from: this.grown?.from ?? node.size[1], to: h };
       const w = Math.max(node.size[0], min[0]);
       if (h !== node.size[1] || w !== node.size[0]) node.setSize([w, h]);
     }
