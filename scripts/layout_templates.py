@@ -55,9 +55,11 @@ def lay_out(wf: dict, ext: dict, frame: list[float]) -> dict:
             if bottom is not None:
                 n["pos"][1] = round(bottom + GAP - ext[n["id"]][1])
             bottom = n["pos"][1] + ext[n["id"]][3]
-    box = [min(n["pos"][0] + ext[n["id"]][0] for n in wf["nodes"]), min(n["pos"][1] + ext[n["id"]][1] for n in wf["nodes"]),
-           max(n["pos"][0] + ext[n["id"]][2] for n in wf["nodes"]), max(n["pos"][1] + ext[n["id"]][3] for n in wf["nodes"])]
-    fit = min((frame[2] - frame[0] - 2 * MARGIN) / (box[2] - box[0]), (frame[3] - frame[1] - 2 * MARGIN) / (box[3] - box[1]))
+    def edge(i: int) -> list[float]:    # i: left, top, right, bottom
+        return [n["pos"][i % 2] + ext[n["id"]][i] for n in wf["nodes"]]
+    box = [min(edge(0)), min(edge(1)), max(edge(2)), max(edge(3))]
+    fit = min((frame[2] - frame[0] - 2 * MARGIN) / (box[2] - box[0]),
+              (frame[3] - frame[1] - 2 * MARGIN) / (box[3] - box[1]))
     scale = math.floor(min(MAX_SCALE, fit) * 100) / 100
     offset = [round((frame[0] + frame[2]) / 2 / scale - (box[0] + box[2]) / 2),
               round((frame[1] + frame[3]) / 2 / scale - (box[1] + box[3]) / 2)]
