@@ -756,26 +756,23 @@ def scenario_templates(browser, report, shots: Path, names, vue: bool = False):
         page.screenshot(path=str(shots / f"opened_{'vue' if vue else 'classic'}_{name}.png"))
         if vue:
             continue
-        try:  # a thumbnail of the graph for the template browser
-            page.evaluate("""async () => {
+        try:  # a thumbnail for the template browser: the graph as it opens (a fit-to-view of a large
+            # graph would fall below the low-quality threshold: blank boxes), badges included
+            page.evaluate("""() => {
               const app = window.app;
               app.canvas.deselectAll?.();
-              await app.extensionManager.command.execute('Comfy.Canvas.FitView');
+              app.canvas.show_info = false;     // no render stats in the picture
+              app.canvas.setDirty(true, true);
             }""")
-            page.wait_for_timeout(600)
-            rect = page.evaluate("""() => {  // the graph's bounding box on screen, plus a margin
-              const app = window.app, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
-              const title = (window.LiteGraph ?? window.comfyAPI.litegraph.LiteGraph).NODE_TITLE_HEIGHT;
-              let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-              for (const n of app.graph.nodes) {
-                x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - title);
-                x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]);
-              }
-              const sx = (x) => (x + ds.offset[0]) * ds.scale + r.left, sy = (y) => (y + ds.offset[1]) * ds.scale + r.top;
-              const m = 16, left = Math.max(r.left, sx(x0) - m), top = Math.max(r.top, sy(y0) - m);
-              return {x: left, y: top, width: Math.min(r.right, sx(x1) + m) - left, height: Math.min(r.bottom, sy(y1) + m) - top};
-            }""")
-            page.screenshot(path=str(shots / f"{name}.jpg"), type="jpeg", quality=82, scale="css", clip=rect)
+            page.wait_for_timeout(300)
+            opened, m = out[name]["opened"], 12
+            parts = [b[k] for b in opened["boxes"] for k in ("body", "badge") if k in b]
+            left, top, right, bottom = opened["frame"]
+            x0, y0 = max(left, min(p[0] for p in parts) - m), max(top, min(p[1] for p in parts) - m)
+            x1, y1 = min(right, max(p[2] for p in parts) + m), min(bottom, max(p[3] for p in parts) + m)
+            page.screenshot(path=str(shots / f"{name}.jpg"), type="jpeg", quality=82, scale="css",
+                            clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+            page.evaluate("() => { window.app.canvas.show_info = true; }")
         except PlaywrightError as err:
             out[name]["thumbnail_error"] = str(err)
 
