@@ -493,6 +493,25 @@ def scenario_status_shrink(browser, report, vue: bool):
     wait_state(page, fresh, lambda st: "objective 1" not in st["labels"])
     page.wait_for_timeout(800)
     r["fresh"] = page.evaluate(height, fresh)
+    # a node added from the library, not yet connected (a long "connect ..." status), then connected
+    new = page.evaluate("""() => {
+      const app = window.app;
+      const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+      const pref = LiteGraph.createNode("ParetoSliderPreference");
+      pref.pos = [800, 420];
+      app.graph.add(pref);
+      return pref.id;
+    }""")
+    wait_state(page, new, lambda st: "connect" in (st["status"] or "").lower())
+    page.wait_for_timeout(800)
+    r["new_unconnected"] = page.evaluate(height, new)
+    page.evaluate("""([loaderId, id]) => {
+      const g = window.app.graph;
+      g.getNodeById(loaderId).connect(0, g.getNodeById(id), 0);
+    }""", [loader, new])
+    wait_state(page, new, lambda st: "objective 1" not in st["labels"])
+    page.wait_for_timeout(800)
+    r["new_connected"] = page.evaluate(height, new)
     page.screenshot(path=str(Path(REPORT_SHOTS) / f"status_after_{'vue' if vue else 'classic'}.png"))
 
 

@@ -298,6 +298,10 @@ def test_node_shrinks_back_when_a_long_status_clears(report, tag):
     assert abs(r["after"]["size"] - r["fresh"]["size"]) <= 2, f"the node kept the long status' height: {r}"
     if r["fresh"]["dom"] is not None:   # Vue: the node element, not only the graph's size
         assert abs(r["after"]["dom"] - r["fresh"]["dom"]) <= 2, r
+    # a node added unconnected is sized for its "connect ..." line; connected, it needs less
+    new, connected = r["new_unconnected"], r["new_connected"]
+    assert connected["status"] == r["fresh"]["status"] and connected["size"] <= new["size"], r
+    assert connected["size"] <= r["fresh"]["size"] + 2, f"a new node kept its first status' height: {r}"
 
 
 LORA_MODES = ["loras", "loras_vue"]
