@@ -604,6 +604,15 @@ def scenario_schedule(browser, report, shots: Path, vue: bool):
     pref_value = page.evaluate(JS_STATE, pref)["value"]
     r["pref_after_drag"] = pref_value
     r["start_followed"] = wait_state(page, sched, lambda st: st["start_left"] == "10%")
+    if not vue:   # the two nodes side by side in one picture, clear of each other (badges too) and
+        # of the window's tabs and Run bar
+        page.evaluate("""([p, s]) => {
+          const g = window.app.graph, pref = g.getNodeById(p), sched = g.getNodeById(s);
+          sched.pos = [pref.pos[0] + pref.size[0] + 40, pref.pos[1]];
+          const ds = window.app.canvas.ds;
+          ds.offset = [100 / ds.scale - pref.pos[0], 150 / ds.scale - pref.pos[1]];
+          window.app.canvas.setDirty(true, true);
+        }""", [pref, sched])
     shoot(page, [pref, sched] if not vue else sched, shots / f"schedule_widget{'_vue' if vue else ''}.png")
     ser = page.evaluate(JS_SERIALIZE, sched)
     r["widgets_values"] = ser["widgets_values"]
