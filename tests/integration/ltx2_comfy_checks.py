@@ -71,7 +71,8 @@ def velocity() -> dict:
 
 def sweep() -> dict:
     """The Sweep node's ω on a batch of 3 video(+audio) latents through a real sampling run with CFG
-    (cond + uncond chunks): each row equals that ω on the whole batch; the rows differ from each other."""
+    (cond + uncond chunks): each row equals that ω alone from the same (row 0's) noise, or with noise
+    "per row" that ω on its own row's noise; the rows differ from each other."""
     import comfy.sample
     from comfy.nested_tensor import NestedTensor
     sweep_node = import_module(ext.__name__ + ".nodes.sweep").ParetoSliderSweep
@@ -89,11 +90,15 @@ def sweep() -> dict:
         out = comfy.sample.sample(m, noise, 2, 2.0, "euler", "simple", pos, neg, latent, disable_pbar=True, seed=3)
         return out.unbind()[0]
     batch = run(apply_mod.apply_paretoslider(model, slider, omegas), 3)
-    # row i of the sweep == row i of the same noise with ω_i on every row
-    singles = [run(apply_mod.apply_paretoslider(model, slider, omegas[i]), 3)[i] for i in range(3)]
-    err = max((batch[i] - singles[i]).abs().max().item() for i in range(3))
+    # every row of a sweep starts from row 0's noise (nodes/sweep_noise.py): row i of the sweep == row 0
+    # of the same noise with ω_i on every row; with the Sweep's noise "per row", row i of it
+    per_omega = [run(apply_mod.apply_paretoslider(model, slider, omegas[i]), 3) for i in range(3)]
+    err = max((batch[i] - per_omega[i][0]).abs().max().item() for i in range(3))
+    per_row_omegas, _ = sweep_node.execute(slider, "edge", 3, 0, 1, "per row").result
+    per_row = run(apply_mod.apply_paretoslider(model, slider, per_row_omegas), 3)
+    per_row_err = max((per_row[i] - per_omega[i][i]).abs().max().item() for i in range(3))
     base = run(model, 3)
-    return {"count": int(count), "omegas": omegas.tolist(), "row_err": err,
+    return {"count": int(count), "omegas": omegas.tolist(), "row_err": err, "per_row_err": per_row_err,
             "rows_differ": (batch[0] - batch[2]).abs().max().item(), "omega_effect": (batch - base).abs().max().item()}
 
 
