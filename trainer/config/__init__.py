@@ -19,6 +19,8 @@ from .schema import (
     TrainerConfig,
     TrainSettings,
     schedule_timesteps,
+    timestep_pool_size,
+    trained_timesteps,
 )
 
 
@@ -29,4 +31,4 @@ def validate(cfg: TrainerConfig) -> None:
 
 __all__ = ["ConfigError", "DataConfig", "LoraSettings", "ModelConfig", "ObjectiveSpec", "OutputConfig",
            "PreferenceSettings", "TrainSettings", "TrainerConfig", "apply_overrides", "config_from_dict", "describe",
-           "load_config", "schedule_timesteps", "validate"]
+           "load_config", "schedule_timesteps", "timestep_pool_size", "trained_timesteps", "validate"]
