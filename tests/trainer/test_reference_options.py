@@ -177,6 +177,7 @@ def test_the_file_holds_the_ema_of_theta_or_theta_as_asked(tiny_sd3_path, tmp_pa
             expected = [e + (1 - d) * (t - e) for e, t in zip(expected, thetas[n])]
         assert not all(torch.allclose(e, t) for e, t in zip(expected, thetas[-1]))
     f = load_paretoslider(tr.export())
+    assert f.metadata.training.settings["weights"] == weights
     names = [n for n, _ in tr.policy.named]
     for n, e in zip(names, expected):
         if n.startswith("paretoslider."):
