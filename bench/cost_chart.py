@@ -73,8 +73,9 @@ def plot(points: list[dict], path: Path, model: str) -> Path:
                         label=LABELS[p["method"]])
             note = f"{p['calls_per_step']} call{'s' if p['calls_per_step'] > 1 else ''}/step" \
                 if key == "step_ratio" else ("re-patch" if p["method"] == "soups" else "no re-patch")
-            ax.annotate(note, (p[key], p["hv"]), textcoords="offset points", xytext=(8, -4 + 10 * (p["method"] == "msdda")),
-                        fontsize=8, color=COLOURS[p["method"]])
+            dy = 6 if p["method"] == "msdda" else -4          # msdda and blend share an x: keep labels apart
+            ax.annotate(note, (p[key], p["hv"]), textcoords="offset points", xytext=(8, dy), fontsize=8,
+                        color=COLOURS[p["method"]])
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     for ax, key in zip(axes, ("step_ratio", "requeue_ratio")):

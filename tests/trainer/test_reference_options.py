@@ -243,3 +243,15 @@ def test_bad_timestep_dtype_is_refused(tiny_sd3_path, tmp_path):
     cfg["model"]["timestep_dtype"] = "fp8"
     with pytest.raises(ConfigError, match="model.timestep_dtype: must be fp32 or model"):
         config_from_dict(cfg)
+
+
+def test_train_timesteps_zero_is_the_references_count():
+    from trainer.config import TrainSettings, trained_timesteps
+    assert trained_timesteps(TrainSettings(sample_steps=10, train_timesteps=0)) == 9       # int(10 × 0.99)
+    assert trained_timesteps(TrainSettings(sample_steps=25, train_timesteps=0)) == 24
+    assert trained_timesteps(TrainSettings(sample_steps=10, train_timesteps=3)) == 3
+    assert trained_timesteps(TrainSettings(algorithm="grpo", sample_steps=6, train_timesteps=0)) == 5   # every step
+    TrainSettings(sample_steps=10, train_timesteps=0).check()
+    from trainer.config import ConfigError
+    with pytest.raises(ConfigError, match="GRPO: must be <= the 5 trajectory steps"):
+        TrainSettings(algorithm="grpo", sample_steps=6, train_timesteps=6).check()

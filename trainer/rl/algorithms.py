@@ -8,8 +8,10 @@ and the `train` settings; the Trainer is one `Policies`. What differs lives here
 
 | | rollout | training points | loss | old policy after a step |
 |---|---|---|---|---|
-| NFT  | ODE, old (EMA) policy | σ per sample (the schedule's, shuffled) | late-scalarised NFT × A_max | EMA, decay min(0.001·n, 0.5), n optimiser steps |
+| NFT  | ODE, old (EMA) policy | σ per sample (the schedule's, shuffled) | late-scalarised NFT × A_max | EMA, min(0.001·n, 0.5) |
 | GRPO | SDE, current policy θ | trajectory steps   | late-scalarised PPO | = θ (on-policy) |
+
+(n: the optimiser steps taken so far, `train.ema_count`.)
 """
 from __future__ import annotations
 

@@ -300,7 +300,8 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything a bit-identical resume needs: `shared` (the same on every process: θ, θ_old, the
-        exported EMA, the optimiser and its step count, the fp16 GradScaler), `rng` (this process's generators), `step` and `nan_streak`."""
+        exported EMA, the optimiser and its step count, the fp16 GradScaler), `rng` (this process's
+        generators), `step` and `nan_streak`."""
         rng = {"generator": self.generator.get_state(), "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
