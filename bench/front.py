@@ -318,6 +318,7 @@ LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "Pa
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
     from trainer.evaluation.plots import pyplot, save_figure
+    from trainer.evaluation.sweep import omega_label
     fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.2))
     floor = m["floor"]
     for ax, keys, space in ((axes[0], HELDOUT, "heldout"), (axes[1], TRAINING, "training")):
@@ -352,23 +353,28 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
         ax.fill_between(f["w"], f["min"], f["max"], color=COLOURS[meth], alpha=0.12)
     ax.axhline(floor, color="black", ls=":", label=f"floor = {FLOOR_FRACTION:.0%} of base")
     ax.axhline(evals[0]["base"]["fidelity"], color="grey", ls="-", lw=0.8, label="base")
-    ax.set_xlabel("ω (weight on saturation; 0 = all brightness)")
+    ticks = [i / 5 for i in range(6)]        # ω as the evaluation writes it: brightness/saturation weights
+    ax.set_xticks(ticks, [omega_label([1 - w, w]) for w in ticks])
+    ax.set_xlabel("ω = brightness/saturation weights")
     ax.set_ylabel("fidelity (classifier p(prompt's shape+colour))")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor, "
-                 "not counted in HV)", fontsize=10)
+                 "not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
+                 "mean on each axis)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
 
 
 def strip(e: dict, path: Path) -> None:
-    """Rows: methods (per prompt); columns: ω = 0 … 1 (11 points; fixed runs at their 5 points)."""
+    """Rows: methods (per prompt); columns: ω = 1/0 … 0/1 (brightness/saturation weights, as the evaluation's
+    strips write it; 11 points; fixed runs at their 5 points)."""
     from PIL import Image, ImageDraw
 
     from pareto_core.fonts import font
     from trainer.evaluation.plots import to_pil
+    from trainer.evaluation.sweep import omega_label
     tile, pad, left, top = 48, 3, 205, 18
     grid = e["methods"]["paretoslider"]["w"]
     prompts = e["strip_prompts"]
@@ -379,15 +385,17 @@ def strip(e: dict, path: Path) -> None:
             imgs = e["strip"][meth]
             ws = e["methods"][meth]["w"]
             rows.append((f"  {LABELS[meth].split(' (')[0]}" + (" 1/5" if meth.endswith("1of5") else "")
-                         + (" (ω=.25→0.2, .75→0.7)" if meth == "fixed" else ""),
+                         + (" (.75/.25 → 0.8/0.2 ...)" if meth == "fixed" else ""),
                          {w: imgs[i][pi] for i, w in enumerate(ws)}))
+    label_font = font(11)      # DejaVu: has ω
+    left = max(left, int(max(label_font.getlength(r[0]) for r in rows)) + 10)    # no row label is cut off
     W = left + len(grid) * (tile + pad)
     H = top + len(rows) * (tile + pad) + 4
     canvas = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(canvas)
-    label_font = font(11)      # DejaVu: has ω
-    for ci, w in enumerate(grid):
-        d.text((left + ci * (tile + pad) + 4, 3), f"ω={w:.1f}", fill="black", font=label_font)
+    for ci, w in enumerate(grid):      # ω as the evaluation writes it: brightness/saturation weights
+        d.text((left + ci * (tile + pad) + 4, 3), omega_label([1 - w, w]), fill="black", font=label_font)
+    d.text((4, 3), "ω = brightness/saturation", fill="black", font=label_font)
     for ri, (label, imgs) in enumerate(rows):
         y = top + ri * (tile + pad)
         d.text((4, y + tile // 2 - 6), label, fill="black", font=label_font)

@@ -101,8 +101,9 @@ def main(argv=None) -> int:
         }
         (results / "ltx2_cpu_check.json").write_text(json.dumps(report, indent=1))
         shutil.copyfile(work / "eval" / "front.png", results / "ltx2_cpu_check.png")
-        if (work / "eval" / "strips" / "00.png").is_file():
-            shutil.copyfile(work / "eval" / "strips" / "00.png", results / "ltx2_cpu_check_strip.png")
+        first = work / "eval" / "strips" / summary["strips"]["files"][0]
+        if first.is_file():
+            shutil.copyfile(first, results / "ltx2_cpu_check_strip.png")
         if (work / "eval" / "preview.gif").is_file():
             shutil.copyfile(work / "eval" / "preview.gif", results / "ltx2_cpu_check.gif")
         print(f"LTX-2 CPU check: train {t_train:.0f} s ({args.steps} steps), eval {t_eval:.0f} s")

@@ -66,7 +66,7 @@ def _patched(model, slider: LoadedSlider | LoraSlider, omega, lora_strength: flo
     info = describe_model(model)
     slider.file.check_compatible(info.architecture, info.width, info.name)
     if slider.metadata.embedding.block_modulation:
-        check_block_modulation(info, slider.name)
+        check_block_modulation(info, slider.name, slider.metadata.embedding)
     omega = checked_preference(slider, omega)
     patched = lora_clone(model, slider, lora_strength).clone()
     injector = OmegaInjector(slider.file.preference_modules(), omega, info)

@@ -272,11 +272,18 @@ def render_front(front: dict, labels: list[str], omegas: np.ndarray | None = Non
 
 
 def preview(front: dict | None, labels: list[str], omegas=None, width: int = 512,
-            file_name: str = "", subtitle: str = "") -> tuple[Image.Image, str | None]:
+            file_name: str = "", subtitle: str = "", imported_from: str = "") -> tuple[Image.Image, str | None]:
     """The preview of a file's stored front with `omegas` ((K,) or (N, K), validated) marked and
-    `subtitle` under its title, and, when it shows a message instead of the front, that message."""
+    `subtitle` under its title, and, when it shows a message instead of the front, that message.
+    `imported_from` (ParetoSliderMetadata.imported_from): an imported file never has a front yet."""
     if not front:
         run = f"python -m trainer eval {file_name} --config <your.yaml> --prompts <held-out.txt>"
+        if imported_from:
+            msg = (f"imported from {imported_from}: no front is stored until `python -m trainer eval` runs "
+                   f"on it: run {run}")
+            return render_message("No front stored yet (imported file)",
+                                  f"Imported from {imported_from}. No front is stored until "
+                                  "`python -m trainer eval` runs on it:", run, width), msg
         msg = f"no measured front in this file: run {run} to add one"
         return render_message("No measured front in this file",
                               "Run this to measure it and store it in the file:", run,

@@ -45,7 +45,8 @@ class ParetoSliderFrontPreview(io.ComfyNode):
             return io.NodeOutput(image, ui=ui.PreviewImage(image, cls=cls))
         omegas = None if preference is None or not slider.metadata.front else slider.check_preference(preference)
         img, _ = preview(slider.metadata.front, slider.metadata.labels, omegas, width, slider.name,
-                         subtitle=recommended(slider.metadata, slider.name).text)
+                         subtitle=recommended(slider.metadata, slider.name).text,
+                         imported_from=slider.metadata.imported_from)
         image = image_tensor(img)
         return io.NodeOutput(image, ui=ui.PreviewImage(image, cls=cls))
 

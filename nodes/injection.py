@@ -4,8 +4,10 @@ A keyed APPLY_MODEL wrapper registers forward hooks for the duration of one mode
 - on the timestep embedder (SD3 `t_embedder`, Flux `time_in`, LTX `adaln_single.emb`): adds
   PreferenceModules.temb_delta(ω) to each row, so the sum reaches every AdaLN like the trainer's
   `temb + delta`;
-- with block modulation, on every SD3 joint block / Flux double block: after the block,
-  image stream h += gate_mlp ⊙ m(ω), gate_mlp being that block's own image-stream AdaLN MLP gate.
+- with block modulation, on the first `active_blocks(n)` SD3 joint blocks / Flux double blocks:
+  residual: after the block, image stream h += gate_mlp ⊙ m(ω), gate_mlp being that block's own
+  image-stream AdaLN MLP gate; affine / scale_only / shift_only (SD3): m(ω) added to the image
+  stream's scale_mlp / shift_mlp. m may read the pooled text (SD3's y), see BlockVector.
 Hooks keep module paths intact (LoRA keys still map) and compose with other extensions.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from ..pareto_core import ParetoSliderMismatchError, PreferenceError, PreferenceModules, rows_for_batch
+from ..pareto_core.preference import modulate_block
 from ..pareto_core.schedule import OmegaSchedule, omega_now
 from .errors import user_errors
 from .model_info import ModelInfo
@@ -68,10 +71,9 @@ class OmegaInjector:
         with torch.no_grad():
             w = rows.to(x.device)
             temb_delta = modules.temb_delta(w)
-            block_vec = modules.block_vector(w)
         handles = [self.info.embedder(dm).register_forward_hook(self._temb_hook(temb_delta))]
-        if block_vec is not None:
-            handles += block_modulation_hooks(dm, self.info, block_vec)
+        if modules.block_modulation is not None:
+            handles += block_modulation_hooks(dm, self.info, BlockVector(modules, w))
         try:
             return executor(x, t, *args, **kwargs)
         finally:
@@ -86,45 +88,100 @@ class OmegaInjector:
         return hook
 
 
-def check_block_modulation(info: ModelInfo, file_name: str) -> None:
-    """Refuse a block-modulation file on a model whose blocks ParetoSlider cannot hook."""
+class BlockVector:
+    """m(ω) for one model call. Without the pooled text it is computed at once; with it (the
+    reference's `use_pooled_text`), when the model embeds its pooled input: a pre-hook on SD3's
+    `y_embedder` reads the raw y (B, 2048 on SD3.5), the same vector diffusers calls
+    `pooled_projections`, one row per batch row like ω."""
+
+    def __init__(self, modules: PreferenceModules, omega_rows: torch.Tensor):
+        self.modules, self.omega_rows, self.config = modules, omega_rows, modules.config
+        self.value: torch.Tensor | None = None
+        if not modules.needs_pooled:
+            with torch.no_grad():
+                self.value = modules.block_vector(omega_rows)
+
+    def pooled_hooks(self, dm: torch.nn.Module) -> list:
+        if not self.modules.needs_pooled:
+            return []
+
+        def read_y(module, inputs):
+            with torch.no_grad():
+                self.value = self.modules.block_vector(self.omega_rows.to(inputs[0].device), inputs[0].float())
+        return [dm.y_embedder.register_forward_pre_hook(read_y)]
+
+    def get(self, rows: int) -> torch.Tensor:
+        if self.value is None:
+            raise PreferenceError("this ParetoSlider file's block vector reads the prompt's pooled text "
+                                  "embedding, and the model was called without one; connect the SD3 text "
+                                  "encoders' conditioning (it carries the pooled output) to the sampler")
+        return _expand(self.value, rows, "tile")
+
+
+def check_block_modulation(info: ModelInfo, file_name: str, config=None) -> None:
+    """Refuse a block-modulation file on a model whose blocks ParetoSlider cannot hook, or a
+    version-2 form (pre-FF forms, pooled text) on a family it is not implemented for."""
     if info.architecture not in _BLOCK_HOOKS:
         raise ParetoSliderMismatchError(
             f"{file_name} uses block modulation, which ParetoSlider supports on SD3 and Flux only")
+    if config is not None and info.architecture != "sd3":
+        if config.block_form != "residual" or config.pooled_width:
+            what = (f"the '{config.block_form}' block form" if config.block_form != "residual"
+                    else "a pooled-text block vector")
+            raise ParetoSliderMismatchError(
+                f"{file_name} uses {what}, which ParetoSlider supports on SD3 / SD3.5 only; "
+                "load it on an SD3 model")
 
 
-def block_modulation_hooks(dm: torch.nn.Module, info: ModelInfo, m: torch.Tensor) -> list:
-    check_block_modulation(info, "this ParetoSlider file")
-    return _BLOCK_HOOKS[info.architecture](dm, m)
+def block_modulation_hooks(dm: torch.nn.Module, info: ModelInfo, vector: BlockVector) -> list:
+    check_block_modulation(info, "this ParetoSlider file", vector.config)
+    return vector.pooled_hooks(dm) + _BLOCK_HOOKS[info.architecture](dm, vector)
 
 
-def _sd3_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
+def _sd3_block_hooks(dm: torch.nn.Module, vector: BlockVector) -> list:
     """x_block's adaLN_modulation(c) chunks: (shift_msa, scale_msa, gate_msa, shift_mlp,
-    scale_mlp, gate_mlp[, 3 more for dual attention]); scale-only variants have gate_mlp at 3 of 4."""
+    scale_mlp, gate_mlp[, 3 more for dual attention]); scale-only variants have gate_mlp at 3 of 4.
+    Residual: h += gate_mlp ⊙ m after the block; affine / scale_only / shift_only: m is added to
+    the shift_mlp / scale_mlp chunks of that output, before the block's FF reads them."""
+    config = vector.config
+    form, width = config.block_form, config.width
+    blocks = list(dm.joint_blocks)
     handles = []
-    for block in dm.joint_blocks:
+    for block in blocks[:config.active_blocks(len(blocks))]:
         xb = block.x_block
         n = 9 if xb.x_block_self_attn else (4 if xb.scale_mod_only else 6)
+        if n == 4 and form != "residual":
+            raise ParetoSliderMismatchError(f"the '{form}' block form needs an MMDiT block with shift and "
+                                            "scale modulation; this model's blocks are scale-only")
         gate_idx = 3 if n == 4 else 5
         captured: dict[str, torch.Tensor] = {}
 
         def grab(module, inputs, output, captured=captured, n=n, gate_idx=gate_idx):
             captured["gate"] = output.chunk(n, dim=1)[gate_idx]
 
+        def pre_ff(module, inputs, output, n=n):
+            chunks = list(output.chunk(n, dim=1))
+            chunks[3], chunks[4] = modulate_block(form, width, vector.get(output.shape[0]), chunks[3], chunks[4])
+            return torch.cat(chunks, dim=1)
+
         def add(module, inputs, output, captured=captured):
             context, x = output
             gate = captured.pop("gate")
-            return context, x + (gate * m.to(gate.dtype)).unsqueeze(1)
+            return context, x + (gate * vector.get(gate.shape[0]).to(gate.dtype)).unsqueeze(1)
 
-        handles.append(xb.adaLN_modulation.register_forward_hook(grab))
-        handles.append(block.register_forward_hook(add))
+        if form == "residual":
+            handles.append(xb.adaLN_modulation.register_forward_hook(grab))
+            handles.append(block.register_forward_hook(add))
+        else:
+            handles.append(xb.adaLN_modulation.register_forward_hook(pre_ff))
     return handles
 
 
-def _flux_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
+def _flux_block_hooks(dm: torch.nn.Module, vector: BlockVector) -> list:
     """DoubleStreamBlock: img += img_mod2.gate ⊙ m after the block (img_mod2 = the MLP modulation)."""
     handles = []
-    for block in dm.double_blocks:
+    blocks = list(dm.double_blocks)
+    for block in blocks[:vector.config.active_blocks(len(blocks))]:
         captured: dict[str, torch.Tensor] = {}
 
         def grab(module, inputs, output, captured=captured):
@@ -134,7 +191,7 @@ def _flux_block_hooks(dm: torch.nn.Module, m: torch.Tensor) -> list:
             img, txt = output
             vec = kwargs.get("vec", args[2] if len(args) > 2 else None)
             gate = vec[0][1].gate if isinstance(vec, tuple) else captured.pop("gate")
-            mm = m.to(img.dtype)[:, None, :]
+            mm = vector.get(gate.shape[0]).to(img.dtype)[:, None, :]
             dims = kwargs.get("modulation_dims_img")
             if dims is None:
                 return img + gate * mm, txt

@@ -61,6 +61,8 @@ def recommended(meta: ParetoSliderMetadata, source: str = "file") -> Recommended
         raise bad("guidance", guidance, "want a number >= 0 or none")
 
     defaulted, parts = [], []
+    if meta.imported_from:      # e.g. "imported from the reference code (checkpoint-1000)"
+        parts.append(f"imported from {meta.imported_from}")
     if res:
         parts.append(f"trained at {res} px")
     else:

@@ -33,6 +33,7 @@ def slider_info(name: str) -> dict:
         "front": meta.front,
         "recommended": rec,     # {steps, cfg, width, height, guidance, text, defaulted} or {error}
         "format_version": meta.format_version,
+        "imported_from": meta.imported_from,    # "" for a trained file, e.g. "the reference code (checkpoint-1000)"
     }
 
 

@@ -1,6 +1,8 @@
 """The ParetoSlider file: one .safetensors with the LoRA, the preference modules and metadata.
 
-Layout (format version 1, see docs/FORMAT.md):
+Layout (format versions 1 and 2, see docs/FORMAT.md; a file is written with the oldest version
+that holds its embedding config, so files without the version-2 conditioning forms stay readable
+by older extensions, and a newer version than this code reads is refused with "update"):
 - `transformer.<module>.lora_A.weight` / `.lora_B.weight` / `.alpha`: the LoRA, in the
   diffusers/peft key form that ComfyUI's LoRA loader maps for SD3 and Flux;
 - `paretoslider.<submodule>...`: the PreferenceModules state dict;
@@ -24,7 +26,7 @@ from .atomic_file import atomic_path
 from .errors import ParetoSliderError
 from .preference import EmbeddingConfig, PreferenceModules
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                       # the newest version this code reads and writes
 METADATA_KEY = "paretoslider"
 PREFERENCE_PREFIX = "paretoslider."
 LORA_PREFIX = "transformer."
@@ -119,12 +121,17 @@ class ParetoSliderMetadata:
     lora: dict[str, Any] = field(default_factory=dict)       # rank, alpha, targets
     training: TrainingMetadata = field(default_factory=TrainingMetadata)
     front: dict[str, Any] | None = None       # {"omega": [[..]], "scores": {name: [..]}, ...}
-    format_version: int = FORMAT_VERSION
+    format_version: int | None = None         # None: the oldest version that holds the embedding config
     # LTX-2: ω enters the video stream's timestep embedding only; a file saying True would also
     # condition the audio stream, which this version does not apply (such files are refused)
     audio_stream: bool = False
+    # where the file came from when it was not trained by this trainer, e.g. {"kind": "reference",
+    # "checkpoint": "checkpoint-1000", "pretrained_model": "...", "tool": "trainer import-reference"}
+    source: dict[str, Any] | None = None
 
     def __post_init__(self):
+        if self.format_version is None:
+            self.format_version = self.embedding.format_version
         if not isinstance(self.training, TrainingMetadata):     # a plain dict from a caller
             self.training = TrainingMetadata.from_dict(self.training)
 
@@ -136,8 +143,21 @@ class ParetoSliderMetadata:
     def labels(self) -> list[str]:
         return [o.label for o in self.objectives]
 
+    @property
+    def imported_from(self) -> str:
+        """"the reference code (checkpoint-1000)" for an imported file, "" for a trained one."""
+        src = self.source or {}
+        if not src:
+            return ""
+        what = {"reference": "the reference code"}.get(src.get("kind", ""), str(src.get("kind", "another tool")))
+        return what + (f" ({src['checkpoint']})" if src.get("checkpoint") else "")
+
     def to_json(self) -> str:
         d = asdict(self)
+        d["embedding"] = self.embedding.to_dict()
+        d["format_version"] = self.embedding.format_version    # the oldest version that holds the file
+        if self.source is None:
+            d.pop("source")
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
@@ -145,16 +165,19 @@ class ParetoSliderMetadata:
         try:
             d = json.loads(text)
             version = int(d.get("format_version", -1))
-            if version != FORMAT_VERSION:
+            if not 1 <= version <= FORMAT_VERSION:
                 raise ParetoSliderFileError(
                     f"{source}: ParetoSlider format version {version} is not supported by this version "
-                    f"of ComfyUI-ParetoSlider (it reads version {FORMAT_VERSION}); update the extension")
+                    f"of ComfyUI-ParetoSlider (it reads versions 1 to {FORMAT_VERSION}); update the extension")
             objectives = [Objective(**o) for o in d["objectives"]]
             meta = cls(architecture=d["architecture"], width=int(d["width"]), objectives=objectives,
                        embedding=EmbeddingConfig.from_dict(d["embedding"]), variant=d.get("variant", ""),
                        lora=d.get("lora", {}), training=TrainingMetadata.from_dict(d.get("training")),
                        front=d.get("front"), audio_stream=bool(d.get("audio_stream", False)),
-                       format_version=version)
+                       source=d.get("source"), format_version=version)
+            if meta.embedding.format_version > version:
+                raise ValueError(f"its embedding uses format version {meta.embedding.format_version} "
+                                 f"fields but the file says version {version}")
         except ParetoSliderFileError:
             raise
         except (KeyError, TypeError, ValueError) as err:

@@ -91,18 +91,73 @@ def simplex_grid(num_objectives: int, divisions: int) -> torch.Tensor:
     return torch.tensor(list(rec(num_objectives, divisions)), dtype=torch.float32) / divisions
 
 
+BLOCK_FORMS = ("residual", "affine", "scale_only", "shift_only")
+BLOCK_PROJECTORS = ("sinusoidal", "fourier")
+
+# Fields of format version 2 with the values that mean "as in version 1". A config that keeps them
+# all at these values is written without them, as a version-1 file older extensions still read.
+V2_DEFAULTS = {"block_projector": "sinusoidal", "block_form": "residual", "block_fraction": 1.0,
+               "pooled_width": 0, "extender_width": 768, "projector_layers": 4}
+
+
 @dataclass
 class EmbeddingConfig:
-    """How ω enters the model. Stored in the file's metadata; both halves build from it."""
+    """How ω enters the model. Stored in the file's metadata; both halves build from it.
+
+    Version 1: the ω → temb MLP and, optionally, a shared block vector from sinusoidal features.
+    Version 2 adds the reference code's forms (docs/FORMAT.md): the "fourier" projector
+    (sin/cos(π·2^k·ω) → a wide extender → an MLP of `projector_layers`, optionally fed the
+    pooled text embedding too), the affine / scale-only / shift-only block forms and a block
+    fraction (only the first blocks are modulated)."""
     num_objectives: int
     width: int                      # the model's timestep-embedding width (temb / c / vec)
     hidden: int = 256               # hidden width of the ω → temb MLP
-    block_modulation: bool = False  # also add a shared vector to every block's image stream
-    num_frequencies: int = 8        # sinusoidal features per ω component for block modulation
-    injection: str = "temb"         # the only injection point of format version 1
+    block_modulation: bool = False  # also modulate the image stream of the joint/double blocks
+    num_frequencies: int = 8        # sinusoidal / Fourier features per ω component
+    injection: str = "temb"         # the only injection point of format versions 1 and 2
+    # format version 2 (defaults = version 1's behaviour)
+    block_projector: str = "sinusoidal"   # "sinusoidal" (v1) | "fourier" (the reference's SliderProjector)
+    block_form: str = "residual"    # residual: h += gate_mlp ⊙ m; affine: (scale_mlp, shift_mlp) += m (2·D wide);
+                                    # scale_only / shift_only: one of them += m
+    block_fraction: float = 1.0     # the first max(1, int(n·fraction)) of the n blocks are modulated
+    pooled_width: int = 0           # > 0: the block vector also reads the pooled text embedding (SD3's y)
+    extender_width: int = 768       # fourier: width the features are projected to first
+    projector_layers: int = 4       # fourier: Linear layers after the extender (ReLU between)
+
+    def __post_init__(self):
+        self.block_fraction = float(self.block_fraction)
+        if self.block_form not in BLOCK_FORMS:
+            raise ValueError(f"block_form {self.block_form!r} is not one of {list(BLOCK_FORMS)}")
+        if self.block_projector not in BLOCK_PROJECTORS:
+            raise ValueError(f"block_projector {self.block_projector!r} is not one of {list(BLOCK_PROJECTORS)}")
+        if not 0.0 < self.block_fraction <= 1.0:
+            raise ValueError(f"block_fraction must be in (0, 1], got {self.block_fraction}")
+        if self.pooled_width < 0 or self.extender_width < 1 or self.projector_layers < 1:
+            raise ValueError("pooled_width must be >= 0, extender_width and projector_layers >= 1")
+        if self.pooled_width and self.block_projector != "fourier":
+            raise ValueError("pooled_width needs block_projector 'fourier'")
+
+    @property
+    def block_width(self) -> int:
+        """Width of the block vector m(ω): affine carries (scale, shift), twice the model width."""
+        return 2 * self.width if self.block_form == "affine" else self.width
+
+    @property
+    def format_version(self) -> int:
+        """The oldest file format version that can hold this config."""
+        uses_v2 = self.block_modulation and any(getattr(self, k) != v for k, v in V2_DEFAULTS.items())
+        return 2 if uses_v2 else 1
+
+    def active_blocks(self, num_blocks: int) -> int:
+        """How many leading blocks get the block vector (the same integer rule in both halves)."""
+        return max(1, min(int(num_blocks * self.block_fraction), num_blocks))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.format_version == 1:     # exactly the version-1 fields
+            for k in V2_DEFAULTS:
+                d.pop(k)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "EmbeddingConfig":
@@ -118,6 +173,14 @@ def sinusoidal_features(omega: torch.Tensor, num_frequencies: int) -> torch.Tens
     freqs = (2.0 ** torch.arange(num_frequencies, device=omega.device, dtype=omega.dtype)) * math.pi
     angles = omega[..., None] * freqs
     return torch.cat([omega, angles.sin().flatten(-2), angles.cos().flatten(-2)], dim=-1)
+
+
+def fourier_features(omega: torch.Tensor, num_frequencies: int) -> torch.Tensor:
+    """The reference's layout: per component [sin(π·2^k·ω) for k < F, cos(π·2^k·ω) for k < F],
+    components one after the other (no raw ω). (B, K) → (B, K·2F)."""
+    freqs = 2.0 ** torch.arange(num_frequencies, device=omega.device, dtype=omega.dtype)
+    angles = omega.unsqueeze(-1) * freqs * math.pi          # the reference's order of products
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)
 
 
 class PreferenceEmbedding(nn.Module):
@@ -146,8 +209,43 @@ class BlockModulation(nn.Module):
         nn.init.zeros_(self.net[2].weight)
         nn.init.zeros_(self.net[2].bias)
 
-    def forward(self, omega: torch.Tensor) -> torch.Tensor:
+    def forward(self, omega: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(sinusoidal_features(omega, self.num_frequencies))
+
+
+class FourierBlockProjector(nn.Module):
+    """The reference's block vector: Fourier features of ω → Linear(→ extender_width), joined with
+    the pooled text embedding when `pooled_width` > 0, → `layers` Linear layers of the output
+    width with ReLU between. Last layer zero at initialisation (a fresh module changes nothing)."""
+
+    def __init__(self, num_objectives: int, out_width: int, num_frequencies: int, extender_width: int = 768,
+                 layers: int = 4, pooled_width: int = 0):
+        super().__init__()
+        self.num_frequencies = num_frequencies
+        self.pooled_width = pooled_width
+        self.extender = nn.Linear(num_objectives * 2 * num_frequencies, extender_width)
+        stack: list[nn.Module] = []
+        width_in = extender_width + pooled_width
+        for _ in range(layers - 1):
+            stack += [nn.Linear(width_in, out_width), nn.ReLU()]
+            width_in = out_width
+        stack.append(nn.Linear(width_in, out_width))
+        self.net = nn.Sequential(*stack)
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, omega: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.extender(fourier_features(omega, self.num_frequencies))
+        if self.pooled_width:
+            if pooled is None:
+                raise PreferenceError("this ParetoSlider file's block vector reads the prompt's pooled text "
+                                      "embedding, and the model was called without one; use the text "
+                                      "encoder's conditioning (SD3's pooled output) with this file")
+            if pooled.shape != (omega.shape[0], self.pooled_width):
+                raise PreferenceError(f"the pooled text embedding has shape {tuple(pooled.shape)}; this "
+                                      f"ParetoSlider file expects ({omega.shape[0]}, {self.pooled_width})")
+            h = torch.cat([h, pooled.to(h.dtype)], dim=-1)
+        return self.net(h)
 
 
 class PreferenceModules(nn.Module):
@@ -157,15 +255,40 @@ class PreferenceModules(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = PreferenceEmbedding(config.num_objectives, config.width, config.hidden)
-        self.block_modulation = (BlockModulation(config.num_objectives, config.width, config.hidden,
-                                                 config.num_frequencies)
-                                 if config.block_modulation else None)
+        self.block_modulation: nn.Module | None = None
+        if config.block_modulation and config.block_projector == "fourier":
+            self.block_modulation = FourierBlockProjector(
+                config.num_objectives, config.block_width, config.num_frequencies, config.extender_width,
+                config.projector_layers, config.pooled_width)
+        elif config.block_modulation:
+            self.block_modulation = BlockModulation(config.num_objectives, config.block_width, config.hidden,
+                                                    config.num_frequencies)
+
+    @property
+    def needs_pooled(self) -> bool:
+        return self.block_modulation is not None and self.config.pooled_width > 0
 
     def temb_delta(self, omega: torch.Tensor) -> torch.Tensor:
         return self.embedding(omega)
 
-    def block_vector(self, omega: torch.Tensor) -> torch.Tensor | None:
-        return None if self.block_modulation is None else self.block_modulation(omega)
+    def block_vector(self, omega: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor | None:
+        """m(ω) (B, config.block_width), or None without block modulation. `pooled` (B, pooled_width)
+        is read only when the config has a pooled width."""
+        return None if self.block_modulation is None else self.block_modulation(omega, pooled)
+
+
+def modulate_block(form: str, width: int, m: torch.Tensor, shift_mlp: torch.Tensor,
+                   scale_mlp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pre-FF forms on a block's image-stream AdaLN MLP shift and scale (B, D): affine adds
+    m = [scale | shift]; scale_only / shift_only add m to one of them. Residual changes neither."""
+    m = m.to(scale_mlp.dtype)
+    if form == "affine":
+        return shift_mlp + m[:, width:], scale_mlp + m[:, :width]
+    if form == "scale_only":
+        return shift_mlp, scale_mlp + m
+    if form == "shift_only":
+        return shift_mlp + m, scale_mlp
+    return shift_mlp, scale_mlp
 
 
 def rows_for_batch(omega: torch.Tensor, batch: int) -> torch.Tensor:

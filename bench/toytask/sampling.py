@@ -72,6 +72,10 @@ class _SumModules(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)   # dtype probe for the hook
         bm = [p.modules.block_modulation for _, p in self.parts]
         self.block_modulation = bm[0] if any(m is not None for m in bm) else None
+        # where the hooks put m (block form, fraction): the first part's, as the parts come from one trainer
+        self.config = next((p.modules.config for _, p in self.parts if p.modules.block_modulation is not None),
+                           self.parts[0][1].modules.config if self.parts else None)
+        self.needs_pooled = any(p.modules.needs_pooled for _, p in self.parts)
 
     def _omega(self, piece: Piece, omega: torch.Tensor) -> torch.Tensor:
         if piece.fixed_preference is None:
@@ -81,8 +85,8 @@ class _SumModules(nn.Module):
     def temb_delta(self, omega):
         return sum(c * p.modules.temb_delta(self._omega(p, omega)) for c, p in self.parts)
 
-    def block_vector(self, omega):
-        vecs = [c * p.modules.block_vector(self._omega(p, omega)) for c, p in self.parts
+    def block_vector(self, omega, pooled=None):
+        vecs = [c * p.modules.block_vector(self._omega(p, omega), pooled) for c, p in self.parts
                 if p.modules.block_modulation is not None]
         return sum(vecs) if vecs else None
 

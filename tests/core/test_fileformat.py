@@ -209,3 +209,46 @@ def test_training_metadata_is_typed_and_reads_the_old_flat_layout(tmp_path):
                                       "final": {"rewards_a_mean": 0.25, "rewards_b_mean": 0.5}})
     assert old.fixed_preference is None and old.steps == 3 and old.settings == {"lr": 1e-3}
     assert old.final_rewards == {"a": 0.25, "b": 0.5} and old.resolution == 0
+
+
+def test_version_1_configs_are_still_written_as_version_1_files(tmp_path):
+    """Files without the version-2 forms stay readable by older extensions: version 1, v1 fields only."""
+    from pareto_core.fileformat import METADATA_KEY
+    from safetensors import safe_open
+    emb = EmbeddingConfig(num_objectives=2, width=32, hidden=8, block_modulation=True)
+    meta = ParetoSliderMetadata(architecture="sd3", width=32, objectives=[Objective("a"), Objective("b")],
+                                embedding=emb)
+    path = save_paretoslider(tmp_path / "v1.safetensors", meta, {}, PreferenceModules(emb))
+    with safe_open(str(path), "pt") as f:
+        d = json.loads(f.metadata()[METADATA_KEY])
+    assert d["format_version"] == 1 and "source" not in d
+    assert set(d["embedding"]) == {"num_objectives", "width", "hidden", "block_modulation", "num_frequencies",
+                                   "injection"}
+    assert load_paretoslider(path).metadata == meta
+
+
+def test_version_2_forms_round_trip_and_a_newer_version_is_refused(tmp_path):
+    from pareto_core.fileformat import METADATA_KEY
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    emb = EmbeddingConfig(num_objectives=2, width=32, hidden=32, block_modulation=True, num_frequencies=3,
+                          block_projector="fourier", block_form="affine", block_fraction=0.5, pooled_width=16,
+                          extender_width=24)
+    meta = ParetoSliderMetadata(architecture="sd3", width=32, objectives=[Objective("a"), Objective("b")],
+                                embedding=emb, source={"kind": "reference", "checkpoint": "checkpoint-7"})
+    path = save_paretoslider(tmp_path / "v2.safetensors", meta, {}, PreferenceModules(emb))
+    loaded = load_paretoslider(path)
+    assert loaded.metadata == meta and loaded.metadata.format_version == 2
+    assert loaded.metadata.imported_from == "the reference code (checkpoint-7)"
+    with safe_open(str(path), "pt") as f:
+        d = json.loads(f.metadata()[METADATA_KEY])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    d["format_version"] = 3
+    save_file(tensors, str(tmp_path / "v3.safetensors"), metadata={METADATA_KEY: json.dumps(d)})
+    with pytest.raises(ParetoSliderFileError, match="format version 3 is not supported by this version of "
+                                                    "ComfyUI-ParetoSlider \\(it reads versions 1 to 2\\); update"):
+        load_paretoslider(tmp_path / "v3.safetensors")
+    d["format_version"] = 1           # version-2 fields in a file that says 1: malformed, not misread
+    save_file(tensors, str(tmp_path / "v1bad.safetensors"), metadata={METADATA_KEY: json.dumps(d)})
+    with pytest.raises(ParetoSliderFileError, match="uses format version 2 fields but the file says version 1"):
+        load_paretoslider(tmp_path / "v1bad.safetensors")

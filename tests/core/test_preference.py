@@ -99,3 +99,60 @@ def test_rows_follow_cond_and_uncond_chunks():
     assert rows_for_batch(torch.tensor([0.3, 0.7]), 4).shape == (4, 2)
     with pytest.raises(PreferenceError, match="batch size of 3"):
         rows_for_batch(omega, 4)
+
+
+def test_fourier_features_follow_the_reference_layout():
+    from pareto_core.preference import fourier_features
+    w = torch.tensor([[0.25, 0.75]])
+    f = fourier_features(w, 2)
+    # per component: sin(π·2^k·ω) for k < 2, then cos(π·2^k·ω) for k < 2; no raw ω
+    expected = [math.sin(math.pi * 0.25), math.sin(2 * math.pi * 0.25), math.cos(math.pi * 0.25),
+                math.cos(2 * math.pi * 0.25), math.sin(math.pi * 0.75), math.sin(2 * math.pi * 0.75),
+                math.cos(math.pi * 0.75), math.cos(2 * math.pi * 0.75)]
+    assert torch.allclose(f, torch.tensor([expected]), atol=1e-6)
+
+
+def test_block_fraction_picks_the_leading_blocks_like_the_reference():
+    cfg = EmbeddingConfig(2, 64, block_modulation=True, block_fraction=0.5)
+    assert [EmbeddingConfig(2, 64, block_modulation=True, block_fraction=f).active_blocks(24)
+            for f in (1.0, 0.5, 0.3, 0.01)] == [24, 12, 7, 1]
+    assert cfg.active_blocks(3) == 1
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("block_form", "gated", "block_form 'gated' is not one of"),
+    ("block_fraction", 0.0, "block_fraction must be in (0, 1]"),
+    ("block_projector", "mlp", "block_projector 'mlp' is not one of"),
+    ("pooled_width", 16, "pooled_width needs block_projector 'fourier'"),
+])
+def test_embedding_config_refuses_impossible_values(field, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("]", r"\]")):
+        EmbeddingConfig(2, 64, block_modulation=True, **{field: value})
+
+
+def test_affine_block_vector_is_twice_as_wide_and_adds_scale_then_shift():
+    from pareto_core.preference import modulate_block
+    cfg = EmbeddingConfig(2, 4, block_modulation=True, block_projector="fourier", block_form="affine",
+                          num_frequencies=2, extender_width=8, projector_layers=2)
+    mods = PreferenceModules(cfg)
+    assert mods.block_vector(torch.tensor([[1.0, 0.0]])).shape == (1, 8)
+    m = torch.arange(8.0).unsqueeze(0)
+    shift, scale = modulate_block("affine", 4, m, torch.zeros(1, 4), torch.zeros(1, 4))
+    assert scale.tolist() == [[0, 1, 2, 3]] and shift.tolist() == [[4, 5, 6, 7]]
+    assert modulate_block("residual", 4, m[:, :4], torch.ones(1, 4), torch.ones(1, 4))[0].tolist() == [[1] * 4]
+
+
+def test_a_pooled_text_block_vector_needs_the_pooled_embedding():
+    cfg = EmbeddingConfig(2, 4, block_modulation=True, block_projector="fourier", pooled_width=3,
+                          extender_width=8, projector_layers=2)
+    mods = PreferenceModules(cfg)
+    w = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    with torch.no_grad():
+        for p in mods.parameters():
+            p.normal_()
+    with pytest.raises(PreferenceError, match="reads the prompt's pooled text embedding"):
+        mods.block_vector(w)
+    with pytest.raises(PreferenceError, match=r"expects \(2, 3\)"):
+        mods.block_vector(w, torch.zeros(2, 5))
+    a, b = mods.block_vector(w, torch.zeros(2, 3)), mods.block_vector(w, torch.ones(2, 3))
+    assert not torch.allclose(a, b)      # the text moves the block vector

@@ -192,3 +192,12 @@ def test_the_subtitle_is_one_line_between_the_title_and_the_plot(plot, front, la
     assert rows.min() >= 30 and rows.max() < plot.BOX[2], rows   # below the title, above the plot box
     long = pixels(plot.render_front(front, labels, None, 256, "slider", text * 4))   # shortened to fit
     assert long.shape == (192, 256, 3)
+
+
+def test_an_imported_file_says_no_front_is_stored_until_trainer_eval_runs(plot):
+    img, msg = plot.preview(None, LABELS2, None, 384, "imported.safetensors",
+                            imported_from="the reference code (checkpoint-1000)")
+    assert msg.startswith("imported from the reference code (checkpoint-1000): no front is stored until "
+                          "`python -m trainer eval` runs on it: run python -m trainer eval imported.safetensors")
+    plain, _ = plot.preview(None, LABELS2, None, 384, "imported.safetensors")
+    assert (np.abs(pixels(img) - pixels(plain)).max(-1) > 0.1).sum() > 200   # another message is drawn

@@ -100,3 +100,11 @@ def test_an_unusable_recorded_value_is_a_clear_file_error(rec, core, training, w
     msg = str(err.value)
     assert msg.startswith("odd.safetensors: its training metadata records ") and words in msg, msg
     assert "cannot be used for sampling" in msg and "re-export the file" in msg and "\n" not in msg
+
+
+def test_an_imported_file_says_where_it_came_from_on_the_loader_line(rec, core):
+    m = meta(core, "sd3", resolution=512, sample_steps=25, cfg=1.0)
+    m.source = {"kind": "reference", "checkpoint": "checkpoint-1000", "tool": "python -m trainer import-reference"}
+    r = rec.recommended(m)
+    assert r.text == ("imported from the reference code (checkpoint-1000), trained at 512 px, 25 sampling steps, "
+                      "CFG-free (cfg 1.0)")

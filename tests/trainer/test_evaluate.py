@@ -100,9 +100,11 @@ def test_evaluate_file_writes_json_plot_strips_and_front_metadata(tmp_path):
     pts = np.stack([data["scores"][n] for n in data["scorers"]], 1)
     assert data["hypervolume"] == pytest.approx(hypervolume(pts, data["reference"]))
     assert (out / "front.png").stat().st_size > 1000
-    assert sorted(p.name for p in (out / "strips").iterdir()) == ["00.png", "01.png"]
+    # one strip per prompt, named by it, and the summary says they cover every prompt
+    assert sorted(p.name for p in (out / "strips").iterdir()) == ["a_blue_dog.png", "a_red_cat.png"]
+    assert data["strips"] == {"written": 2, "of": 2, "files": ["a_red_cat.png", "a_blue_dog.png"]}
     from PIL import Image
-    assert Image.open(out / "strips" / "00.png").size[0] > 12 * 128   # base + 11 ω tiles
+    assert Image.open(out / "strips" / "a_red_cat.png").size[0] > 12 * 128   # base + 11 ω tiles
     # scores move with ω (the file's preference module is not zero)
     assert max(data["scores"]["brightness"]) > min(data["scores"]["brightness"])
     # the file now carries the front; tensors are unchanged
@@ -236,7 +238,7 @@ def test_python_m_trainer_eval_on_tiny_sd3_from_a_config(tmp_path, tiny_sd3_path
     data = json.loads((out / "eval.json").read_text())
     # no --scorer: the config's objective rewards, named after the objectives
     assert data["scorers"] == ["bright", "red"] and data["prompts"] == ["a green tree"] and data["steps"] == 2
-    assert (out / "front.png").exists() and (out / "strips" / "00.png").exists()
+    assert (out / "front.png").exists() and (out / "strips" / "a_green_tree.png").exists()
     assert read_metadata(path).front["hypervolume"] == data["hypervolume"]
 
 
@@ -259,7 +261,10 @@ def test_editing_eval_on_tiny_flux_kontext_scores_fidelity_to_the_source(tmp_pat
 
 def test_cli_errors_are_one_line_messages(tmp_path, capsys):
     assert evaluate_main([str(tmp_path / "missing.safetensors"), "--prompts", "x.txt"]) == 2
-    assert "no such file" in capsys.readouterr().err
+    err = capsys.readouterr().err      # advice about the trainer, not about ComfyUI's folders
+    assert err == (f"eval error: {tmp_path / 'missing.safetensors'} does not exist; give the ParetoSlider file "
+                   "`python -m trainer train` wrote (its config's output.dir/output.name, e.g. "
+                   "runs/toy_cpu/toy_cpu.safetensors)\n")
     path = make_file(tmp_path / "s.safetensors")
     (tmp_path / "p.txt").write_text("a cat\n")
     assert evaluate_main([str(path), "--prompts", str(tmp_path / "p.txt"), "--scorer", "nope"],

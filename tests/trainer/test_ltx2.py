@@ -119,7 +119,7 @@ def test_trainer_eval_on_a_video_file_writes_frame_strips_and_an_animated_previe
     assert rc == 0
     out = tmp_path / "eval"
     assert (out / "front.png").is_file() and (out / "eval.json").is_file()
-    strip = Image.open(out / "strips" / "00.png")
+    strip = Image.open(out / "strips" / "a_horse_on_a_beach.png")
     gif = Image.open(out / "preview.gif")
     assert gif.format == "GIF" and gif.n_frames == 5                  # the video's 5 frames
     assert gif.size[0] >= 4 * 96                                       # base + 3 ω side by side

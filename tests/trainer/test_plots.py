@@ -75,3 +75,29 @@ def test_save_figure_makes_the_folder_and_closes_the_figure(tmp_path):
     ax.plot([0, 1], [1, 0])
     out = save_figure(fig, tmp_path / "a" / "b.png")
     assert out.stat().st_size > 1000 and not plt.fignum_exists(fig.number)
+
+
+def test_front_plot_caption_says_what_its_hypervolume_is_relative_to():
+    from trainer.evaluation.plots import hypervolume_caption
+    summary = {"scorers": ["brightness", "saturation"], "hypervolume": 0.0121234, "reference": [0.39442, 0.27419],
+               "reference_source": "per-scorer minimum over the measured points and the base model; pass --reference "
+                                   "to compare runs on a fixed point"}
+    assert hypervolume_caption(summary) == (
+        "hypervolume 0.01212 = the area the front dominates above the reference point + (brightness 0.394, "
+        "saturation 0.274: the per-scorer minimum over the measured points and the base model)")
+    three = {**summary, "scorers": ["a", "b", "c"], "reference": [0, 0, 0], "reference_source": "given"}
+    assert hypervolume_caption(three) == ("hypervolume 0.01212 = the volume the front dominates above the reference "
+                                          "point + (a 0, b 0, c 0: given with --reference)")
+
+
+def test_image_grid_has_a_column_per_image_and_room_for_the_longest_row_label():
+    from pareto_core.fonts import font
+    from trainer.evaluation.plots import image_grid
+    rows = [torch.cat([solid([1, 0, 0]), solid([0, 0, 1], 2)]), torch.cat([solid([0, 1, 0]), solid([1, 1, 0], 2)])]
+    labels = ["red circle", "a much longer row label than the others"]
+    grid = image_grid(rows, ["base", "1/0", "0/1"], labels, title="ω = a/b", tile=32)
+    left = int(font(11).getlength(labels[1])) + 10
+    assert grid.size == (left + 3 * (32 + 3) + 3, 18 + 18 + 2 * (32 + 3) + 3)
+    arr = np.asarray(grid)
+    assert arr[18 + 18 + 16, left + 16].tolist() == [255, 0, 0]                 # row 1, the base column
+    assert arr[18 + 18 + 35 + 16, left + 2 * 35 + 16].tolist() == [255, 255, 0]  # row 2, the last ω

@@ -6,10 +6,12 @@
 - temb: a forward hook on `backbone.temb_module` (SD3/Flux: `time_text_embed`) adds
   `modules.temb_delta(ω)` to its output, one ω row per batch row (pareto_core.rows_for_batch),
   so the same sum reaches every AdaLN as in ComfyUI (`t_embedder` / `time_in`).
-- block modulation (optional, `EmbeddingConfig.block_modulation`): for every block of
-  `backbone.joint_blocks`, the image-stream output gets `gate_mlp ⊙ m(ω)` added, where
-  `gate_mlp` is that block's own AdaLN MLP gate (captured from `block.norm1`'s output) and
-  m(ω) = `modules.block_vector(ω)` is shared by all blocks. See docs/FORMAT_INJECTION.md.
+- block modulation (optional, `EmbeddingConfig.block_modulation`), on the first
+  `config.active_blocks(n)` blocks of `backbone.joint_blocks`, with m = `modules.block_vector(ω[, pooled])`
+  shared by those blocks: `residual` adds `gate_mlp ⊙ m` to the block's image-stream output
+  (`gate_mlp` is the block's own AdaLN MLP gate, captured from `block.norm1`'s output);
+  `affine` / `scale_only` / `shift_only` add m to the image stream's `scale_mlp` / `shift_mlp`
+  in `block.norm1`'s output. See docs/FORMAT_INJECTION.md.
 
 Hooks are removed on exit, also when the body raises. Module paths (and LoRA keys) stay intact.
 """
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from pareto_core import PreferenceModules, rows_for_batch
+from pareto_core.preference import modulate_block
 
 
 def unwrap(transformer: nn.Module) -> nn.Module:
@@ -55,37 +58,47 @@ def preference_hooks(transformer: nn.Module, backbone, modules: PreferenceModule
         return rows_for_batch(w, batch)
 
     block_mod = modules.block_modulation is not None and bool(getattr(backbone, "joint_blocks", ""))
+    config = modules.config
 
-    def add_temb(_module, _inputs, output):
+    def add_temb(_module, inputs, output):
         w = rows(output.shape[0], output)
         if block_mod:
             # m(ω) is computed here, once per forward and outside the blocks, so that gradient
-            # checkpointing recomputes a block without recomputing (or missing) m
-            cache["vec"] = modules.block_vector(w)
+            # checkpointing recomputes a block without recomputing (or missing) m. The pooled text
+            # is the embedder's last input (SD3: time_text_embed(timestep, pooled_projections))
+            pooled = inputs[-1] if modules.needs_pooled and len(inputs) > 1 else None
+            cache["vec"] = modules.block_vector(w, pooled)
         return output + modules.temb_delta(w).to(output.dtype)
 
     handles.append(root.get_submodule(backbone.temb_module).register_forward_hook(add_temb))
 
     if block_mod:
-        blocks = root.get_submodule(backbone.joint_blocks)
+        blocks = list(root.get_submodule(backbone.joint_blocks))
+        form, width = config.block_form, config.width
 
-        def capture_gate(_module, _inputs, output):
+        def vector(batch: int) -> torch.Tensor:
+            vec = cache["vec"]
+            return vec if vec.shape[0] == batch else rows_for_batch(vec, batch)
+
+        def norm1_hook(_module, _inputs, output):
             # AdaLayerNormZero → (x, gate_msa, shift_mlp, scale_mlp, gate_mlp); SD3.5's
             # AdaLayerNormZeroX has the same first five, then two more
-            cache["gate_mlp"] = output[4]
+            if form == "residual":
+                cache["gate_mlp"] = output[4]
+                return None
+            shift, scale = modulate_block(form, width, vector(output[2].shape[0]), output[2], output[3])
+            return (*output[:2], shift, scale, *output[4:])
 
         def add_block(_module, _inputs, output):
             gate = cache.pop("gate_mlp")
-            vec = cache["vec"]
-            if vec.shape[0] != gate.shape[0]:
-                vec = rows_for_batch(vec, gate.shape[0])
             enc, hid = output
-            return enc, hid + (gate * vec.to(gate.dtype)).unsqueeze(1).to(hid.dtype)
+            return enc, hid + (gate * vector(gate.shape[0]).to(gate.dtype)).unsqueeze(1).to(hid.dtype)
 
         handles.append(root.register_forward_pre_hook(lambda *_: cache.clear()))
-        for block in blocks:
-            handles.append(block.norm1.register_forward_hook(capture_gate))
-            handles.append(block.register_forward_hook(add_block))
+        for block in blocks[:config.active_blocks(len(blocks))]:
+            handles.append(block.norm1.register_forward_hook(norm1_hook))
+            if form == "residual":
+                handles.append(block.register_forward_hook(add_block))
     try:
         yield
     finally:

@@ -18,11 +18,12 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 
-from .schema import ConfigError, TrainerConfig
+from .paths import CONFIGS, PATH_FIELDS, RULE, resolve_config_paths
+from .schema import ConfigError, TrainerConfig, collecting, problem
 
 
 def _strip_optional(tp):
@@ -87,23 +88,47 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 def _build(cls, data: dict, where: str = ""):
+    """The dataclass from a mapping. A field that cannot be read is a problem (raised, or recorded
+    while `collecting()`: the field then keeps its default so the other checks still run)."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown field; {cls.__name__} has {sorted(names)}")
+    prefix = f"{where}." if where else ""
+    for name in sorted(set(data) - names):
+        problem(f"{prefix}{name}: unknown field; {cls.__name__} has {sorted(names)}")
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
+        if name not in names:
+            continue
+        try:
+            kwargs[name] = _coerce(value, hints[name], f"{prefix}{name}")
+        except ConfigError as err:
+            for line in err.problems:
+                problem(line)
     return cls(**kwargs)
 
 
-def config_from_dict(data: dict) -> TrainerConfig:
-    data = dict(data or {})
-    cfg = _build(TrainerConfig, data)
-    cfg.check()
+def _checked(data: dict, source: str = "", checks: Callable[[TrainerConfig], list[str]] | None = None
+             ) -> TrainerConfig:
+    """Build, resolve the paths (paths.py: one rule) and check the values, then run `checks` (the
+    disk and cross-section checks of preflight.py) on it too; every problem in one ConfigError."""
+    with collecting() as problems:
+        cfg = _build(TrainerConfig, dict(data or {}))
+        cfg.check()
+    written = {f"{s}.{k}": getattr(getattr(cfg, s), k) for s, k in PATH_FIELDS}
+    resolve_config_paths(cfg)
+    # what the file said, for messages about a path (not a dataclass field: to_dict leaves it out)
+    cfg.__dict__["written_paths"] = written
+    cfg.__dict__["source"] = source
+    if checks is not None:       # a field that failed above has its default here: checked as it stands
+        problems = problems + [p for p in checks(cfg) if p not in problems]
+    if problems:
+        raise ConfigError.of(problems, source)
     return cfg
+
+
+def config_from_dict(data: dict) -> TrainerConfig:
+    """A checked config from a mapping; relative paths are read from the working folder (paths.RULE)."""
+    return _checked(data)
 
 
 def _parse_scalar(text: str) -> Any:
@@ -141,12 +166,18 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainerConfig:
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                checks: Callable[[TrainerConfig], list[str]] | None = None) -> TrainerConfig:
+    """The YAML file with `--set` overrides applied, checked; every path field absolute (paths.RULE).
+    `checks(cfg)` adds problems of its own to the same message (preflight.load_checked)."""
     data: dict = {}
+    source = ""
     if path is not None:
         path = Path(path)
+        source = str(path)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(f"config file {path.resolve()} does not exist"
+                              + (f"; shipped configs: {', '.join(shipped_configs())}" if path.suffix else ""))
         with open(path) as f:
             try:
                 data = yaml.safe_load(f) or {}
@@ -154,27 +185,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                 raise ConfigError(f"{path}: not valid YAML ({err})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections (model, train, ...)")
-        data = _resolve_relative_paths(data, path.parent)
     data = apply_overrides(data, overrides or [])
-    return config_from_dict(data)
+    return _checked(data, source, checks)
 
 
-def _resolve_relative_paths(data: dict, base: Path) -> dict:
-    """Paths in a config file are relative to the file (not to where the command runs)."""
-    def fix(section: str, key: str):
-        sec = data.get(section)
-        if isinstance(sec, dict) and isinstance(sec.get(key), str) and sec[key]:
-            p = Path(sec[key]).expanduser()
-            if not p.is_absolute() and (base / p).exists():
-                sec[key] = str(base / p)
-    for section, key in (("data", "prompts"), ("data", "edits"), ("model", "path"), ("model", "config_path")):
-        fix(section, key)
-    return data
+def shipped_configs() -> list[str]:
+    """The example configs, as paths relative to the repository (trainer/configs/*.yaml)."""
+    return [f"trainer/configs/{p.name}" for p in sorted(CONFIGS.glob("*.yaml"))]
 
 
 def describe(cls=TrainerConfig, prefix: str = "") -> str:
     """Every field with its default and help text (for `python -m trainer config-help`)."""
-    lines = []
+    lines = [] if prefix else [f"Paths: {RULE}.", ""]
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = _strip_optional(hints[f.name])

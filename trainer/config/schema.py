@@ -10,14 +10,57 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Iterator, Literal
 
 from ..errors import UserError
+from .paths import RULE, PathProblem
 
 
 class ConfigError(UserError):
-    """A config value that cannot be used; the message names the field."""
+    """A config value that cannot be used; the message names the field. `problems` holds one line per
+    problem found (a config with several mistakes is reported in one message, one line each)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+    @classmethod
+    def of(cls, problems: list[str], source: str = "") -> "ConfigError":
+        """One problem: its line as it is. Several: a count, then one indented line each. With a
+        problem about a path, the path rule follows in brackets."""
+        note = f"paths: {RULE}" if any(isinstance(p, PathProblem) for p in problems) else ""
+        if len(problems) == 1:
+            return cls(problems[0] + (f" ({note})" if note else ""), problems)
+        where = f" in {source}" if source else ""
+        lines = [f"{len(problems)} problems{where}:"] + [f"  - {p}" for p in problems]
+        lines += [f"  ({note})"] if note else []
+        return cls("\n".join(lines), problems)
+
+
+# While `collecting()` is active, a failed check is recorded here instead of raised, so every
+# problem of a config is reported at once.
+_collector: ContextVar[list[str] | None] = ContextVar("paretoslider_config_problems", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[str]]:
+    """Record failed checks instead of raising at the first: `with collecting() as problems: cfg.check()`."""
+    token = _collector.set([])
+    try:
+        yield _collector.get()
+    finally:
+        _collector.reset(token)
+
+
+def problem(line: str) -> None:
+    """A failed check: recorded while collecting, else raised as a ConfigError."""
+    found = _collector.get()
+    if found is None:
+        raise ConfigError(line)
+    found.append(line)
 
 
 def _f(default: Any = dataclasses.MISSING, help: str = "", factory: Any = None):
@@ -28,7 +71,7 @@ def _f(default: Any = dataclasses.MISSING, help: str = "", factory: Any = None):
 
 def _need(cond: bool, where: str, msg: str, value: Any) -> None:
     if not cond:
-        raise ConfigError(f"{where}: {msg} (got {value!r})")
+        problem(f"{where}: {msg} (got {value!r})")
 
 
 def one_of(choices: typing.Sequence[Any]) -> str:
@@ -59,7 +102,8 @@ class ModelConfig(Section):
     backbone: Literal["sd3", "flux_kontext", "ltx2", "toy"] = _f(
         "sd3", "backbone: sd3 (SD3/SD3.5 text-to-image) | flux_kontext (editing) | ltx2 (LTX-2 text-to-video) | "
                "toy (the CPU demo's 16 px model); a ready backbone passed to trainer.run.train.run is used instead")
-    path: str = _f("", "local diffusers folder (with model_index.json) or single-file checkpoint (.safetensors)")
+    path: str = _f("", "local diffusers folder (with model_index.json) or single-file checkpoint (.safetensors); "
+                       "toy: empty = the shipped toy base")
     config_path: str = _f("", "with a single-file model.path: the local diffusers folder of the same model "
                               "(configs, tokenizers, VAE, text encoders)")
     variant: str = _f("", "free text written to the file's metadata, e.g. sd3.5-medium, flux-kontext-dev")
@@ -157,9 +201,11 @@ class ObjectiveSpec(Section):
 class DataConfig(Section):
     section = "data"
 
-    prompts: Any = _f(None, "text-to-image: a .txt file (one prompt a line) or an inline list of prompts")
-    edits: str = _f("", "editing: a .jsonl file of {\"image\": path, \"instruction\": text} (paths relative "
-                        "to the file) or a folder of images with same-name .txt instructions")
+    prompts: Any = _f(None, "text-to-image: a .txt file (one prompt a line), a shipped set by name (photo_vs_sketch, "
+                            "ltx2_motion, ltx2_heldout) or an inline list of prompts")
+    edits: str = _f("", "editing: a .jsonl file of {\"image\": path, \"instruction\": text} (image paths relative "
+                        "to the .jsonl), a folder of images with same-name .txt instructions, or the shipped "
+                        "example by name (edits: one placeholder pair)")
 
 
 @dataclass
@@ -315,7 +361,14 @@ class TrainerConfig:
         return len(self.objectives)
 
     def check(self) -> None:
-        """Every section's checks, then the rules that span sections. Raises ConfigError naming the field."""
+        """Every section's checks, then the rules that span sections. Raises one ConfigError naming
+        every bad field (one line each); inside `collecting()` it records them instead."""
+        if _collector.get() is None:
+            with collecting() as problems:
+                self.check()
+            if problems:
+                raise ConfigError.of(problems)
+            return
         m, p = self.model, self.preference
         m.check()
         _need(not (m.backbone == "ltx2" and p.block_modulation), "preference.block_modulation",

@@ -26,7 +26,7 @@ from ..backbones import build_backbone, resolve_dtype
 from ..backbones.base import Backbone
 from ..backbones.probe import probe_model
 from ..config import load_config
-from ..errors import UserError, cli_exit_code, log, warnings_on_stderr
+from ..errors import MissingPathError, UserError, cli_exit_code, log, warnings_on_stderr
 from ..rewards import build_reward
 from .evaluate import evaluate_file, load_eval_samples
 from .file_checks import check_model, check_objectives
@@ -130,9 +130,25 @@ def _samples(args: argparse.Namespace, cfg):
     return load_eval_samples(prompts, edits)
 
 
+def _sample_note(strips: dict | None) -> str:
+    """When the strips are a sample of the prompts, say so (and how to get them all)."""
+    if not strips or strips["written"] >= strips["of"]:
+        return ""
+    return f" (strips for the first {strips['written']} of {strips['of']} prompts; --max-strips {strips['of']} for all)"
+
+
+def _require_file(file: str) -> None:
+    """A missing file, in the trainer's terms (the core's own message serves every caller)."""
+    p = Path(file).expanduser().resolve()
+    if not p.is_file():
+        raise MissingPathError(f"{p} does not exist; give the ParetoSlider file `python -m trainer train` wrote "
+                               "(its config's output.dir/output.name, e.g. runs/toy_cpu/toy_cpu.safetensors)")
+
+
 def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict[str, Any]:
     # everything that can be checked without a model is, first: the file, the config, the scorers
     # against the file's objectives, the model's identity, the scorers' servers, the data
+    _require_file(args.file)
     meta = read_metadata(args.file)
     cfg = None
     if args.config or backbone is None:
@@ -166,6 +182,7 @@ def run_eval(args: argparse.Namespace, backbone: Backbone | None = None) -> dict
                             lora_strength=args.lora_strength, progress=not args.no_progress)
     print(f"eval: hypervolume {summary['hypervolume']:.6g} (reference {summary['reference']}); "
           f"wrote {summary['outputs']['json']}, {summary['outputs']['plot']}, {summary['outputs']['strips']}/"
+          + _sample_note(summary.get("strips"))
           + (f", {summary['outputs']['preview']}" if "preview" in summary["outputs"] else "")
           + (f"; front stored in {args.file}" if summary.get("front_written_to") else ""))
     return summary

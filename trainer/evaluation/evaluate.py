@@ -10,7 +10,8 @@ the deterministic Euler ODE over `backbone.sigmas` (trainer.sampling). Writes in
 - eval.json: per ω the mean/std of every scorer, the base model's scores, the hypervolume of the
   per-ω means (with the reference point used), non-dominated ω, Spearman(score, ω_k);
 - front.png: the measured front (points coloured by ω, annotated with ω, base model marked);
-- strips/NN.png: per prompt, the images across ω with ω labels;
+- strips/<prompt>.png: per prompt, the base image and the images across ω with ω labels (the first
+  `max_strips` prompts: the summary's `strips` says how many of how many);
 and stores the front in the file's metadata (`front`), rewriting the file atomically.
 
 Programmatic: `evaluate_file(path, backbone, samples, scorers, out_dir)` or the lower-level
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -83,10 +85,11 @@ def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_front(summary, out / "front.png", title=path.stem, end=end)
-    strips = _write_strips(result, meta, max_strips, out / "strips", getattr(backbone, "frame_rate", 8.0))
+    strips, names = _write_strips(result, meta, max_strips, out / "strips", getattr(backbone, "frame_rate", 8.0))
     summary["outputs"] = {"json": str(out / "eval.json"), "plot": str(out / "front.png"), "strips": str(strips)}
-    if (strips / "00.gif").is_file():      # a video file: its first prompt's preview beside the front plot
-        shutil.copyfile(strips / "00.gif", out / ".preview.gif.tmp")
+    summary["strips"] = {"written": len(names), "of": len(result.samples), "files": [f"{n}.png" for n in names]}
+    if names and (strips / f"{names[0]}.gif").is_file():   # a video file: its first prompt's preview by the plot
+        shutil.copyfile(strips / f"{names[0]}.gif", out / ".preview.gif.tmp")
         os.replace(out / ".preview.gif.tmp", out / "preview.gif")
         summary["outputs"]["preview"] = str(out / "preview.gif")
     if write_front:
@@ -97,23 +100,40 @@ def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample
     return summary
 
 
+def strip_names(prompts: Sequence[str]) -> list[str]:
+    """File stems named by prompt ("red circle" → "red_circle"); a repeat (another seed, the same
+    instruction on another image) gets _2, _3, ..."""
+    names: list[str] = []
+    for prompt in prompts:
+        stem = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:60].rstrip("_") or "sample"
+        name, k = stem, 1
+        while name in names:
+            k += 1
+            name = f"{stem}_{k}"
+        names.append(name)
+    return names
+
+
 def _write_strips(result: SweepResult, meta: ParetoSliderMetadata, max_strips: int, folder: Path,
-                  fps: float = 8.0) -> Path:
-    """strips/NN.png: per (sample, seed) row, the base image (if sampled) and the images across ω;
-    for videos a frame strip per ω and strips/NN.gif, the videos playing side by side."""
+                  fps: float = 8.0) -> tuple[Path, list[str]]:
+    """strips/<prompt>.png: per (sample, seed) row, the base image (if sampled) and the images across
+    ω; for videos a frame strip per ω and strips/<prompt>.gif, the videos playing side by side.
+    Returns the folder and the file stems written (the first `max_strips` rows)."""
     folder.mkdir(exist_ok=True)
     labels = [omega_label(w) for w in result.omega.tolist()]
     objectives = "/".join(o.label for o in meta.objectives)
-    for j, (sample, imgs) in enumerate(zip(result.samples[:max_strips], result.images)):
+    rows = list(zip(result.samples[:max_strips], result.images))
+    names = strip_names([sample.prompt for sample, _ in rows])
+    for j, ((sample, imgs), name) in enumerate(zip(rows, names)):
         b = result.base_images[j] if result.base_images else None
         title = f"{sample.prompt}   (ω = {objectives})"
         if imgs.ndim == 5:      # videos: a frame strip per ω row and an animated preview
             from .video_preview import animated_preview, frame_strip
-            frame_strip(imgs, labels, title=title, base=b).save(folder / f"{j:02d}.png")
-            animated_preview(imgs, labels, folder / f"{j:02d}.gif", fps=fps, title=sample.prompt, base=b)
+            frame_strip(imgs, labels, title=title, base=b).save(folder / f"{name}.png")
+            animated_preview(imgs, labels, folder / f"{name}.gif", fps=fps, title=sample.prompt, base=b)
             continue
-        image_strip(imgs, labels, title=title, base=b).save(folder / f"{j:02d}.png")
-    return folder
+        image_strip(imgs, labels, title=title, base=b).save(folder / f"{name}.png")
+    return folder, names
 
 
 def _spec_of(s) -> Any:
@@ -128,8 +148,14 @@ def load_eval_samples(prompts: str | Path | Sequence[str] | None = None,
                       edits: str | Path | None = None) -> list[Sample]:
     """Held-out prompts (.txt, one per line, '#' comments, or a list) or edit pairs (.jsonl of
     {"image": path, "instruction": text}, or a folder of images with same-name .txt files), read
-    exactly as the trainer reads its data (trainer.data)."""
+    exactly as the trainer reads its data (trainer.data); a bare name is a shipped set, as in a
+    config (`--prompts ltx2_heldout`; trainer.config.paths)."""
+    from ..config.paths import resolve
     from ..data import read_edits, read_prompts
+    if isinstance(edits, (str, Path)) and edits:
+        edits = resolve(str(edits), ("data", "edits"))
+    if isinstance(prompts, (str, Path)):
+        prompts = resolve(str(prompts), ("data", "prompts"))
     if edits:
         rows = read_edits(str(edits))
         if not rows:

@@ -3,12 +3,14 @@
     plot_front(summary, "eval/front.png")                       # from trainer.evaluation.summary.summarize
     plot_fronts({"ParetoSlider": front, "fixed": point}, "cmp.png", "a", "b")
     image_strip(images, ["1/0", "0.5/0.5", "0/1"], title="a red cat").save("strip.png")
+    image_grid([row_a, row_b], ["base", "1/0", "0/1"], ["red circle", "blue square"]).save("grid.png")
 
 matplotlib and PIL are imported on first use; figures are written with the Agg backend.
 """
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from pareto_core.fonts import font
 
 from .sweep import omega_label
 
-__all__ = ["image_strip", "plot_front", "plot_fronts", "pyplot", "save_figure", "to_pil"]
+__all__ = ["hypervolume_caption", "image_grid", "image_strip", "plot_front", "plot_fronts", "pyplot", "save_figure",
+           "to_pil"]
 
 
 def pyplot():
@@ -71,7 +74,8 @@ def plot_front(summary: dict[str, Any], path: str | Path, title: str = "", end: 
         x = omega[:, min(end, omega.shape[1] - 1)]
         ax.errorbar(x, mean[n], yerr=std[n], fmt="-", color="0.6", zorder=1)
         ax.scatter(x, mean[n], c=colours, s=50, zorder=2, edgecolors="k", linewidths=0.5)
-        ax.set_xlabel(f"ω[{summary['objectives'][min(end, omega.shape[1] - 1)]}]")
+        ax.set_xlabel(f"weight on {summary['objectives'][min(end, omega.shape[1] - 1)]} "
+                      f"(ω = {'/'.join(summary['objectives'])})")
         ax.set_ylabel(n)
     for ax, (a, b) in zip(axes[0], pairs):
         x, y = mean[a], mean[b]
@@ -102,11 +106,31 @@ def plot_front(summary: dict[str, Any], path: str | Path, title: str = "", end: 
         ax.grid(alpha=0.3)
     if cmap is not None:
         sm = matplotlib.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
-        fig.colorbar(sm, ax=axes[0, -1], label=f"ω[{summary['objectives'][min(end, omega.shape[1] - 1)]}]")
-    hv = summary.get("hypervolume")
-    fig.suptitle((title + "  " if title else "") + (f"hypervolume {hv:.4g}" if hv is not None else ""), fontsize=10)
+        objectives = summary["objectives"]
+        fig.colorbar(sm, ax=axes[0, -1], label=f"weight on {objectives[min(end, omega.shape[1] - 1)]} "
+                                               f"(ω = {'/'.join(objectives)})")
+    # wrapped to the figure's width
+    caption = textwrap.fill(hypervolume_caption(summary), width=68 * panels, break_on_hyphens=False)
+    fig.suptitle("\n".join(x for x in (title, caption) if x), fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def hypervolume_caption(summary: dict[str, Any]) -> str:
+    """What the plot's hypervolume number is: the area (volume) the front dominates above the
+    reference point, with that point and where it came from, so two plots are read correctly."""
+    hv, ref = summary.get("hypervolume"), summary.get("reference")
+    if hv is None:
+        return ""
+    names = summary["scorers"]
+    if len(names) < 2 or ref is None:
+        return f"hypervolume {hv:.4g}"
+    what = "area" if len(names) == 2 else "volume"
+    point = ", ".join(f"{n} {v:.3g}" for n, v in zip(names, ref))
+    source = str(summary.get("reference_source", "")).split(";")[0]
+    source = "given with --reference" if source == "given" else f"the {source}" if source else ""
+    return (f"hypervolume {hv:.4g} = the {what} the front dominates above the reference point + ({point}"
+            + (f": {source})" if source else ")"))
 
 
 def plot_fronts(fronts: dict[str, dict[str, Any]], path: str | Path, x: str, y: str, title: str = "",
@@ -177,4 +201,31 @@ def image_strip(images: torch.Tensor, labels: Sequence[str], title: str = "", ti
         y0 = title_h + pad + r * (th + label_h + pad)
         canvas.paste(to_pil(t).resize((tw, th), resample), (x0, y0))
         draw.text((x0 + 2, y0 + th + 1), lab, fill="black", font=label_font)
+    return canvas
+
+
+def image_grid(rows: Sequence[torch.Tensor], column_labels: Sequence[str], row_labels: Sequence[str],
+               title: str = "", tile: int = 48):
+    """A PIL grid with labelled rows and columns: rows[i] is (N, 3, H, W), one image per column.
+    The left margin is as wide as the longest row label (none is cut off); small images are
+    upscaled (nearest) to `tile` pixels."""
+    from PIL import Image, ImageDraw
+    label_font = font(11)
+    pad, top = 3, 18
+    title_h = 18 if title else 0
+    left = int(max((label_font.getlength(lab) for lab in row_labels), default=0)) + 10
+    cols = max(len(r) for r in rows)
+    canvas = Image.new("RGB", (left + cols * (tile + pad) + pad, title_h + top + len(rows) * (tile + pad) + pad),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((pad, 3), title, fill="black", font=label_font)
+    for c, lab in enumerate(column_labels):
+        x = left + c * (tile + pad) + (tile - label_font.getlength(lab)) / 2
+        draw.text((x, title_h + 3), lab, fill="black", font=label_font)
+    for r, (images, lab) in enumerate(zip(rows, row_labels)):
+        y = title_h + top + r * (tile + pad)
+        draw.text((4, y + tile // 2 - 7), lab, fill="black", font=label_font)
+        for c, img in enumerate(images):
+            canvas.paste(to_pil(img).resize((tile, tile), Image.NEAREST), (left + c * (tile + pad), y))
     return canvas
