@@ -255,3 +255,56 @@ def test_train_timesteps_zero_is_the_references_count():
     from trainer.config import ConfigError
     with pytest.raises(ConfigError, match="GRPO: must be <= the 5 trajectory steps"):
         TrainSettings(algorithm="grpo", sample_steps=6, train_timesteps=6).check()
+
+
+def _with_preference(cfg, **preference):
+    from trainer.config import config_from_dict
+    d = cfg.to_dict()
+    d["preference"].update(preference)
+    return config_from_dict(d)
+
+
+def test_block_modulation_is_on_for_sd3_in_the_references_form_by_default(tiny_sd3_path, tmp_path):
+    from pareto_core import load_paretoslider
+    tr = Trainer(tiny_config(tiny_sd3_path, tmp_path / "run"), rewards=[brightness, redness])
+    e = tr.trainable.embedding
+    # the references' temb_blk_shared: SliderProjector (fourier, num_freqs 1), residual form, every block
+    assert (e.block_modulation, e.block_projector, e.num_frequencies, e.block_form, e.block_fraction) == \
+        (True, "fourier", 1, "residual", 1.0)
+    seen = []
+    tr.modules.block_modulation.extender.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach()))
+    omega = torch.tensor([[0.25, 0.75]])
+    with torch.no_grad():
+        tr.modules.block_vector(omega)
+    # sin/cos(π·2^0·ω) per component: ω1 = 0.25 → (sin π/4, cos π/4), ω2 = 0.75 → (sin 3π/4, cos 3π/4)
+    r = 2 ** -0.5
+    assert seen[0] == pytest.approx(torch.tensor([[r, r, r, -r]]), abs=1e-6)
+    with torch.no_grad():
+        assert float(tr.modules.block_vector(omega).abs().max()) == 0.0    # last layer zero: a fresh slider = base
+    tr.step()
+    with torch.no_grad():
+        assert float(tr.modules.block_vector(omega).abs().max()) > 0.0      # and it trains
+    meta = load_paretoslider(tr.export()).metadata.embedding
+    assert (meta.block_modulation, meta.block_projector, meta.num_frequencies) == (True, "fourier", 1)
+    tr.close()
+
+
+def test_block_modulation_stays_off_where_the_references_have_none_and_the_old_form_is_selectable(
+        tiny_sd3_path, tiny_kontext_path, tmp_path):
+    from trainer.config import ConfigError
+    flux = Trainer(tiny_config(tiny_kontext_path, tmp_path / "f", backbone="flux_kontext"),
+                   rewards=[brightness, redness])
+    assert flux.trainable.embedding.block_modulation is False and flux.modules.block_modulation is None
+    flux.close()
+    off = Trainer(_with_preference(tiny_config(tiny_sd3_path, tmp_path / "o"), block_modulation=False),
+                  rewards=[brightness, redness])
+    assert off.modules.block_modulation is None
+    off.close()
+    old = Trainer(_with_preference(tiny_config(tiny_sd3_path, tmp_path / "s"), block_projector="sinusoidal"),
+                  rewards=[brightness, redness])
+    assert (old.trainable.embedding.block_projector, old.trainable.embedding.num_frequencies) == ("sinusoidal", 8)
+    old.close()
+    with pytest.raises(ConfigError, match="preference.block_modulation: is for SD3 and Flux"):
+        _with_preference(tiny_config(tiny_sd3_path, tmp_path / "l", backbone="ltx2"), block_modulation=True)
+    with pytest.raises(ConfigError, match="preference.block_fraction: must be in"):
+        _with_preference(tiny_config(tiny_sd3_path, tmp_path / "x"), block_fraction=0.0)

@@ -122,8 +122,13 @@ def make_trainable(backbone, cfg, device: torch.device) -> Trainable:
     if cfg.model.gradient_checkpointing and hasattr(tr, "enable_gradient_checkpointing"):
         tr.enable_gradient_checkpointing()
     p = cfg.preference
+    # block modulation where the config (or, left empty, the references for its backbone) asks for it, and
+    # only on a backbone with joint blocks to modulate
+    block = p.uses_block_modulation(cfg.model.backbone) and bool(getattr(backbone, "joint_blocks", ""))
     embedding = EmbeddingConfig(num_objectives=cfg.num_objectives, width=backbone.width, hidden=p.hidden,
-                                block_modulation=p.block_modulation, num_frequencies=p.num_frequencies)
+                                block_modulation=block, num_frequencies=p.frequencies,
+                                block_projector=p.block_projector, block_form=p.block_form,
+                                block_fraction=p.block_fraction)
     torch.manual_seed(cfg.train.seed + 1)
     modules = PreferenceModules(embedding).to(device, torch.float32)
     policy = PolicyParams(tr, modules, export_ema=cfg.train.export_weights == "ema")

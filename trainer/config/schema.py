@@ -159,8 +159,19 @@ class PreferenceSettings(Section):
     section = "preference"
 
     hidden: int = _f(256, "hidden width of the ω → temb MLP")
-    block_modulation: bool = _f(False, "also add gate_mlp ⊙ m(ω) to every joint block's image stream")
-    num_frequencies: int = _f(8, "sinusoidal features per ω component for block modulation")
+    block_modulation: bool | None = _f(
+        None, "also modulate the joint blocks' image stream with a vector m(ω), the references' SD3 conditioning: "
+              "empty (null) = on for backbone sd3, as the references, off for flux_kontext, ltx2 and toy | true | false")
+    block_projector: Literal["fourier", "sinusoidal"] = _f(
+        "fourier", "m(ω)'s projector: fourier = the references' (sin/cos(π·2^k·ω) → 768 → 4 layers, ReLU) | "
+                   "sinusoidal = file-format version 1's MLP (the old behaviour)")
+    num_frequencies: int | None = _f(None, "frequencies per ω component of the block projector; empty = the "
+                                           "projector's own: fourier 1 (the references' num_freqs), sinusoidal 8")
+    block_form: Literal["residual", "affine", "scale_only", "shift_only"] = _f(
+        "residual", "how m(ω) enters a block: residual = h += gate_mlp ⊙ m (the references' default) | affine = "
+                    "(scale_mlp, shift_mlp) += m | scale_only | shift_only")
+    block_fraction: float = _f(1.0, "the first max(1, int(n × fraction)) of the n joint blocks are modulated "
+                                    "(the references' mod_block_fraction)")
     fixed: list[float] | None = _f(None, "train at one constant ω (fixed-weight baseline), e.g. [0.25, 0.75]")
     omegas_per_prompt: int = _f(2, "distinct ω sampled per prompt in each step")
     corner_prob: float = _f(0.1, "2 objectives: probability of a corner (one-hot) ω; else Dirichlet(1,1)")
@@ -169,9 +180,21 @@ class PreferenceSettings(Section):
                                 "reference: 0.35, was 0.3); the rest is Dirichlet(1,…,1)")
     lr_scale: float = _f(1.0, "learning-rate multiplier for the preference modules")
 
+    def uses_block_modulation(self, backbone: str) -> bool:
+        """block_modulation, or when empty the references' choice: on for SD3 (their model), off elsewhere."""
+        return self.block_modulation if self.block_modulation is not None else backbone == "sd3"
+
+    @property
+    def frequencies(self) -> int:
+        """num_frequencies, or the projector's own (fourier: the references' 1; sinusoidal: 8)."""
+        return self.num_frequencies or (1 if self.block_projector == "fourier" else 8)
+
     def check(self, num_objectives: int) -> None:
         super().check()
         _need(self.hidden >= 1, "preference.hidden", "must be >= 1", self.hidden)
+        _need(self.num_frequencies is None or self.num_frequencies >= 1, "preference.num_frequencies",
+              "must be >= 1 (or empty: the projector's own)", self.num_frequencies)
+        _need(0 < self.block_fraction <= 1, "preference.block_fraction", "must be in (0, 1]", self.block_fraction)
         _need(self.omegas_per_prompt >= 1, "preference.omegas_per_prompt", "must be >= 1", self.omegas_per_prompt)
         _need(0 <= self.corner_prob <= 1, "preference.corner_prob", "must be in [0, 1]", self.corner_prob)
         _need(self.vertex_prob >= 0 and self.edge_prob >= 0 and self.vertex_prob + self.edge_prob <= 1,
@@ -371,7 +394,7 @@ class TrainerConfig:
             return
         m, p = self.model, self.preference
         m.check()
-        _need(not (m.backbone == "ltx2" and p.block_modulation), "preference.block_modulation",
+        _need(not (m.backbone == "ltx2" and p.block_modulation is True), "preference.block_modulation",
               "is for SD3 and Flux; LTX-2 takes ω through its video timestep embedding only", p.block_modulation)
         self.lora.check()
         self.train.check()
