@@ -13,6 +13,7 @@ from ..pareto_core import PreferenceError, parse_preference
 from ..pareto_core.schedule import AXES, CURVES, OmegaSchedule, parse_keypoints, start_end_schedule
 from .errors import user_errors
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
+from .sweep_noise import keep_noise_choice
 
 
 def build_schedule(slider, start, end: str, curve: str, keypoints: str, axis: str):
@@ -24,7 +25,7 @@ def build_schedule(slider, start, end: str, curve: str, keypoints: str, axis: st
                                   "or Preference Sweep to start, or write the whole path as keypoints")
         start = start if torch.is_tensor(start) else torch.as_tensor(parse_preference(start))
         schedule = start_end_schedule(start, torch.tensor(parse_preference(end), dtype=torch.float32), curve)
-    return schedule.validated(slider.check_preference)
+    return keep_noise_choice(start, schedule.validated(slider.check_preference))
 
 
 class ParetoSliderSchedule(io.ComfyNode):

@@ -27,12 +27,21 @@ def noise_per_row(omega: torch.Tensor) -> torch.Tensor:
     return omega
 
 
+def keep_noise_choice(start, schedule: OmegaSchedule) -> OmegaSchedule:
+    """A schedule from a sweep keeps the sweep's noise choice (the mark rides on its ω tensors,
+    which the schedule builds anew)."""
+    if getattr(start, _PER_ROW, False):
+        for w in schedule.omegas:
+            setattr(w, _PER_ROW, True)
+    return schedule
+
+
 def wants_same_noise(preference) -> bool:
     """Whether sampling with this preference should give every row the same noise: it has one ω
     per image (a sweep, or a schedule from one) and was not marked per row."""
-    if getattr(preference, _PER_ROW, False):
-        return False
     omegas = preference.omegas if isinstance(preference, OmegaSchedule) else (preference,)
+    if any(getattr(w, _PER_ROW, False) for w in omegas):
+        return False
     return any(torch.is_tensor(w) and w.dim() == 2 and w.shape[0] > 1 for w in omegas)
 
 

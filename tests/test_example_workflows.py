@@ -460,6 +460,22 @@ def test_trained_templates_say_how_to_make_their_file(path):
         assert config.endswith(CONFIGS[path.stem]) and "python -m trainer train" in make and "LoRA" in make
 
 
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_slider_files_declare_their_folder_for_the_missing_models_panel(path):
+    """ComfyUI's frontend files a missing model under the `directory` of the node's
+    properties.models entry with the widget's file name (else under "Unknown"): a trained file
+    goes in paretoslider/, a LoRA in loras/. No `url`: a slider trained on your rewards cannot be
+    downloaded (the Loader's line says how to make one), and the template's LoRAs are examples."""
+    folder = {"ParetoSliderLoader": "paretoslider", "ParetoSliderFromLoras": "loras"}
+    for node in load(path)["nodes"]:
+        if node["type"] not in folder:
+            continue
+        files = [v for v in node["widgets_values"] if isinstance(v, str) and v.endswith(".safetensors")]
+        models = node["properties"].get("models", [])
+        assert files and [m["name"] for m in models] == files, f"{path.name}: {node['type']} declares {models}"
+        assert all(m["directory"] == folder[node["type"]] and "url" not in m for m in models), models
+
+
 def test_inputs_a_template_loads_are_shipped():
     """LoadImage reads input/: the extension copies example_workflows/input/ there (example_inputs.py)."""
     for path in WORKFLOWS:

@@ -115,6 +115,7 @@ function setupPadNode(node, valueName, Controller) {
   track(pref);
   pref.sync(true);
   pref.resize();
+  pref.sizedByUs();   // a saved workflow's size, set by configure afterwards, is the user's
 
   // the value was set with its callback (a linked primitive, the properties panel, …)
   chainCallback(stringWidget, "callback", () => {

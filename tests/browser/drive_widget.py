@@ -23,6 +23,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 URL = ""
+REPORT_SHOTS = "."
 CHROMIUM = os.environ.get("PARETOSLIDER_CHROMIUM", "/usr/bin/chromium")
 FILES = {2: "tiny_two_objectives.safetensors", 3: "tiny_three_objectives.safetensors",
          5: "tiny_five_objectives.safetensors"}
@@ -456,6 +457,64 @@ def scenario_no_loader(browser, report):
     r["no_route"] = page.evaluate(JS_STATE, node_id)
 
 
+def scenario_status_shrink(browser, report, vue: bool):
+    """A long status (the Loader's file is missing) grows the Preference node; once a file is
+    chosen the status is short and the node gives the room back: its height then is a fresh
+    node's with that file."""
+    r = report.setdefault("status_shrink_vue" if vue else "status_shrink", {})
+    page = open_app(browser, URL, vue)
+    height = """(id) => {
+      const node = window.app.graph.getNodeById(id);
+      const el = document.querySelector(`[data-node-id="${id}"]`);
+      return { size: node.size[1], dom: el ? el.getBoundingClientRect().height / window.app.canvas.ds.scale : null,
+               status: node.__paretoslider.root.querySelector(".ps-status").textContent };
+    }"""
+    node_id = page.evaluate(JS_BUILD, ["does_not_exist.safetensors", vue])
+    wait_state(page, node_id, lambda st: "does_not_exist" in (st["status"] or ""))
+    page.wait_for_timeout(800)
+    r["long"] = page.evaluate(height, node_id)
+    page.screenshot(path=str(Path(REPORT_SHOTS) / f"status_long_{'vue' if vue else 'classic'}.png"))
+    loader = page.evaluate("(id) => window.app.graph.getNodeById(id).getInputNode(0).id", node_id)
+    page.evaluate(JS_SET_WIDGET, [loader, "slider_name", FILES[2], False])
+    wait_state(page, node_id, lambda st: "objective 1" not in st["labels"])
+    page.wait_for_timeout(800)
+    r["after"] = page.evaluate(height, node_id)
+    # a new Preference node on the same Loader: the height the short status needs
+    fresh = page.evaluate("""(loaderId) => {
+      const app = window.app;
+      const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+      const pref = LiteGraph.createNode("ParetoSliderPreference");
+      pref.pos = [800, 80];
+      app.graph.add(pref);
+      app.graph.getNodeById(loaderId).connect(0, pref, 0);
+      pref.setSize([340, pref.computeSize()[1]]);
+      return pref.id;
+    }""", loader)
+    wait_state(page, fresh, lambda st: "objective 1" not in st["labels"])
+    page.wait_for_timeout(800)
+    r["fresh"] = page.evaluate(height, fresh)
+    # a node added from the library, not yet connected (a long "connect ..." status), then connected
+    new = page.evaluate("""() => {
+      const app = window.app;
+      const LiteGraph = window.LiteGraph ?? window.comfyAPI.litegraph?.LiteGraph;
+      const pref = LiteGraph.createNode("ParetoSliderPreference");
+      pref.pos = [800, 420];
+      app.graph.add(pref);
+      return pref.id;
+    }""")
+    wait_state(page, new, lambda st: "connect" in (st["status"] or "").lower())
+    page.wait_for_timeout(800)
+    r["new_unconnected"] = page.evaluate(height, new)
+    page.evaluate("""([loaderId, id]) => {
+      const g = window.app.graph;
+      g.getNodeById(loaderId).connect(0, g.getNodeById(id), 0);
+    }""", [loader, new])
+    wait_state(page, new, lambda st: "objective 1" not in st["labels"])
+    page.wait_for_timeout(800)
+    r["new_connected"] = page.evaluate(height, new)
+    page.screenshot(path=str(Path(REPORT_SHOTS) / f"status_after_{'vue' if vue else 'classic'}.png"))
+
+
 def type_into_widget(page, node_id: int, name: str, text: str, vue: bool) -> None:
     """Type into an (empty) text widget as a user does: the Vue node's input, or a click on the
     canvas widget (which opens the frontend's prompt box), then Enter."""
@@ -545,6 +604,15 @@ def scenario_schedule(browser, report, shots: Path, vue: bool):
     pref_value = page.evaluate(JS_STATE, pref)["value"]
     r["pref_after_drag"] = pref_value
     r["start_followed"] = wait_state(page, sched, lambda st: st["start_left"] == "10%")
+    if not vue:   # the two nodes side by side in one picture, clear of each other (badges too) and
+        # of the window's tabs and Run bar
+        page.evaluate("""([p, s]) => {
+          const g = window.app.graph, pref = g.getNodeById(p), sched = g.getNodeById(s);
+          sched.pos = [pref.pos[0] + pref.size[0] + 40, pref.pos[1]];
+          const ds = window.app.canvas.ds;
+          ds.offset = [100 / ds.scale - pref.pos[0], 150 / ds.scale - pref.pos[1]];
+          window.app.canvas.setDirty(true, true);
+        }""", [pref, sched])
     shoot(page, [pref, sched] if not vue else sched, shots / f"schedule_widget{'_vue' if vue else ''}.png")
     ser = page.evaluate(JS_SERIALIZE, sched)
     r["widgets_values"] = ser["widgets_values"]
@@ -656,8 +724,47 @@ JS_OPENED = """async () => {
       }
     }
   }
+  // every node's box on screen: Vue, its element (the source badge is inside, at the bottom);
+  // classic, title + body from the canvas and the badges drawn above the title (drawBadges)
+  const LG = window.LiteGraph ?? window.comfyAPI.litegraph.LiteGraph;
+  const sx = (x) => (x + ds.offset[0]) * ds.scale + cr.left, sy = (y) => (y + ds.offset[1]) * ds.scale + cr.top;
+  const rect = (l, t, r, b) => [l, t, r, b].map((v) => Math.round(v * 10) / 10);
+  const boxes = app.graph.nodes.map((n) => {
+    const vueEl = document.querySelector(`[data-node-id="${n.id}"]`);
+    const out = { id: n.id, type: n.type, title: n.title };
+    if (vueEl) {
+      const r = vueEl.getBoundingClientRect();
+      out.body = rect(r.left, r.top, r.right, r.bottom);
+      return out;
+    }
+    const th = LG.NODE_TITLE_HEIGHT, gap = 2;
+    out.body = rect(sx(n.pos[0]), sy(n.pos[1] - th), sx(n.pos[0] + n.size[0]), sy(n.pos[1] + n.size[1]));
+    const badges = (n.badges ?? []).map((b) => (typeof b === "function" ? b() : b)).filter((b) => b?.visible);
+    if (badges.length) {
+      const ctx = app.canvas.ctx;
+      const w = badges.reduce((acc, b) => acc + b.getWidth(ctx) + gap, 0);
+      const h = Math.max(...badges.map((b) => b.height));
+      const left = n.badgePosition === "top-left" ? n.pos[0] : n.pos[0] + n.size[0] - w;
+      out.badge = rect(sx(left), sy(n.pos[1] - th - gap - h), sx(left + w), sy(n.pos[1] - th - gap));
+    }
+    return out;
+  });
+  // the part of the window where the graph is seen: right of the side bar, below the tabs and the
+  // floating top bar (menu, Run), above the zoom buttons
+  const edge = (sel, side, fallback) => {
+    const e = document.querySelector(sel);
+    const r = e?.getBoundingClientRect();
+    return r && r.width && r.height ? r[side] : fallback;
+  };
+  const frame = [
+    edge(".side-tool-bar-container", "right", cr.left),
+    Math.max(edge(".workflow-tabs-container", "bottom", cr.top), edge(".actionbar-container", "bottom", cr.top)),
+    cr.right,
+    edge(".p-buttongroup:has([data-testid=zoom-controls-button])", "top", cr.bottom),
+  ].map(Math.round);
   const threshold = setting("LiteGraph.Canvas.LowQualityRenderingZoomThreshold") ?? 0.6;
   return { cut, overflow, missing, scale: ds.scale, low_quality_threshold: threshold,
+           low_quality: !!app.canvas.low_quality, boxes, frame, offset: [...ds.offset],
            viewport: [window.innerWidth, window.innerHeight] };
 }"""
 
@@ -677,34 +784,71 @@ def scenario_templates(browser, report, shots: Path, names, vue: bool = False):
         page.screenshot(path=str(shots / f"opened_{'vue' if vue else 'classic'}_{name}.png"))
         if vue:
             continue
-        try:  # a thumbnail of the graph for the template browser
-            page.evaluate("""async () => {
+        try:  # a thumbnail for the template browser: the graph as it opens (a fit-to-view of a large
+            # graph would fall below the low-quality threshold: blank boxes), badges included
+            page.evaluate("""() => {
               const app = window.app;
               app.canvas.deselectAll?.();
-              await app.extensionManager.command.execute('Comfy.Canvas.FitView');
+              app.canvas.show_info = false;     // no render stats in the picture
+              app.canvas.setDirty(true, true);
             }""")
-            page.wait_for_timeout(600)
-            rect = page.evaluate("""() => {  // the graph's bounding box on screen, plus a margin
-              const app = window.app, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
-              const title = (window.LiteGraph ?? window.comfyAPI.litegraph.LiteGraph).NODE_TITLE_HEIGHT;
-              let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-              for (const n of app.graph.nodes) {
-                x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - title);
-                x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]);
-              }
-              const sx = (x) => (x + ds.offset[0]) * ds.scale + r.left, sy = (y) => (y + ds.offset[1]) * ds.scale + r.top;
-              const m = 16, left = Math.max(r.left, sx(x0) - m), top = Math.max(r.top, sy(y0) - m);
-              return {x: left, y: top, width: Math.min(r.right, sx(x1) + m) - left, height: Math.min(r.bottom, sy(y1) + m) - top};
-            }""")
-            page.screenshot(path=str(shots / f"{name}.jpg"), type="jpeg", quality=82, scale="css", clip=rect)
+            page.wait_for_timeout(300)
+            opened, m = out[name]["opened"], 12
+            parts = [b[k] for b in opened["boxes"] for k in ("body", "badge") if k in b]
+            left, top, right, bottom = opened["frame"]
+            x0, y0 = max(left, min(p[0] for p in parts) - m), max(top, min(p[1] for p in parts) - m)
+            x1, y1 = min(right, max(p[2] for p in parts) + m), min(bottom, max(p[3] for p in parts) + m)
+            page.screenshot(path=str(shots / f"{name}.jpg"), type="jpeg", quality=82, scale="css",
+                            clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+            page.evaluate("() => { window.app.canvas.show_info = true; }")
         except PlaywrightError as err:
             out[name]["thumbnail_error"] = str(err)
+
+
+def scenario_missing_models(browser, report, names):
+    """ComfyUI's missing-models panel for a template whose files a new user lacks: each template's
+    model files renamed to ones the server does not have (the widget value and its
+    properties.models entry), the panel opened from the error overlay; its group headings."""
+    page = open_app(browser, URL, False, viewport=(1600, 900), scale=1)
+    page.evaluate("""async () => {
+      await window.app.extensionManager.setting.set('Comfy.Workflow.ShowMissingModelsWarning', true);
+    }""")
+    out = report.setdefault("missing_models", {})
+    for name in names:
+        wf = json.loads(page.evaluate("""async (name) => {
+          const api = window.comfyAPI.api.api;
+          const index = await (await api.fetchApi("/workflow_templates")).json();
+          const pack = Object.keys(index).find((k) => index[k].includes(name));
+          return await (await api.fetchApi(`/workflow_templates/${pack}/${name}.json`)).text();
+        }""", name))
+        renamed = []
+        for n in wf["nodes"]:
+            for m in n.get("properties", {}).get("models", []):
+                renamed.append("missing_" + m["name"])
+                n["widgets_values"] = [renamed[-1] if v == m["name"] else v for v in n["widgets_values"]]
+                m["name"] = renamed[-1]
+        page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'missing models'); }", wf)
+        overlay = page.locator("[data-testid=error-overlay]")
+        overlay.wait_for(state="visible", timeout=10000)
+        overlay.get_by_role("button", name="Show missing models").click()
+        page.get_by_text("Missing Models (").first.wait_for(state="visible", timeout=10000)
+        for file in renamed:
+            page.get_by_text(file).first.wait_for(state="visible", timeout=10000)
+        page.wait_for_timeout(500)
+        out[name] = page.evaluate("""() => {
+          const lines = document.body.innerText.split("\\n").map((l) => l.trim()).filter(Boolean);
+          const i = lines.findIndex((l) => l.startsWith("Missing Models ("));
+          return lines.slice(i, i + 12);
+        }""")
+        page.screenshot(path=str(Path(REPORT_SHOTS) / f"missing_models_{name}.png"))
 
 
 def main(argv):
     global URL
     URL = argv[1].rstrip("/")
+    global REPORT_SHOTS
     report_path, shot_dir = Path(argv[2]), Path(argv[3])
+    REPORT_SHOTS = shot_dir
     templates = argv[4:]
     shot_dir.mkdir(parents=True, exist_ok=True)
     report = REPORT
@@ -726,8 +870,11 @@ def main(argv):
                 "triangle_vue": lambda: scenario_triangle(browser, report, shot_dir, True),
                 "bars": lambda: scenario_bars(browser, report, shot_dir),
                 "no_loader": lambda: scenario_no_loader(browser, report),
+                "status_shrink": lambda: scenario_status_shrink(browser, report, False),
+                "status_shrink_vue": lambda: scenario_status_shrink(browser, report, True),
                 "templates": lambda: scenario_templates(browser, report, shot_dir, templates),
                 "templates_vue": lambda: scenario_templates(browser, report, shot_dir, templates, True),
+                "missing_models": lambda: scenario_missing_models(browser, report, templates),
             }
             # PARETOSLIDER_SCENARIOS=loras,schedule runs only those (while working on one)
             only = [x for x in os.environ.get("PARETOSLIDER_SCENARIOS", "").split(",") if x]

@@ -290,6 +290,20 @@ def test_missing_loader_or_file_falls_back_to_generic_labels(report):
     assert "unavailable" in r["no_route"]["status"]
 
 
+@pytest.mark.parametrize("tag", ["status_shrink", "status_shrink_vue"])
+def test_node_shrinks_back_when_a_long_status_clears(report, tag):
+    r = _scenario(report, tag)
+    assert r["long"]["size"] > r["fresh"]["size"] + 10, f"the long status did not need more room: {r}"
+    assert r["after"]["status"] != r["long"]["status"]
+    assert abs(r["after"]["size"] - r["fresh"]["size"]) <= 2, f"the node kept the long status' height: {r}"
+    if r["fresh"]["dom"] is not None:   # Vue: the node element, not only the graph's size
+        assert abs(r["after"]["dom"] - r["fresh"]["dom"]) <= 2, r
+    # a node added unconnected is sized for its "connect ..." line; connected, it needs less
+    new, connected = r["new_unconnected"], r["new_connected"]
+    assert connected["status"] == r["fresh"]["status"] and connected["size"] <= new["size"], r
+    assert connected["size"] <= r["fresh"]["size"] + 2, f"a new node kept its first status' height: {r}"
+
+
 LORA_MODES = ["loras", "loras_vue"]
 
 
@@ -441,7 +455,7 @@ def test_example_workflow_loads_as_a_template(report, name):
     if name == SDXL_TEMPLATE:   # it opens at its saved zoom (readable), not zoomed out to fit
         saved = json.loads((ROOT / "example_workflows" / f"{name}.json").read_text(encoding="utf-8"))
         saved_view = saved["extra"]["ds"]
-        assert saved_view["scale"] >= 0.8 and t["view"]["scale"] == pytest.approx(saved_view["scale"]), t["view"]
+        assert saved_view["scale"] >= 0.7 and t["view"]["scale"] == pytest.approx(saved_view["scale"]), t["view"]
     if name in LORA_TEMPLATES:
         # no trained file: the pads are labelled with the LoRA node's names
         assert t["recommended"] is None
@@ -465,8 +479,10 @@ def test_example_workflow_loads_as_a_template(report, name):
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_template_opens_readable_at_1600x900(report, name, mode):
     """As the template browser opens it, in a 1600 × 900 window: nothing missing, no text cut by
-    its box (our lines; in the Vue renderer every text in a node), no widget out of its node, and
-    a zoom at or above the frontend's low-quality threshold (below it nodes are blank boxes)."""
+    its box (our lines; in the Vue renderer every text in a node), no widget out of its node,
+    a zoom at or above the frontend's low-quality threshold (below it nodes are blank boxes),
+    every node in sight (not under the side bar, the tabs, the Run bar or the zoom buttons) and
+    none covering another, the node-source badges ComfyUI draws above a title included."""
     t = _scenario(report, "templates" if mode == "classic" else "templates_vue").get(name)
     assert t is not None and "error" not in t, (t or {}).get("error")
     o = t["opened"]
@@ -475,7 +491,41 @@ def test_template_opens_readable_at_1600x900(report, name, mode):
     assert o["cut"] == [], f"{name} ({mode}): text cut by its box: {o['cut']}"
     assert o["overflow"] == [], f"{name} ({mode}): a widget sticks out of its node: {o['overflow']}"
     assert o["scale"] >= max(0.6, o["low_quality_threshold"]), f"{name} opens at {o['scale']:.2f} zoom"
+    assert not o["low_quality"], f"{name} ({mode}) opens drawn in low quality at {o['scale']:.2f} zoom"
+    # the whole graph in sight, and no node (title, body, source badge) covering another
+    left, top, right, bottom = o["frame"]
+    for b in o["boxes"]:
+        for part in ("body", "badge"):
+            if part in b:
+                x0, y0, x1, y1 = b[part]
+                assert x0 >= left - 1 and y0 >= top - 1 and x1 <= right + 1 and y1 <= bottom + 1, (
+                    f"{name} ({mode}): {b['title']}'s {part} {b[part]} is outside the view {o['frame']}")
+    for a in o["boxes"]:
+        for b in o["boxes"]:
+            if a["id"] == b["id"]:
+                continue
+            for part in ("body", "badge"):
+                if part in a:
+                    assert not _overlap(a[part], b["body"]), (
+                        f"{name} ({mode}): {a['title']}'s {part} {a[part]} covers {b['title']} {b['body']}")
     assert t["prompt_error"] is None
+
+
+def _overlap(a, b) -> bool:
+    """Two screen rectangles [left, top, right, bottom] share more than a pixel."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > 1 and min(a[3], b[3]) - max(a[1], b[1]) > 1
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_missing_models_panel_names_the_folder_of_each_missing_file(report, name):
+    """A new user lacks the trained file (or the LoRAs): ComfyUI's missing-models panel files them
+    under the folder they go in (the template's properties.models), not under "Unknown". No URL:
+    nobody can download a slider trained on your own rewards; the Loader's line says how to make it."""
+    lines = _scenario(report, "missing_models").get(name)
+    assert lines, f"the missing-models panel did not open for {name}"
+    want = "loras (2)" if name in LORA_TEMPLATES else "paretoslider (1)"
+    assert want in lines, f"{name}: missing-models panel shows {lines}"
+    assert not [line for line in lines if line.startswith("Unknown")], f"{name}: {lines}"
 
 
 def test_loader_names_the_missing_file_where_it_goes_and_how_to_make_it(report):

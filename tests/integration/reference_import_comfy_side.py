@@ -1,5 +1,5 @@
 """ComfyUI's half of the reference-import parity test (run with ComfyUI's python by
-test_reference_import.py):
+test_reference_import_comfyui.py):
 
     python reference_import_comfy_side.py COMFYUI_DIR REPO WORK_DIR
 

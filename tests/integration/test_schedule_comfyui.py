@@ -64,6 +64,24 @@ def test_a_sweep_as_the_start_moves_every_row_to_the_end(comfy):
     assert lat.shape[0] == 3 and (lat[0] - lat[2]).abs().max() > 1e-3
 
 
+def test_a_schedule_from_a_sweep_keeps_the_sweeps_noise_choice(comfy):
+    """Sweep → Schedule → Apply: rows share one noise unless the Sweep says 'per row', which the
+    schedule carries through. The middle row of an edge sweep of 3 is ω (0.5, 0.5) from start to end:
+    with one noise it is the single image at that ω; per row it has its own noise."""
+    def sweep_schedule(prefix, noise):
+        g = scheduled("sd3", prefix, "0.5, 0.5", sweep=3, end="0.5, 0.5")
+        g["pref"]["inputs"]["noise"] = noise       # graph() names the Sweep node "pref"
+        return g
+    single = run_latent(comfy, graph("sd3", slider=SLIDER.format(arch="sd3"), preference="0.5, 0.5",
+                                     prefix="s_noise_single", steps=4))
+    same = run_latent(comfy, sweep_schedule("s_noise_same", "same for every row"))
+    own = run_latent(comfy, sweep_schedule("s_noise_own", "per row"))
+    torch.testing.assert_close(same[1:2], single, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(own[0], same[0], rtol=1e-4, atol=1e-5)    # the first row's noise is the seed's
+    assert float((own[1] - same[1]).abs().mean()) > 10 * float((same[1:2] - single).abs().mean()) + 1e-3, (
+        "per row: the middle row should start from its own noise, not the first row's")
+
+
 def test_bad_keypoints_get_a_clear_message(comfy):
     r = comfy.run(scheduled("sd3", "s_bad", "1, 0", keypoints="0: 1, 0\nhalf: 0, 1"))
     assert not r.ok and r.error.startswith("ParetoSliderError: keypoint line 2: 'half' is not a number")

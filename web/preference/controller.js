@@ -216,18 +216,29 @@ export class PreferenceController {
     this.refreshTimer = null;
   }
 
-  /** Fit the node to the control. On a change of K (slider ⟷ triangle ⟷ bars) the height
-   *  follows the new control exactly; otherwise the node only grows (keeps a user's resize). */
+  /** Fit the node to the control. While the node is at a height this chose (a new node, a
+   *  change of K, or grown for a longer status) it follows the control both ways: a status that
+   *  shortens gives its room back, down to the height the node had before it grew. A height
+   *  the user or a saved workflow chose is kept: then the node only grows. */
   resize(kChanged = false) {
     this.view.setMinHeight(this.minHeight());
     const node = this.node;
     const min = node.computeSize?.();
     if (min && node.size) {
-      const h = kChanged ? min[1] : Math.max(node.size[1], min[1]);
+      const size = node.size[1];
+      const ours = !!this.fit && Math.abs(size - this.fit.to) <= 1;
+      const floor = kChanged ? 0 : ours ? this.fit.floor : size;
+      const h = kChanged || ours ? Math.max(min[1], floor) : Math.max(size, min[1]);
+      this.fit = kChanged || ours || h > size ? { floor, to: h } : null;
       const w = Math.max(node.size[0], min[0]);
-      if (h !== node.size[1] || w !== node.size[0]) node.setSize([w, h]);
+      if (h !== size || w !== node.size[0]) node.setSize([w, h]);
     }
     node.setDirtyCanvas?.(true, true);
+  }
+
+  /** A new node: its height is the control's, so it follows the status both ways. */
+  sizedByUs() {
+    if (this.node.size) this.fit = { floor: 0, to: this.node.size[1] };
   }
 
   // -- rendering --
