@@ -317,6 +317,7 @@ LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "Pa
 
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
+    from bench.matched_hv import counts
     from trainer.evaluation.plots import pyplot, save_figure
     from trainer.evaluation.sweep import omega_label
     fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.2))
@@ -327,7 +328,7 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
                 pts = e["methods"][meth]["points"]
                 xs = np.array([p[keys[0]] for p in pts])
                 ys = np.array([p[keys[1]] for p in pts])
-                ok = np.array([p["fidelity"] >= floor for p in pts])
+                ok = np.array([counts(p, floor) for p in pts])      # the floor and the flat-image check
                 ls = "-" if meth != "fixed" else "--"
                 ax.plot(xs, ys, ls, color=COLOURS[meth], alpha=0.85 if si == 0 else 0.35, lw=1.6 if si == 0 else 1,
                         label=LABELS[meth] if si == 0 else None)
@@ -360,8 +361,8 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor, "
-                 "not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
+    fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor or "
+                 "> 10% flat images, not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
                  "mean on each axis)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)

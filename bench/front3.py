@@ -38,6 +38,7 @@ import torch
 
 from bench import front
 from bench.front import _log, _stats, fmt_stats
+from bench.toytask.flatness import MAX_FLAT
 
 SEEDS = (0, 1, 2)
 STEPS = 30                                     # S: steps of each fixed run; ParetoSlider gets 3S
@@ -195,6 +196,10 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
         if k == "fidelity":
             below = ps < m["floor"]
             ax.scatter(x[below], y[below], marker="x", color="red", s=40, label="below floor")
+            flat = np.mean([[p.get("flat", 0.0) for p in e["methods"]["paretoslider"]["points"]] for e in evals], 0)
+            if (flat > MAX_FLAT).any():
+                ax.scatter(x[flat > MAX_FLAT], y[flat > MAX_FLAT], marker="+", color="black", s=60,
+                           label=f"> {MAX_FLAT:.0%} flat images")
         for (vx, vy), name, dx in zip([_xy(v) for v in VERTICES], TRAINING, (-0.08, 0.08, 0)):
             ax.annotate(name, (vx, vy), xytext=(vx + dx, vy + (0.05 if vy > 0 else -0.08)), ha="center", fontsize=9)
         ax.set_title(f"{k} (base {evals[0]['base'][k]:.3f})", fontsize=10)
