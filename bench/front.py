@@ -19,10 +19,13 @@ Protocol (fixed before the full run; docs/BENCHMARK.md explains every choice):
 - evaluation: 11 ω points, the same 96 noise tensors (8 per prompt, seed 1234) for every method
   and seed, 10 Euler steps (MSDDA: 10 SDE steps with fixed step noise); per point the mean of every score over the 96 images.
 - hypervolume with a fixed reference point (half the base model's mean on each axis), counting
-  only points whose fidelity is >= 80% of the base model's; Spearman of each score against its
+  only points whose fidelity is >= 80% of the base model's and with at most 10% flat-field images
+  (bench/toytask/flatness.py); compared at MATCHED ω too (bench/matched_hv.py: ParetoSlider is also
+  scored at the fixed runs' 0.25 / 0.75, kept out of its plotted front); Spearman of each score against its
   own weight; corner coverage = ParetoSlider's gain over the base at ω = 0 / ω = 1 as a fraction of
   the matching fixed run's gain (on the reward that corner optimises; held-out gains reported too).
 Writes bench/results/front.json, front.png, strip.png (and runs/ under --work); prints ratios last.
+`--matched` prints the matched-ω ratios of a recorded front.json.
 """
 from __future__ import annotations
 
@@ -56,6 +59,7 @@ HELDOUT = ("lightness", "colourfulness")
 METHODS = ("paretoslider", "paretoslider_1of5", "fixed", "soups", "blend", "msdda")
 BASELINES = ("fixed", "soups", "blend", "msdda")      # what ParetoSlider is compared with
 END_RUN_METHODS = ("soups", "blend", "msdda")       # built from the two end fixed runs, no training
+SLIDERS = ("paretoslider", "paretoslider_1of5")    # scored at the fixed runs' ω too, for matched comparisons
 
 
 def omega_vec(w: float) -> list[float]:
@@ -110,7 +114,8 @@ class Scorer:
     """Every score of a batch: the training rewards, the held-out evaluators, the fidelity."""
 
     def __init__(self, training: tuple[str, ...] = TRAINING, heldout: tuple[str, ...] = HELDOUT):
-        from bench.toytask import classifier, evaluators
+        from bench.toytask import classifier, evaluators, flatness
+        self.flatness = flatness
         self.rewards = evaluators.training_rewards(training)
         self.heldout = heldout
         self.evaluators = evaluators
@@ -122,6 +127,7 @@ class Scorer:
         out.update({k: v.numpy() for k, v in self.evaluators.heldout_scores(images, self.heldout).items()})
         prob, acc = self.classifier.fidelity(self.net, images, labels)
         out["fidelity"], out["accuracy"] = prob.numpy(), acc.numpy()
+        out["flat"] = self.flatness.flat(images).numpy()        # its mean: the point's flat-image fraction
         return out
 
 
@@ -191,6 +197,9 @@ def job_eval(work: str, seed: int, runs: dict, keep_strip: bool) -> dict:
         pts, imgs = zip(*[run(terms(w), w, combine) for w in ws])
         result["methods"][name] = {"w": list(ws), "points": list(pts)}
         result["strip"][name] = torch.stack(imgs)
+        extra = [w for w in FIXED_W if name in SLIDERS and w not in ws]     # matched-ω points (not plotted)
+        if extra:
+            result["methods"][name]["extra"] = {"w": extra, "points": [run(terms(w), w, combine)[0] for w in extra]}
         result["eval_seconds"][name] = time.time() - t
     result["seconds"] = time.time() - t0
     if keep_strip:
@@ -210,22 +219,38 @@ def _stats(values) -> dict:
 
 
 def hypervolume_over_seeds(evals: list[dict], method: str, keys, ref, floor: float) -> dict:
-    """_stats of the method's hypervolume per seed on `keys`, over the points that pass the floor."""
-    from trainer.evaluation.pareto import hypervolume
-    vals = []
-    for e in evals:
-        ok = [p for p in e["methods"][method]["points"] if p["fidelity"] >= floor]
-        vals.append(hypervolume([[p[k] for k in keys] for p in ok], ref) if ok else 0.0)
-    return _stats(vals)
+    """_stats of the method's hypervolume per seed on `keys`, over the points that count (the floor,
+    and few flat images: bench.matched_hv.counts)."""
+    from bench.matched_hv import hypervolume_of
+    return _stats([hypervolume_of(e["methods"][method]["points"], keys, ref, floor) for e in evals])
+
+
+def matched_over_seeds(evals: list[dict], pairs, spaces: dict, ref: dict, floor: float) -> dict:
+    """{space: {"a_vs_b": {omegas, a, b (stats), ratio (stats, per seed)}}}: each pair at the ω both were
+    scored at (bench.matched_hv.matched)."""
+    from bench.matched_hv import matched
+    out = {}
+    for space, keys in spaces.items():
+        out[space] = {}
+        for a, b in pairs:
+            m = matched(evals, a, b, keys, ref[space], floor)
+            out[space][f"{a}_vs_{b}"] = {"omegas": m["omegas"], "a": _stats(m["a"]), "b": _stats(m["b"]),
+                                         "ratio": _stats(m["ratio"])}
+    return out
 
 
 def fidelity_over_seeds(evals: list[dict], method: str, floor: float) -> tuple[dict, int]:
     """(fidelity per ω point over seeds with the lowest and the points below the floor, points counted)."""
     per_w = np.array([[p["fidelity"] for p in e["methods"][method]["points"]] for e in evals])   # seeds x points
+    from bench.matched_hv import counts
+    flat = np.array([[p.get("flat", 0.0) for p in e["methods"][method]["points"]] for e in evals])
     fid = {"w": evals[0]["methods"][method]["w"], "mean": per_w.mean(0).tolist(), "min": per_w.min(0).tolist(),
            "max": per_w.max(0).tolist(), "lowest": float(per_w.min()),
-           "points_below_floor": int((per_w < floor).sum()), "points": int(per_w.size)}
-    return fid, int((per_w >= floor).sum())
+           "points_below_floor": int((per_w < floor).sum()), "points": int(per_w.size),
+           "flat_mean": flat.mean(0).tolist(), "flat_max": float(flat.max()),
+           "points_too_flat": int(sum(not counts({"fidelity": 1.0, "flat": f}, 0.0) for f in flat.ravel()))}
+    n_counted = sum(counts(p, floor) for e in evals for p in e["methods"][method]["points"])
+    return fid, int(n_counted)
 
 
 def metrics(evals: list[dict]) -> dict:
@@ -275,8 +300,12 @@ def metrics(evals: list[dict]) -> dict:
 
     ratios = {f"{space}_{a}_vs_{b}": ratio(space, a, b) for space in ("heldout", "training")
               for a in ("paretoslider", "paretoslider_1of5") for b in BASELINES}
+    from bench.matched_hv import flat_measured
+    matched = matched_over_seeds(evals, [(a, b) for a in SLIDERS for b in BASELINES],
+                                 {"heldout": HELDOUT, "training": TRAINING}, ref, floor)
     return {"floor": floor, "reference": ref, "hypervolume": hv, "fidelity": fid, "spearman": rho,
-            "corner_coverage": cc, "ratios": ratios, "points_counted": counted}
+            "corner_coverage": cc, "ratios": ratios, "matched": matched, "flat_measured": flat_measured(evals),
+            "points_counted": counted}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -288,6 +317,7 @@ LABELS = {"paretoslider": "ParetoSlider (2/5 compute)", "paretoslider_1of5": "Pa
 
 
 def plot(evals: list[dict], m: dict, path: Path) -> None:
+    from bench.matched_hv import counts
     from trainer.evaluation.plots import pyplot, save_figure
     from trainer.evaluation.sweep import omega_label
     fig, axes = pyplot().subplots(1, 3, figsize=(17, 5.2))
@@ -298,7 +328,7 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
                 pts = e["methods"][meth]["points"]
                 xs = np.array([p[keys[0]] for p in pts])
                 ys = np.array([p[keys[1]] for p in pts])
-                ok = np.array([p["fidelity"] >= floor for p in pts])
+                ok = np.array([counts(p, floor) for p in pts])      # the floor and the flat-image check
                 ls = "-" if meth != "fixed" else "--"
                 ax.plot(xs, ys, ls, color=COLOURS[meth], alpha=0.85 if si == 0 else 0.35, lw=1.6 if si == 0 else 1,
                         label=LABELS[meth] if si == 0 else None)
@@ -331,8 +361,8 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor, "
-                 "not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
+    fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor or "
+                 "> 10% flat images, not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
                  "mean on each axis)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
@@ -396,6 +426,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "only changes ParetoSlider's ω sampling: preference.* overrides do not touch fixed runs)")
     ap.add_argument("--table", action="store_true", help="print the markdown results table of --out/front.json")
     ap.add_argument("--plot", action="store_true", help="redraw --out/front.png from --out/front.json")
+    ap.add_argument("--matched", action="store_true",
+                    help="print the matched-ω hypervolume ratios of --out/front.json (recomputed from its fronts)")
     return ap.parse_args(argv)
 
 
@@ -544,9 +576,14 @@ def main(argv=None) -> int:
     if args.table:
         print(markdown_table(json.loads((Path(args.out) / "front.json").read_text())))
         return 0
+    if args.matched:
+        r = json.loads((Path(args.out) / "front.json").read_text())
+        print(matched_table(recorded_evals(r), r, {"heldout": HELDOUT, "training": TRAINING},
+                            [(a, b) for a in SLIDERS for b in BASELINES]))
+        return 0
     if args.plot:
         r = json.loads((Path(args.out) / "front.json").read_text())
-        evals = [{"seed": int(k), "methods": v, "base": r["base"]} for k, v in r["fronts"].items()]
+        evals = recorded_evals(r)
         plot(evals, r, Path(args.out) / "front.png")
         return 0
     t_start = time.time()
@@ -614,6 +651,27 @@ def markdown_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def recorded_evals(r: dict) -> list[dict]:
+    """A recorded front.json / front3.json's fronts in the form `metrics` takes."""
+    return [{"seed": int(k), "methods": v, "base": r["base"]} for k, v in r["fronts"].items()]
+
+
+def matched_table(evals: list[dict], r: dict, spaces: dict, pairs) -> str:
+    """Markdown: each pair's hypervolume ratio at matched ω, next to the recorded (unmatched) one."""
+    m = matched_over_seeds(evals, pairs, spaces, r["reference"], r["floor"])
+    from bench.matched_hv import flat_measured
+    lines = [f"flat-image check: {'applied' if flat_measured(evals) else 'not in this record (floor only)'}", "",
+             "| HV ratio | matched ω | matched: per seed mean [min, max] | per seed | recorded (all of each one's ω) |",
+             "|---|---|---|---|---|"]
+    for space in spaces:
+        for k, v in m[space].items():
+            rec = r.get("ratios", {}).get(f"{space}_{k}")
+            per = ", ".join("n/a" if x is None else f"{x:.3f}" for x in v["ratio"]["per_seed"])
+            lines.append(f"| {space} {k.replace('_', ' ')} | {len(v['omegas'])} | {fmt_stats(v['ratio'])} | {per} | "
+                         f"{fmt_stats(rec) if rec else '—'} |")
+    return "\n".join(lines)
+
+
 def print_ratios(r: dict) -> None:
     print("\n=== results (mean [min, max] over seeds) ===")
     for space in ("heldout", "training"):
@@ -640,7 +698,11 @@ def print_ratios(r: dict) -> None:
     ps = r["spearman"]["paretoslider"]
     print(f"spearman ParetoSlider: lightness {fmt_stats(ps['lightness'])}, colourfulness {fmt_stats(ps['colourfulness'])}")
     f = r["fidelity"]["paretoslider"]
-    print(f"ParetoSlider points below the fidelity floor: {f['points_below_floor']} of {f['points']}")
+    print(f"ParetoSlider points below the fidelity floor: {f['points_below_floor']} of {f['points']}; "
+          f"with > 10% flat images: {f.get('points_too_flat', 'n/a')}")
+    for space, pairs in r.get("matched", {}).items():
+        for k, v in pairs.items():
+            print(f"HV ratio at matched ω ({len(v['omegas'])} points) {space} {k}: {fmt_stats(v['ratio'])}")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,13 @@ Protocol (fixed before the full run; docs/BENCHMARK.md, "Three objectives"):
 - evaluation: ω on the simplex grid of step 1/6 (28 points, which include the 7 fixed ω); the
   same 96 noise tensors as bench/front.py; 10 Euler steps; per point the mean over the 96 images.
 - metrics as bench/front.py, in 3-D: hypervolume (held-out and training; reference 0.5 × base,
-  fidelity floor 0.8 × base), corner coverage at each vertex (ParetoSlider's gain over the base
+  fidelity floor 0.8 × base, at most 10% flat images per point), the ratio at MATCHED ω (ParetoSlider
+  at the fixed runs' 7 ω only: bench/matched_hv.py), corner coverage at each vertex (ParetoSlider's gain over the base
   on that vertex's score / the vertex fixed run's gain), Spearman of each score against its own
   weight.
 Writes bench/results/front3.json (the keys of front.json), front3.png (the simplex coloured by
-each evaluator), grid3.png (images over the simplex); prints the ratios last.
+each evaluator), grid3.png (images over the simplex); prints the ratios last. `--matched` prints the
+matched-ω ratios of a recorded front3.json.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import torch
 
 from bench import front
 from bench.front import _log, _stats, fmt_stats
+from bench.toytask.flatness import MAX_FLAT
 
 SEEDS = (0, 1, 2)
 STEPS = 30                                     # S: steps of each fixed run; ParetoSlider gets 3S
@@ -152,10 +155,13 @@ def metrics(evals: list[dict]) -> dict:
         per = [x / y if y > 0 else None for x, y in zip(a["per_seed"], b["per_seed"])]
         return {"of_means": a["mean"] / b["mean"] if b["mean"] else None, **_stats(per)}
 
+    from bench.matched_hv import flat_measured
     return {"floor": floor, "reference": ref, "hypervolume": hv, "fidelity": fid, "spearman": rho,
             "corner_coverage": {"paretoslider": corner(TRAINING), "paretoslider_heldout": corner(HELDOUT)},
             "ratios": {f"{space}_paretoslider_vs_fixed": ratio(space) for space in ("heldout", "training")},
-            "points_counted": counted}
+            "matched": front.matched_over_seeds(evals, [("paretoslider", "fixed")],
+                                                {"heldout": HELDOUT, "training": TRAINING}, ref, floor),
+            "flat_measured": flat_measured(evals), "points_counted": counted}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -190,6 +196,10 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
         if k == "fidelity":
             below = ps < m["floor"]
             ax.scatter(x[below], y[below], marker="x", color="red", s=40, label="below floor")
+            flat = np.mean([[p.get("flat", 0.0) for p in e["methods"]["paretoslider"]["points"]] for e in evals], 0)
+            if (flat > MAX_FLAT).any():
+                ax.scatter(x[flat > MAX_FLAT], y[flat > MAX_FLAT], marker="+", color="black", s=60,
+                           label=f"> {MAX_FLAT:.0%} flat images")
         for (vx, vy), name, dx in zip([_xy(v) for v in VERTICES], TRAINING, (-0.08, 0.08, 0)):
             ax.annotate(name, (vx, vy), xytext=(vx + dx, vy + (0.05 if vy > 0 else -0.08)), ha="center", fontsize=9)
         ax.set_title(f"{k} (base {evals[0]['base'][k]:.3f})", fontsize=10)
@@ -249,6 +259,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", default=str(front.RESULTS))
     ap.add_argument("--set", nargs="*", default=[], metavar="section.field=value")
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --work with the same settings")
+    ap.add_argument("--matched", action="store_true",
+                    help="print the matched-ω hypervolume ratios of --out/front3.json (recomputed from its fronts)")
     return ap.parse_args(argv)
 
 
@@ -285,6 +297,11 @@ def train_all(pool, args, overrides: dict) -> tuple[dict, list[dict]]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.matched:
+        r = json.loads((Path(args.out) / "front3.json").read_text())
+        print(front.matched_table(front.recorded_evals(r), r, {"heldout": HELDOUT, "training": TRAINING},
+                                  [("paretoslider", "fixed")]))
+        return 0
     t0 = time.time()
     overrides = front.parse_overrides(args.set)
     out = Path(args.out)
@@ -348,7 +365,11 @@ def print_ratios(r: dict) -> None:
         print(f"spearman {meth}: " + "; ".join(f"{k} {fmt_stats(v, 2)}" for k, v in s.items()))
     f = r["fidelity"]["paretoslider"]
     print(f"fidelity floor {r['floor']:.3f}; ParetoSlider lowest {f['lowest']:.3f}, "
-          f"points below floor {f['points_below_floor']}/{f['points']}")
+          f"points below floor {f['points_below_floor']}/{f['points']}, with > 10% flat images "
+          f"{f.get('points_too_flat', 'n/a')}")
+    for space, pairs in r.get("matched", {}).items():
+        for k, v in pairs.items():
+            print(f"HV ratio at matched ω ({len(v['omegas'])} points) {space} {k}: {fmt_stats(v['ratio'])}")
     s = r["seconds"]
     print(f"train cpu per seed: ParetoSlider {s['paretoslider']['train_cpu_per_seed']:.0f}s, fixed (7 runs) "
           f"{s['fixed']['train_cpu_per_seed']:.0f}s (ratio {s['compute_ratio_paretoslider_vs_fixed']:.2f}); "

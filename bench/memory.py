@@ -282,6 +282,7 @@ def step_memory(bb, encoders, settings: dict, tracker: LiveBytes, policy: dict |
         params = trainer.policy.params
         tracker.retag(params, "trainable (LoRA + preference)")
         tracker.retag(trainer.policy.old, "EMA old policy")
+        tracker.retag(trainer.policy.ema or [], "exported EMA")
         for p in params:
             p.register_post_accumulate_grad_hook(lambda p: tracker.retag([p.grad], "gradients"))
         saved = SavedBytes(exclude=list(tr.parameters()) + params)

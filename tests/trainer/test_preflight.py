@@ -217,8 +217,8 @@ def test_check_runs_on_every_shipped_config_without_weights(path, capsys, tmp_pa
 
 
 @pytest.mark.parametrize("name, peak, gpu, seconds", [
-    ("gpu_16gb", "5.5", "16", "43.6"), ("gpu_24gb", "13.5", "24", "341.3"),
-    ("gpu_48gb", "27.7", "48", "867.4"), ("gpu_80gb", "40.8", "80", "430.2")])
+    ("gpu_16gb", "5.8", "16", "43.6"), ("gpu_24gb", "13.7", "24", "341.3"),
+    ("gpu_48gb", "27.9", "48", "867.4"), ("gpu_80gb", "41.0", "80", "430.2")])
 def test_check_prints_the_docs_predictions_for_the_gpu_configs(name, peak, gpu, seconds, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", str(CONFIGS / f"{name}.yaml"), "--dry-run", "--gpu", gpu]) == 2  # no weights here
@@ -319,7 +319,7 @@ def test_check_passes_a_config_whose_weights_are_in_place_and_predicts_its_fit(t
     out = capsys.readouterr().out.splitlines()
     assert rc == 0
     assert out[0] == f"check: {CONFIGS / 'gpu_16gb.yaml'} is ready to train"
-    assert out[1].startswith("predicted peak 5.5 GB") and out[2].strip().startswith("16 GB (RTX 4080 16 GB): fits")
+    assert out[1].startswith("predicted peak 5.8 GB") and out[2].strip().startswith("16 GB (RTX 4080 16 GB): fits")
 
 
 def test_a_bare_check_says_how_to_name_the_config(capsys):

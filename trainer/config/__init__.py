@@ -24,6 +24,8 @@ from .schema import (
     TrainerConfig,
     TrainSettings,
     schedule_timesteps,
+    timestep_pool_size,
+    trained_timesteps,
 )
 
 
@@ -34,5 +36,5 @@ def validate(cfg: TrainerConfig) -> None:
 
 __all__ = ["ConfigError", "DataConfig", "LoraSettings", "ModelConfig", "ObjectiveSpec", "OutputConfig",
            "PreferenceSettings", "TrainSettings", "TrainerConfig", "apply_overrides", "config_from_dict", "describe",
-           "load_config", "schedule_timesteps", "validate", "PATH_RULE", "config_problems", "load_checked", "preflight",
-           "shipped_configs"]
+           "load_config", "schedule_timesteps", "timestep_pool_size", "trained_timesteps", "validate", "PATH_RULE",
+           "config_problems", "load_checked", "preflight", "shipped_configs"]

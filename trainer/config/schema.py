@@ -159,8 +159,19 @@ class PreferenceSettings(Section):
     section = "preference"
 
     hidden: int = _f(256, "hidden width of the ω → temb MLP")
-    block_modulation: bool = _f(False, "also add gate_mlp ⊙ m(ω) to every joint block's image stream")
-    num_frequencies: int = _f(8, "sinusoidal features per ω component for block modulation")
+    block_modulation: bool | None = _f(
+        None, "also modulate the joint blocks' image stream with a vector m(ω), the references' SD3 conditioning: "
+              "empty (null) = on for backbone sd3, as the references, off for flux_kontext, ltx2 and toy | true | false")
+    block_projector: Literal["fourier", "sinusoidal"] = _f(
+        "fourier", "m(ω)'s projector: fourier = the references' (sin/cos(π·2^k·ω) → 768 → 4 layers, ReLU) | "
+                   "sinusoidal = file-format version 1's MLP (the old behaviour)")
+    num_frequencies: int | None = _f(None, "frequencies per ω component of the block projector; empty = the "
+                                           "projector's own: fourier 1 (the references' num_freqs), sinusoidal 8")
+    block_form: Literal["residual", "affine", "scale_only", "shift_only"] = _f(
+        "residual", "how m(ω) enters a block: residual = h += gate_mlp ⊙ m (the references' default) | affine = "
+                    "(scale_mlp, shift_mlp) += m | scale_only | shift_only")
+    block_fraction: float = _f(1.0, "the first max(1, int(n × fraction)) of the n joint blocks are modulated "
+                                    "(the references' mod_block_fraction)")
     fixed: list[float] | None = _f(None, "train at one constant ω (fixed-weight baseline), e.g. [0.25, 0.75]")
     omegas_per_prompt: int = _f(2, "distinct ω sampled per prompt in each step")
     corner_prob: float = _f(0.1, "2 objectives: probability of a corner (one-hot) ω; else Dirichlet(1,1)")
@@ -169,9 +180,21 @@ class PreferenceSettings(Section):
                                 "reference: 0.35, was 0.3); the rest is Dirichlet(1,…,1)")
     lr_scale: float = _f(1.0, "learning-rate multiplier for the preference modules")
 
+    def uses_block_modulation(self, backbone: str) -> bool:
+        """block_modulation, or when empty the references' choice: on for SD3 (their model), off elsewhere."""
+        return self.block_modulation if self.block_modulation is not None else backbone == "sd3"
+
+    @property
+    def frequencies(self) -> int:
+        """num_frequencies, or the projector's own (fourier: the references' 1; sinusoidal: 8)."""
+        return self.num_frequencies or (1 if self.block_projector == "fourier" else 8)
+
     def check(self, num_objectives: int) -> None:
         super().check()
         _need(self.hidden >= 1, "preference.hidden", "must be >= 1", self.hidden)
+        _need(self.num_frequencies is None or self.num_frequencies >= 1, "preference.num_frequencies",
+              "must be >= 1 (or empty: the projector's own)", self.num_frequencies)
+        _need(0 < self.block_fraction <= 1, "preference.block_fraction", "must be in (0, 1]", self.block_fraction)
         _need(self.omegas_per_prompt >= 1, "preference.omegas_per_prompt", "must be >= 1", self.omegas_per_prompt)
         _need(0 <= self.corner_prob <= 1, "preference.corner_prob", "must be in [0, 1]", self.corner_prob)
         _need(self.vertex_prob >= 0 and self.edge_prob >= 0 and self.vertex_prob + self.edge_prob <= 1,
@@ -218,8 +241,13 @@ class TrainSettings(Section):
     prompts_per_step: int = _f(2, "prompts (or edit pairs) drawn per step and per process")
     group_size: int = _f(4, "samples per (prompt, ω) group; advantages are normalised inside a group")
     sample_steps: int = _f(10, "denoising steps when sampling")
-    train_timesteps: int = _f(2, "NFT: timesteps per sample for the loss; GRPO: trajectory steps trained")
-    minibatch: int = _f(4, "samples per optimiser update (one forward/backward per training timestep)")
+    train_timesteps: int = _f(2, "NFT: timesteps per sample for the loss; GRPO: trajectory steps trained; 0 = what "
+                                 "the references train: int(sample_steps × timestep_fraction) (GRPO: all steps)")
+    minibatch: int = _f(4, "samples per forward/backward (one per training timestep)")
+    optimizer_step: Literal["rollout", "minibatch"] = _f(
+        "rollout", "rollout = one AdamW step per pass over the step's samples, gradients accumulated over its "
+                   "minibatches and timesteps (the references) | minibatch = one step per minibatch (the old "
+                   "behaviour: steps × samples/minibatch updates)")
     sample_batch: int = _f(0, "rows per forward pass when sampling and decoding (0 = the whole step at once)")
     decode_batch: int = _f(0, "rows per VAE decode for the rewards (0 = sample_batch): 1 bounds the decoder's "
                               "memory at 1024 px")
@@ -236,6 +264,13 @@ class TrainSettings(Section):
     ema_ramp: float = _f(0.001, "NFT, ema_schedule ramp: decay grows by this per step")
     ema_max: float = _f(0.5, "NFT, ema_schedule ramp: the largest decay")
     ema_decay: float = _f(0.9, "NFT, ema_schedule constant: old (sampling) policy ← decay·old + (1-decay)·θ")
+    ema_count: Literal["optimizer", "step"] = _f(
+        "optimizer", "NFT, ema_schedule ramp: n counts optimiser steps taken so far, this step's included (the "
+                     "references' global_step) | step = training steps before this one (the old behaviour)")
+    export_weights: Literal["ema", "theta"] = _f(
+        "ema", "what the file (and each checkpoint's file) holds: ema = an EMA of θ over optimiser steps, decay "
+               "min((1+n)/(10+n), export_ema_max) after step n (what the references save) | theta = θ as trained")
+    export_ema_max: float = _f(0.9, "export_weights ema: the largest decay of the exported EMA (references: 0.9)")
     policy_loss_scale: Literal["adv_clip", "none"] = _f(
         "adv_clip", "NFT: adv_clip = the policy loss × A_max before the KL term is added (the references) | "
                     "none = unscaled (KL A_max× stronger)")
@@ -243,8 +278,12 @@ class TrainSettings(Section):
     timestep_sampling: Literal["schedule", "uniform"] = _f(
         "schedule", "NFT training σ: schedule = the sampler's (shifted) σ, the first timestep_fraction of its "
                     "steps, shuffled per sample (the references) | uniform = σ ~ U(timestep_range)")
-    timestep_fraction: float = _f(0.99, "NFT, timestep_sampling schedule: fraction of the sampling steps "
-                                        "whose σ are trained on")
+    timestep_pool: Literal["all", "leading"] = _f(
+        "all", "NFT, timestep_sampling schedule: all = every σ of the sampler's schedule, a random permutation per "
+               "sample whose first train_timesteps are trained (the references, smallest σ included) | leading = "
+               "only the first int(sample_steps × timestep_fraction) σ (the old behaviour: never the smallest)")
+    timestep_fraction: float = _f(0.99, "NFT: int(sample_steps × timestep_fraction) is train_timesteps 0's count "
+                                        "(and with timestep_pool leading, the σ it draws from)")
     grpo_eta: float = _f(0.7, "GRPO: SDE noise level a in σ_t = a·sqrt(t/(1-t))")
     grpo_clip: float = _f(1e-4, "GRPO: PPO ratio clip ε")
     timestep_range: list[float] = _f(None, "NFT, timestep_sampling uniform: σ range sampled for the loss",
@@ -254,8 +293,10 @@ class TrainSettings(Section):
 
     def check(self) -> None:
         super().check()
-        for name in ("steps", "prompts_per_step", "sample_steps", "train_timesteps", "minibatch", "inner_epochs"):
+        for name in ("steps", "prompts_per_step", "sample_steps", "minibatch", "inner_epochs"):
             _need(getattr(self, name) >= 1, f"train.{name}", "must be >= 1", getattr(self, name))
+        _need(self.train_timesteps >= 0, "train.train_timesteps", "must be >= 1, or 0 (the references' count)",
+              self.train_timesteps)
         _need(self.sample_batch >= 0, "train.sample_batch", "must be >= 0 (0 = all at once)", self.sample_batch)
         _need(self.decode_batch >= 0, "train.decode_batch", "must be >= 0 (0 = sample_batch)", self.decode_batch)
         _need(self.algorithm != "grpo" or self.sample_steps >= 2, "train.sample_steps",
@@ -271,10 +312,14 @@ class TrainSettings(Section):
               "ema_max in [0, 1)", [self.ema_ramp, self.ema_max])
         _need(self.adv_eps > 0, "train.adv_eps", "must be > 0", self.adv_eps)
         _need(0 < self.timestep_fraction <= 1, "train.timestep_fraction", "must be in (0, 1]", self.timestep_fraction)
-        _need(self.algorithm != "nft" or self.timestep_sampling != "schedule"
-              or self.train_timesteps <= schedule_timesteps(self), "train.train_timesteps",
-              f"must be <= the {schedule_timesteps(self)} schedule σ trained on (sample_steps × timestep_fraction)",
+        pool = timestep_pool_size(self)
+        _need(self.algorithm != "nft" or self.timestep_sampling != "schedule" or trained_timesteps(self) <= pool,
+              "train.train_timesteps", f"must be <= the {pool} schedule σ it draws from ("
+              + ("sample_steps" if self.timestep_pool == "all" else "sample_steps × timestep_fraction") + ")",
               self.train_timesteps)
+        _need(self.algorithm != "grpo" or trained_timesteps(self) <= self.sample_steps - 1, "train.train_timesteps",
+              f"GRPO: must be <= the {self.sample_steps - 1} trajectory steps", self.train_timesteps)
+        _need(0 <= self.export_ema_max < 1, "train.export_ema_max", "must be in [0, 1)", self.export_ema_max)
         _need(self.grad_clip >= 0, "train.grad_clip", "must be >= 0", self.grad_clip)
         _need(self.grpo_clip > 0, "train.grpo_clip", "must be > 0", self.grpo_clip)
         _need(self.grpo_eta >= 0, "train.grpo_eta", "must be >= 0", self.grpo_eta)
@@ -284,8 +329,21 @@ class TrainSettings(Section):
 
 
 def schedule_timesteps(t: "TrainSettings") -> int:
-    """How many of the sampler's σ (from σ = 1 down) NFT trains on with timestep_sampling schedule."""
+    """int(sample_steps × timestep_fraction), at least 1: the references' training σ per sample."""
     return max(1, int(t.sample_steps * t.timestep_fraction))
+
+
+def timestep_pool_size(t: "TrainSettings") -> int:
+    """How many of the sampler's σ (from σ = 1 down) NFT's schedule sampling draws from."""
+    return t.sample_steps if t.timestep_pool == "all" else schedule_timesteps(t)
+
+
+def trained_timesteps(t: "TrainSettings") -> int:
+    """Training points per sample: train_timesteps, or for 0 the references' count (NFT: int(sample_steps ×
+    timestep_fraction); GRPO: every trajectory step)."""
+    if t.train_timesteps:
+        return t.train_timesteps
+    return schedule_timesteps(t) if t.algorithm == "nft" else max(1, t.sample_steps - 1)
 
 
 @dataclass
@@ -336,7 +394,7 @@ class TrainerConfig:
             return
         m, p = self.model, self.preference
         m.check()
-        _need(not (m.backbone == "ltx2" and p.block_modulation), "preference.block_modulation",
+        _need(not (m.backbone == "ltx2" and p.block_modulation is True), "preference.block_modulation",
               "is for SD3 and Flux; LTX-2 takes ω through its video timestep embedding only", p.block_modulation)
         self.lora.check()
         self.train.check()

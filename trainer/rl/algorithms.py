@@ -8,8 +8,10 @@ and the `train` settings; the Trainer is one `Policies`. What differs lives here
 
 | | rollout | training points | loss | old policy after a step |
 |---|---|---|---|---|
-| NFT  | ODE, old (EMA) policy | σ per sample (the schedule's, shuffled) | late-scalarised NFT × A_max | EMA, decay min(0.001·n, 0.5) |
+| NFT  | ODE, old (EMA) policy | σ per sample (the schedule's, shuffled) | late-scalarised NFT × A_max | EMA, min(0.001·n, 0.5) |
 | GRPO | SDE, current policy θ | trajectory steps   | late-scalarised PPO | = θ (on-policy) |
+
+(n: the optimiser steps taken so far, `train.ema_count`.)
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 
 from .. import sampling
 from ..backbones.base import Backbone, Conditioning
-from ..config import TrainSettings, schedule_timesteps
+from ..config import TrainSettings, timestep_pool_size, trained_timesteps
 from . import losses
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -75,8 +77,9 @@ class Algorithm:
                advantages: torch.Tensor, point) -> Update:
         raise NotImplementedError
 
-    def old_policy_decay(self, step: int) -> float:
-        """EMA decay of θ_old after step `step` (0-based)."""
+    def old_policy_decay(self, n: int) -> float:
+        """EMA decay of θ_old at the end of a training step; n is the count `train.ema_count` names (the
+        optimiser steps taken so far, or the training steps before this one)."""
         raise NotImplementedError
 
     def _kl(self, v: torch.Tensor, v_ref: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
@@ -99,14 +102,16 @@ class NFT(Algorithm):
         return Rollout(x)
 
     def training_points(self, n):
-        """uniform: σ is drawn in `update` (None here). schedule: per sample a random permutation of
-        the sampler's first `schedule_timesteps` σ, so each sample trains on distinct σ (DiffusionNFT)."""
+        """uniform: σ is drawn in `update` (None here). schedule: per sample a random permutation of the
+        pool of the sampler's σ (timestep_pool all: every σ but the final 0, as DiffusionNFT's per-sample
+        shuffle of `scheduler.timesteps`; leading: the first int(steps × fraction)), each sample trained on
+        the permutation's first `trained_timesteps`, so on distinct σ."""
         t = self.t
         if t.timestep_sampling == "uniform":
-            return [None] * t.train_timesteps
-        sigmas = self.model.backbone.sigmas(t.sample_steps)[:schedule_timesteps(t)].float()
+            return [None] * trained_timesteps(t)
+        sigmas = self.model.backbone.sigmas(t.sample_steps)[:timestep_pool_size(t)].float()
         perm = torch.argsort(torch.rand(n, len(sigmas), generator=self.model.generator), dim=1)
-        return [sigmas[perm[:, j]] for j in range(t.train_timesteps)]
+        return [sigmas[perm[:, j]] for j in range(trained_timesteps(t))]
 
     def update(self, rollout, idx, cond, omega, advantages, point):
         m, t = self.model, self.t
@@ -131,11 +136,11 @@ class NFT(Algorithm):
             return scale * total, scale * per, self._kl(v, v_ref, total)
         return Update(lambda: m.backbone.velocity(xin, sigma, cond), loss)
 
-    def old_policy_decay(self, step):
+    def old_policy_decay(self, n):
         t = self.t
         if t.ema_schedule == "constant":
             return t.ema_decay
-        return min(t.ema_ramp * step, t.ema_max)      # DiffusionNFT's decay_type 1
+        return min(t.ema_ramp * n, t.ema_max)      # DiffusionNFT's decay_type 1
 
 
 class GRPO(Algorithm):
@@ -157,7 +162,7 @@ class GRPO(Algorithm):
 
     def training_points(self, n):
         steps = torch.randperm(self.t.sample_steps - 1, generator=self.model.generator)
-        return steps[:self.t.train_timesteps].tolist()
+        return steps[:trained_timesteps(self.t)].tolist()
 
     def update(self, rollout, idx, cond, omega, advantages, j):
         m, t = self.model, self.t
@@ -178,7 +183,7 @@ class GRPO(Algorithm):
             return total, per, self._kl(v, v_ref, total)
         return Update(lambda: m.backbone.velocity(xin, s, cond), loss)
 
-    def old_policy_decay(self, step):
+    def old_policy_decay(self, n):
         return 0.0                 # on-policy: the old policy is θ after every step
 
 

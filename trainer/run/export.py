@@ -20,7 +20,8 @@ def training_metadata(cfg: TrainerConfig, backbone: Backbone, step: int, process
         resolution=cfg.model.resolution, sample_steps=t.sample_steps, cfg=1.0,      # rollouts are CFG-free
         guidance=float(cfg.model.guidance) if backbone.architecture == "flux" else None,
         settings={"seed": t.seed, "lr": t.lr, "beta": t.beta, "kl": t.kl, "group_size": t.group_size,
-                  "prompts_per_step": t.prompts_per_step, "omegas_per_prompt": cfg.preference.omegas_per_prompt})
+                  "prompts_per_step": t.prompts_per_step, "omegas_per_prompt": cfg.preference.omegas_per_prompt,
+                  "weights": t.export_weights, "optimizer_step": t.optimizer_step})
 
 
 def slider_metadata(cfg: TrainerConfig, backbone: Backbone, trainable: Trainable, step: int, processes: int,

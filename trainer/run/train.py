@@ -5,7 +5,7 @@
                callback=lambda step, metrics: ...)
 
 (docs/TRAINING.md "Programmatic API"). Metrics: loss, loss/<objective>, kl, grad_norm,
-skipped_updates, rewards/<objective>/mean|std, lr, time/step_s. The pieces: trainer.rl (NFT,
+skipped_updates, optimizer_steps, rewards/<objective>/mean|std, lr, time/step_s. The pieces: trainer.rl (NFT,
 GRPO, ω sampling, scoring), trainer.sampling, trainer.adapters (LoRA, θ / θ_old, ω hooks), and
 next door checkpoint.py, metrics.py, distributed.py, export.py (docs/ARCHITECTURE.md).
 """
@@ -122,6 +122,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.train.seed * 1000 + 7919 * self.acc.process_index)
         self.algorithm = build_algorithm(self, cfg.train)       # the Trainer is its `Policies`
         self.step_index = 0
+        self.optimizer_steps = 0          # AdamW steps taken (the references' global_step)
         self.nan_streak = 0
         self.metrics_log = MetricsLog(self.out_dir, cfg.output.tensorboard, enabled=self.is_main)
 
@@ -176,33 +177,45 @@ class Trainer:
         A = losses.group_advantages(R, groups, t.adv_eps)
         names = [name for name, _ in self.rewards]
         sums = {"loss": 0.0, "kl": 0.0, **{f"loss/{n}": 0.0 for n in names}}
-        count, skipped, gnorms = 0, 0, []
+        count, skipped, gnorms, loss_terms = 0, 0, [], 0
+        # train.optimizer_step rollout (the references): one AdamW step per pass over the samples, each
+        # minibatch's backward weighted by its share of the rows, so the step's gradient is the mean over all
+        accumulate = t.optimizer_step == "rollout"
+        n_rows = len(samples)
         for _ in range(t.inner_epochs):
-            perm = torch.randperm(len(samples), generator=self.generator)
-            for sl in self.chunks(len(samples)):
+            perm = torch.randperm(n_rows, generator=self.generator)
+            finite = True
+            for sl in self.chunks(n_rows):
                 idx = perm[sl]
                 c = cond.index(idx.to(self.device) if self.device.type != "cpu" else idx)
                 om, adv = omega[idx].to(self.device), A[idx].to(self.device)
                 points = algo.training_points(len(idx))
-                finite = True
-                for point in points:
-                    out = self._backward(algo.update(rollout, idx, c, om, adv, point), om, 1.0 / len(points))
-                    if out is None:
-                        finite = False
-                        break
-                    loss, per, kl = out
-                    sums["loss"] += float(loss.mean()) / len(points)
-                    sums["kl"] += float(kl.mean()) / len(points)
-                    for m, n in enumerate(names):
-                        sums[f"loss/{n}"] += float(per[:, m].mean()) / len(points)
-                ok, gn = self._optimizer_step(finite)
-                gnorms.append(gn)
+                share = len(idx) / n_rows if accumulate else 1.0
+                if finite:         # after a non-finite loss the pass's update is skipped: no more backwards
+                    for point in points:
+                        out = self._backward(algo.update(rollout, idx, c, om, adv, point), om, share / len(points))
+                        if out is None:
+                            finite = False
+                            break
+                        loss, per, kl = out
+                        sums["loss"] += float(loss.mean()) / len(points)
+                        sums["kl"] += float(kl.mean()) / len(points)
+                        for m, n in enumerate(names):
+                            sums[f"loss/{n}"] += float(per[:, m].mean()) / len(points)
+                    loss_terms += 1 if finite else 0
+                if not accumulate:
+                    skipped += self._update(finite, gnorms)
+                    count += 1
+                    finite = True
+            if accumulate:
+                skipped += self._update(finite, gnorms)
                 count += 1
-                skipped += 0 if ok else 1
-        self.policy.update_old(algo.old_policy_decay(self.step_index))
+        n = self.optimizer_steps if t.ema_count == "optimizer" else self.step_index
+        self.policy.update_old(algo.old_policy_decay(n))
         self.step_index += 1
         self._nan_guard(skipped, count)
-        metrics = {k: v / max(count - skipped, 1) for k, v in sums.items()}
+        metrics = {k: v / max(loss_terms if accumulate else count - skipped, 1) for k, v in sums.items()}
+        metrics["optimizer_steps"] = float(self.optimizer_steps)
         finite_norms = [g for g in gnorms if math.isfinite(g)]
         metrics["grad_norm"] = float(sum(finite_norms) / max(len(finite_norms), 1))
         metrics["skipped_updates"] = float(skipped)
@@ -213,6 +226,16 @@ class Trainer:
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         metrics["time/step_s"] = time.perf_counter() - t0
         return metrics
+
+    def _update(self, finite: bool, gnorms: list[float]) -> int:
+        """One optimiser step over the gradients accumulated so far (1 if skipped as non-finite, else 0);
+        a step taken advances the count the old-policy ramp and the exported EMA read."""
+        ok, gn = self._optimizer_step(finite)
+        gnorms.append(gn)
+        if ok:
+            self.optimizer_steps += 1
+            self.policy.update_ema(self.optimizer_steps, self.cfg.train.export_ema_max)
+        return 0 if ok else 1
 
     def _backward(self, update, omega, scale: float):
         """Forward θ with ω hooked, compute the loss and backpropagate while the hooks are still
@@ -277,18 +300,21 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything a bit-identical resume needs: `shared` (the same on every process: θ, θ_old, the
-        optimiser, the fp16 GradScaler), `rng` (this process's generators), `step` and `nan_streak`."""
+        exported EMA, the optimiser and its step count, the fp16 GradScaler), `rng` (this process's
+        generators), `step` and `nan_streak`."""
         rng = {"generator": self.generator.get_state(), "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"step": self.step_index, "nan_streak": self.nan_streak, "rng": rng,
                 "shared": {"current": self.policy.current_state(), "old": self.policy.old_state(),
+                           "ema": self.policy.ema_state(), "optimizer_steps": self.optimizer_steps,
                            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}}
 
     def load_state_dict(self, state: dict) -> None:
         shared, rng = state["shared"], state["rng"]
         self.policy.load_current_state(shared["current"])
         self.policy.load_old_state(shared["old"])
+        self.policy.load_ema_state(shared.get("ema"))
         self.optimizer.load_state_dict(shared["optimizer"])
         if shared.get("scaler"):
             self.scaler.load_state_dict(shared["scaler"])
@@ -298,6 +324,12 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         self.step_index = int(state["step"])
         self.nan_streak = int(state["nan_streak"])
+        self.optimizer_steps = int(shared.get("optimizer_steps", self._adam_steps()))
+
+    def _adam_steps(self) -> int:
+        """AdamW's own step count (a checkpoint from before optimizer_steps was saved)."""
+        counts = [int(s["step"]) for s in self.optimizer.state.values() if "step" in s]
+        return max(counts, default=0)
 
     def save_checkpoint(self) -> Path:
         self.check_in_sync()
@@ -321,8 +353,9 @@ class Trainer:
                                           path.parent, self.out_dir) from err
 
     def _export(self, path: Path, final_rewards: dict[str, float] | None = None) -> Path:
-        return export(path, self.cfg, self.backbone, self.trainable, self.step_index, self.acc.num_processes,
-                      final_rewards)
+        with self.policy.ema_swapped_in():        # train.export_weights ema: the file holds the EMA of θ
+            return export(path, self.cfg, self.backbone, self.trainable, self.step_index, self.acc.num_processes,
+                          final_rewards)
 
 
 def run(config: TrainerConfig, backbone: Backbone | None = None,
