@@ -232,3 +232,12 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path):
 def test_user_error_is_the_base_of_every_one_line_error():
     for cls in (OutputFolderBusy, OutputWriteError, ResumeConfigMismatch):
         assert issubclass(cls, UserError)
+
+
+def test_a_checkpoint_from_before_a_field_existed_resumes_with_that_fields_old_behaviour():
+    from trainer.run.resume_check import FIELDS_ADDED, run_changes
+    current = {"train": {"lr": 0.003, "optimizer_step": "rollout", "timestep_pool": "leading"}}
+    old = {"train": {"lr": 0.003}}                 # written before optimizer_step / timestep_pool existed
+    assert run_changes(old, current) == ["train.optimizer_step: 'minibatch' → 'rollout'"]
+    assert run_changes(old, {"train": {"lr": 0.003, "optimizer_step": "minibatch", "timestep_pool": "leading"}}) == []
+    assert FIELDS_ADDED["train.export_weights"] == "theta"

@@ -24,6 +24,19 @@ SAFE_CHANGES = (
 )
 
 
+# fields added after checkpoints recorded their config: a checkpoint without one was trained with this value
+FIELDS_ADDED = {
+    "preference.block_projector": "sinusoidal",
+    "preference.block_form": "residual",
+    "preference.block_fraction": 1.0,
+    "train.optimizer_step": "minibatch",
+    "train.ema_count": "step",
+    "train.export_weights": "theta",
+    "train.export_ema_max": 0.9,
+    "train.timestep_pool": "leading",
+}
+
+
 class ResumeConfigMismatch(UserError):
     """--resume with a config that changes the run."""
 
@@ -51,6 +64,7 @@ def _safe(key: str) -> bool:
 def run_changes(saved: dict, current: dict) -> list[str]:
     """'key: old → new' for every field that differs and is not a safe change."""
     a, b = flatten(saved), flatten(current)
+    a = {**{k: v for k, v in FIELDS_ADDED.items() if k in b}, **a}      # an older checkpoint's implied values
     changes = []
     for key in sorted(set(a) | set(b)):
         old, new = a.get(key, "(absent)"), b.get(key, "(absent)")
