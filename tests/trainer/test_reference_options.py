@@ -308,3 +308,37 @@ def test_block_modulation_stays_off_where_the_references_have_none_and_the_old_f
         _with_preference(tiny_config(tiny_sd3_path, tmp_path / "l", backbone="ltx2"), block_modulation=True)
     with pytest.raises(ConfigError, match="preference.block_fraction: must be in"):
         _with_preference(tiny_config(tiny_sd3_path, tmp_path / "x"), block_fraction=0.0)
+
+
+def test_a_kl_weight_per_objective_mixes_by_omega_by_hand():
+    from types import SimpleNamespace
+
+    from trainer.rl.losses import kl_used, kl_weight
+    t = SimpleNamespace(kl=0.1, kl_per_objective=[0.5, 2.0])
+    omega = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.25, 0.75]])
+    assert kl_weight(t, omega).tolist() == pytest.approx([0.5, 2.0, 0.25 * 0.5 + 0.75 * 2.0])
+    assert kl_used(SimpleNamespace(kl=0.0, kl_per_objective=[0.0, 1e-4]))
+    assert not kl_used(SimpleNamespace(kl=0.0, kl_per_objective=None))
+    assert kl_weight(SimpleNamespace(kl=0.1, kl_per_objective=None), omega) == 0.1
+
+
+def test_equal_per_objective_kl_weights_train_exactly_like_one_kl(tiny_sd3_path, tmp_path):
+    from safetensors.torch import load_file
+
+    from trainer.run.train import run
+    one = tiny_config(tiny_sd3_path, tmp_path / "one", steps=2, kl=0.3)
+    per = tiny_config(tiny_sd3_path, tmp_path / "per", steps=2, kl=0.0, kl_per_objective=[0.3, 0.3])
+    skewed = tiny_config(tiny_sd3_path, tmp_path / "skew", steps=2, kl=0.0, kl_per_objective=[0.0, 3.0])
+    a, b, c = (load_file(str(run(cfg, rewards=[brightness, redness]))) for cfg in (one, per, skewed))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert any(not torch.allclose(a[k], c[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.parametrize("value, message", [
+    ([0.1], r"train.kl_per_objective: needs one weight per objective \(2\)"),
+    ([0.1, -1], r"train.kl_per_objective: must be numbers >= 0, one per objective"),
+])
+def test_bad_per_objective_kl_weights_are_refused(tiny_sd3_path, tmp_path, value, message):
+    from trainer.config import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(tiny_sd3_path, tmp_path / "x", kl_per_objective=value)

@@ -258,6 +258,9 @@ class TrainSettings(Section):
     beta: float = _f(1.0, "NFT β: v+ = (1-β) v_old + β v_θ, v- = (1+β) v_old - β v_θ")
     adv_clip: float = _f(5.0, "A_max: NFT weight r = ½ + ½ clip(A/A_max, -1, 1); GRPO clips A to ±A_max")
     kl: float = _f(0.1, "weight of ‖v_θ - v_ref‖² (v_ref = base model, adapters and preference off)")
+    kl_per_objective: list[float] | None = _f(
+        None, "one KL weight per objective, in objective order: a row's KL weight is Σ_k ω_k·kl_k (a stronger "
+              "pull toward the base where a reward can be won by destroying the image); empty = train.kl for every ω")
     ema_schedule: Literal["ramp", "constant"] = _f(
         "ramp", "NFT old-policy decay after step n: ramp = min(ema_ramp·n, ema_max) (the references: nearly "
                 "on-policy early) | constant = ema_decay")
@@ -307,6 +310,9 @@ class TrainSettings(Section):
         _need(self.beta > 0, "train.beta", "must be > 0", self.beta)
         _need(self.adv_clip > 0, "train.adv_clip", "must be > 0", self.adv_clip)
         _need(self.kl >= 0, "train.kl", "must be >= 0", self.kl)
+        _need(self.kl_per_objective is None or all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+                                                    for v in self.kl_per_objective),
+              "train.kl_per_objective", "must be numbers >= 0, one per objective", self.kl_per_objective)
         _need(0 <= self.ema_decay < 1, "train.ema_decay", "must be in [0, 1)", self.ema_decay)
         _need(self.ema_ramp >= 0 and 0 <= self.ema_max < 1, "train.ema_ramp / ema_max", "need ema_ramp >= 0 and "
               "ema_max in [0, 1)", [self.ema_ramp, self.ema_max])
@@ -406,6 +412,9 @@ class TrainerConfig:
             _need(ob.name not in seen, f"objectives[{i}].name", "must be unique", ob.name)
             seen.add(ob.name)
         p.check(self.num_objectives)
+        kls = self.train.kl_per_objective
+        _need(kls is None or len(kls) == self.num_objectives, "train.kl_per_objective",
+              f"needs one weight per objective ({self.num_objectives})", kls)
         self.data.check()
         self.output.check()
 

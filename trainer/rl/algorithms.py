@@ -126,7 +126,7 @@ class NFT(Algorithm):
         x_t = (1 - s) * x0 + s * eps
         xin = x_t.to(m.dtype)
         v_old = m.velocity(xin, sigma, cond, omega, "old")
-        v_ref = m.velocity(xin, sigma, cond, None, "ref") if t.kl > 0 else None
+        v_ref = m.velocity(xin, sigma, cond, None, "ref") if losses.kl_used(t) else None
         r = losses.nft_weight(advantages, t.adv_clip)
         # the references scale the policy loss by A_max before adding the KL term
         scale = t.adv_clip if t.policy_loss_scale == "adv_clip" else 1.0
@@ -173,7 +173,7 @@ class GRPO(Algorithm):
         b = x.shape[0]
         s, s_next = sig[j].expand(b), sig[j + 1].expand(b)
         xin = x.to(m.dtype)
-        v_ref = m.velocity(xin, s, cond, None, "ref") if t.kl > 0 else None
+        v_ref = m.velocity(xin, s, cond, None, "ref") if losses.kl_used(t) else None
 
         def loss(v):
             mean, std = sampling.sde_step(x, v, s, s_next, t.grpo_eta, float(sig[1]))

@@ -117,3 +117,15 @@ def late_scalarised_grpo_loss(log_prob, old_log_prob, advantages: torch.Tensor, 
     a = torch.clamp(advantages, -adv_clip, adv_clip)
     per_reward = torch.stack([grpo_loss(log_prob, old_log_prob, a[:, m], clip) for m in range(a.shape[1])], 1)
     return (omega.to(per_reward.dtype) * per_reward).sum(1), per_reward
+
+
+def kl_used(t) -> bool:
+    """Whether a run's loss has a KL term at all (train.kl, or any per-objective weight)."""
+    return t.kl > 0 or any(v > 0 for v in (t.kl_per_objective or ()))
+
+
+def kl_weight(t, omega: torch.Tensor) -> torch.Tensor | float:
+    """The KL weight of each row: Σ_k ω_k·kl_k with train.kl_per_objective, else train.kl for every row."""
+    if t.kl_per_objective is None:
+        return t.kl
+    return omega.float() @ torch.tensor(t.kl_per_objective, dtype=torch.float32, device=omega.device)

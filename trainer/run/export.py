@@ -21,7 +21,8 @@ def training_metadata(cfg: TrainerConfig, backbone: Backbone, step: int, process
         guidance=float(cfg.model.guidance) if backbone.architecture == "flux" else None,
         settings={"seed": t.seed, "lr": t.lr, "beta": t.beta, "kl": t.kl, "group_size": t.group_size,
                   "prompts_per_step": t.prompts_per_step, "omegas_per_prompt": cfg.preference.omegas_per_prompt,
-                  "weights": t.export_weights, "optimizer_step": t.optimizer_step})
+                  "weights": t.export_weights, "optimizer_step": t.optimizer_step}
+        | ({"kl_per_objective": list(t.kl_per_objective)} if t.kl_per_objective is not None else {}))
 
 
 def slider_metadata(cfg: TrainerConfig, backbone: Backbone, trainable: Trainable, step: int, processes: int,

@@ -34,6 +34,7 @@ FIELDS_ADDED = {
     "train.export_weights": "theta",
     "train.export_ema_max": 0.9,
     "train.timestep_pool": "leading",
+    "train.kl_per_objective": None,
 }
 
 

@@ -245,7 +245,7 @@ class Trainer:
             with self.autocast():
                 v = update.forward().float()
             loss, per, kl = update.loss(v)
-            total = (loss + self.cfg.train.kl * kl).mean() * scale
+            total = (loss + losses.kl_weight(self.cfg.train, omega) * kl).mean() * scale
             if not torch.isfinite(total):
                 return None
             self.scaler.scale(total).backward()
