@@ -44,6 +44,7 @@ from bench.memtrack import (
     checkpoint_with_emulation,
     flash_attention,
 )
+from trainer.config.gpu_prediction import step_work
 
 GB = 2 ** 30
 RESULTS = REPO / "bench" / "results" / "memory.json"
@@ -367,19 +368,8 @@ def predict_time(result: dict, settings: dict) -> dict:
     training timesteps) per representative GPU: the FLOPs counted here / (dense bf16 peak × MFU),
     plus, with an fp8 base, the upcast traffic (read 1 B + write 2 B per weight per forward) /
     bandwidth. A prediction, not a measurement."""
-    f, run = result["flops"], result["run"]
-    n = settings["train.prompts_per_step"] * settings["preference.omegas_per_prompt"] * settings["train.group_size"]
-    scale = n / run["samples"]
-    tt = settings["train.train_timesteps"]
-    rollout = f.get("rollout", 0) * settings["train.sample_steps"] / run["rollout_steps"] * scale
-    flops = rollout + (f.get("decode", 0) + f.get("encode", 0) + f.get("optimizer", 0)
-                       + f.get("update", 0) * tt / DEFAULTS["train.train_timesteps"]) * scale
-    sb, mb = settings["train.sample_batch"] or n, settings["train.minibatch"]
-    # weight upcasts per step: each rollout forward; per update point θ forward + backward, old, ref
-    # (+ the recomputation under checkpointing)
-    upcasts = settings["train.sample_steps"] * -(-n // sb) + -(-n // mb) * tt * (
-        4 + int(bool(settings["model.gradient_checkpointing"])))
-    fp8_bytes = result["frozen_transformer_gb"].get("float8_e4m3fn", 0) * GB * 3 * upcasts
+    w = step_work(result, settings, DEFAULTS["train.train_timesteps"])
+    flops, rollout, n, fp8_bytes = w["flops"], w["rollout_flops"], w["samples"], w["fp8_bytes"]
     out = {"step_tflop": flops / 1e12, "rollout_tflop": rollout / 1e12, "samples_per_step": n,
            "fp8_upcast_gb_per_step": fp8_bytes / GB}
     for key, (_, peak, bandwidth, _) in GPUS.items():

@@ -146,9 +146,10 @@ def flow_matching(family: str) -> bool:
     return family not in ("sd15", "sdxl")
 
 
-def _fill(model: torch.nn.Module, seed: int) -> dict:
+def random_state(model: torch.nn.Module, seed: int, scale: dict[str, float] | None = None) -> dict:
     """A seeded random state dict for every float entry of `model`'s state dict: norm gains around
-    1, matrices / conv kernels ~ N(0, 1/fan_in), the rest (biases, tables, tokens) ~ N(0, 0.1²)."""
+    1, matrices / conv kernels ~ N(0, 1/fan_in), the rest (biases, tables, tokens) ~ N(0, 0.1²);
+    `scale` multiplies the entries under a name prefix (e.g. a VAE's conv_out)."""
     g = torch.Generator().manual_seed(seed)
     norm_params = {f"{m_name}.{p_name}" if m_name else p_name
                    for m_name, mod in model.named_modules() if "Norm" in type(mod).__name__
@@ -165,6 +166,9 @@ def _fill(model: torch.nn.Module, seed: int) -> dict:
             r = r / math.sqrt(math.prod(t.shape[1:]))
         else:
             r = 0.1 * r
+        for prefix, factor in (scale or {}).items():
+            if name.startswith(prefix):
+                r = r * factor
         sd[name] = r.to(t.dtype)
     return sd
 
@@ -181,7 +185,7 @@ def build(family: str, seed: int = 0):
     model = config.get_model({})
     patcher = comfy.model_patcher.CoreModelPatcher(model, load_device=mm.get_torch_device(),
                                                    offload_device=mm.unet_offload_device())
-    sd = _fill(model.diffusion_model, seed)
+    sd = random_state(model.diffusion_model, seed)
     model.load_model_weights({f"diffusion_model.{k}": v for k, v in sd.items()}, "diffusion_model.",
                              assign=patcher.is_dynamic())
     model.eval()

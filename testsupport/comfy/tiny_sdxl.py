@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from testsupport.comfy.tiny_families import random_state
+
 HERE = Path(__file__).resolve().parent
 
 UNET_FILE = "tiny_sdxl_unet.safetensors"
@@ -55,32 +57,6 @@ def _setup(comfy_dir: str) -> None:
     comfy_setup(comfy_dir)
 
 
-def _random(model, seed: int, scale: dict[str, float] | None = None) -> dict:
-    """A seeded random state dict for `model`: norm gains around 1, matrices / kernels
-    N(0, 1/fan_in), biases and the rest N(0, 0.1²)."""
-    import torch
-    g = torch.Generator().manual_seed(seed)
-    norms = {f"{m}.{p}" if m else p for m, mod in model.named_modules() if "Norm" in type(mod).__name__
-             for p, _ in mod.named_parameters(recurse=False)}
-    sd = {}
-    for name, t in model.state_dict().items():
-        if not t.is_floating_point() or t.numel() == 0:
-            sd[name] = t.clone()
-            continue
-        r = torch.randn(t.shape, generator=g, dtype=torch.float32)
-        if name in norms and name.endswith(".weight"):
-            r = 1.0 + 0.1 * r
-        elif t.ndim >= 2:
-            r = r / math.sqrt(math.prod(t.shape[1:]))
-        else:
-            r = 0.1 * r
-        for prefix, s in (scale or {}).items():
-            if name.startswith(prefix):
-                r = r * s
-        sd[name] = r
-    return sd
-
-
 def build_unet(folder: Path, seed: int = 0):
     """The UNet file; returns a ModelPatcher of it as UNETLoader builds it (for the LoRA key map)."""
     import comfy.model_detection
@@ -92,7 +68,7 @@ def build_unet(folder: Path, seed: int = 0):
     config = comfy.supported_models.SDXL(dict(UNET_CONFIG))
     config.set_inference_dtype(torch.float32, None)
     net = config.get_model({}).diffusion_model
-    sd = _random(net, seed)
+    sd = random_state(net, seed)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / UNET_FILE
     save_file({k: v.to(torch.float16).contiguous() for k, v in sd.items()}, str(path))
@@ -157,7 +133,7 @@ def write_vae(folder: Path, seed: int = 0, ch: int = 32) -> Path:
     from safetensors.torch import save_file
     decoder = vae_model.Decoder(ch=ch, out_ch=3, ch_mult=[1, 2, 4, 4], num_res_blocks=2, attn_resolutions=[],
                                 dropout=0.0, in_channels=3, resolution=256, z_channels=4)
-    sd = {f"decoder.{k}": v for k, v in _random(decoder, seed, scale={"conv_out.": 0.5}).items()}
+    sd = {f"decoder.{k}": v for k, v in random_state(decoder, seed, scale={"conv_out.": 0.5}).items()}
     g = torch.Generator().manual_seed(seed + 1)
     sd["post_quant_conv.weight"] = torch.randn(4, 4, 1, 1, generator=g) / 2
     sd["post_quant_conv.bias"] = torch.zeros(4)

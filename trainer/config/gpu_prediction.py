@@ -62,10 +62,12 @@ def model_of(cfg) -> str | None:
     return None
 
 
-def seconds_per_step(result: dict, settings: dict, gpu: dict, mfu: float, measured_timesteps: int) -> float:
-    """bench/memory.py's `predict_time` for one GPU: the FLOPs measured for a few samples, scaled to
-    the config's samples, rollout steps and training timesteps, at `mfu` of the card's dense bf16
-    peak, plus an fp8 base's per-forward upcast traffic (read 1 B + write 2 B per weight)."""
+def step_work(result: dict, settings: dict, measured_timesteps: int) -> dict:
+    """One training step of `settings` from bench/memory.py's measurement `result` (the ONE formula, used by
+    bench/memory.py's `predict_time` too): the FLOPs measured for a few samples scaled to the config's
+    samples, rollout steps and training timesteps, and an fp8 base's per-forward upcast traffic (read 1 B
+    + write 2 B per weight; each rollout forward, and per update point θ forward + backward, old, ref, plus
+    the recomputation under checkpointing)."""
     f, run = result["flops"], result["run"]
     n = settings["train.prompts_per_step"] * settings["preference.omegas_per_prompt"] * settings["train.group_size"]
     scale = n / run["samples"]
@@ -77,7 +79,14 @@ def seconds_per_step(result: dict, settings: dict, gpu: dict, mfu: float, measur
     upcasts = settings["train.sample_steps"] * -(-n // sb) + -(-n // mb) * tt * (
         4 + int(bool(settings["model.gradient_checkpointing"])))
     fp8_bytes = result["frozen_transformer_gb"].get("float8_e4m3fn", 0) * GB * 3 * upcasts
-    return round(flops / (gpu["bf16_dense_tflops"] * 1e12 * mfu) + fp8_bytes / (gpu["bandwidth_gbs"] * 1e9), 1)
+    return {"flops": flops, "rollout_flops": rollout, "samples": n, "fp8_bytes": fp8_bytes}
+
+
+def seconds_per_step(result: dict, settings: dict, gpu: dict, mfu: float, measured_timesteps: int) -> float:
+    """bench/memory.py's `predict_time` for one GPU: `step_work` at `mfu` of the card's dense bf16 peak,
+    plus the fp8 upcast traffic at its bandwidth."""
+    w = step_work(result, settings, measured_timesteps)
+    return round(w["flops"] / (gpu["bf16_dense_tflops"] * 1e12 * mfu) + w["fp8_bytes"] / (gpu["bandwidth_gbs"] * 1e9), 1)
 
 
 def predict(cfg, path: Path = PREDICTIONS) -> Prediction | str:

@@ -41,7 +41,6 @@ import os
 import socket
 import string
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -305,25 +304,14 @@ class VLMJudge(Reward):
     def check_ready(self) -> None:
         """Before any model loads: the server answers GET /models and serves `model` (a down server or a
         wrong name fails in seconds, not after minutes of loading)."""
-        conns = judge_http.Connections()
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                raw = conns.request("GET", self.base_url + "/models", None, self._headers(), min(self.timeout, 30.0))
-                break
-            except judge_http.Transient as err:
-                last = err
-            except judge_http.Refused as err:
-                if err.code in (404, 405):         # a proxy without the listing: scoring will tell
-                    log.warning(f"reward {self.name!r}: {self.base_url}/models {err}; cannot check that it serves "
-                                f"{self.model!r} before training")
-                    return
-                raise self._fail(str(err), err.hint or "Check base_url and the server's log") from None
-        else:
-            raise self._fail(f"{last} ({self.retries + 1} tries)", _HINTS.get(getattr(last, "kind", ""),
-                                                                               "See the server's log"))
+        try:
+            raw = self._send(judge_http.Connections(), "GET", self.base_url + "/models", None, min(self.timeout, 30.0))
+        except judge_http.Refused as err:
+            if err.code in (404, 405):         # a proxy without the listing: scoring will tell
+                log.warning(f"reward {self.name!r}: {self.base_url}/models {err}; cannot check that it serves "
+                            f"{self.model!r} before training")
+                return
+            raise self._fail(str(err), err.hint or "Check base_url and the server's log") from None
         try:
             served = [m.get("id") for m in json.loads(raw)["data"] if isinstance(m, dict)]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
@@ -393,31 +381,35 @@ class VLMJudge(Reward):
         return JudgeError(f"reward {self.name!r} (vlm_judge): the judge server {self.base_url} (model "
                           f"{self.model!r}) {reason}" + (f". {hint}" if hint else ""))
 
+    def _send(self, conns: judge_http.Connections, method: str, url: str, data: bytes | None,
+              timeout: float) -> bytes:
+        """One request with the judge's retries: backoff·2^k between tries, at least a 429 / 503's
+        Retry-After; JudgeError when the tries run out. Refused and Abandoned pass through."""
+        last = judge_http.Transient("", "")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                wait = self.backoff * 2 ** (attempt - 1)
+                if last.retry_after is not None:
+                    if last.retry_after > MAX_RETRY_AFTER:
+                        raise self._fail(f"{last} and asks to retry after {last.retry_after:.0f} s (Retry-After), "
+                                         f"longer than the judge waits ({MAX_RETRY_AFTER} s)",
+                                         "Wait until it is ready, or lower the load on it")
+                    wait = max(wait, last.retry_after)
+                conns.wait(wait)
+            try:
+                return conns.request(method, url, data, self._headers(), timeout)
+            except judge_http.Transient as err:
+                last = err
+        raise self._fail(f"{last} ({self.retries + 1} tries)", _HINTS.get(last.kind, "See the server's log"))
+
     def _ask(self, arrays: Sequence, question: str, conns: judge_http.Connections) -> tuple[float, int]:
         """One question about one set of images (encoded here, in the worker thread) → (score, how many
         answer tokens were missing from the top k)."""
         urls = [data_url(encode_image(a, self.image_format, self.jpeg_quality, self.max_side), self.image_format)
                 for a in arrays]
         data = json.dumps(self.body(urls, question)).encode()
-        last = judge_http.Transient("", "")
         try:
-            for attempt in range(self.retries + 1):
-                if attempt:
-                    wait = self.backoff * 2 ** (attempt - 1)
-                    if last.retry_after is not None:
-                        if last.retry_after > MAX_RETRY_AFTER:
-                            raise self._fail(f"{last} and asks to retry after {last.retry_after:.0f} s (Retry-After), "
-                                             f"longer than the judge waits ({MAX_RETRY_AFTER} s)",
-                                             "Wait until it is ready, or lower the load on it")
-                        wait = max(wait, last.retry_after)
-                    conns.wait(wait)
-                try:
-                    raw = conns.request("POST", self.url, data, self._headers(), self.timeout)
-                    break
-                except judge_http.Transient as err:
-                    last = err
-            else:
-                raise self._fail(f"{last} ({self.retries + 1} tries)", _HINTS.get(last.kind, "See the server's log"))
+            raw = self._send(conns, "POST", self.url, data, self.timeout)
         except judge_http.Abandoned:
             raise self._fail("was abandoned after another request failed") from None
         except judge_http.Refused as err:

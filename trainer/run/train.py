@@ -339,7 +339,10 @@ class Trainer:
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a checkpoint ("latest" or a folder) written with this run's config (changes are refused)."""
-        path = self._checked_resume(path)
+        self._restore(self._checked_resume(path))
+
+    def _restore(self, path: Path) -> None:
+        """Restore a checkpoint folder whose config was already compared."""
         self.load_state_dict(checkpoint.load_checkpoint(self.out_dir, path, self.acc))
         self.metrics_log.resumed_from = self.step_index
 
@@ -372,7 +375,7 @@ def run(config: TrainerConfig, backbone: Backbone | None = None,
     """
     trainer = Trainer(config, backbone, rewards, samples, resume=resume)
     if trainer.resume_from:
-        trainer.load_checkpoint(trainer.resume_from)
+        trainer._restore(trainer.resume_from)          # compared with the config before anything loaded
     out, steps = config.output, config.train.steps
     last: dict[str, float] = {}
     bar = None
