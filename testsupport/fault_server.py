@@ -15,7 +15,7 @@ unknown model), nan / inf / huge (the "No" token's logprob is NaN, +Infinity or 
 off by the client), busy (HTTP 429 with `Retry-After: srv.retry_after` for the first
 `srv.flaky_failures` requests, then ok), big (an answer over the judge's size cap). A refused
 connection is `refused_url()`: a loopback port nobody listens on. GET <mode>/v1/models lists
-`srv.models` (["judge"]) in every mode.
+`srv.models` (["judge"]), except in bad_listing (HTML) and no_listing (HTTP 404: a proxy without it).
 """
 from __future__ import annotations
 
@@ -71,7 +71,12 @@ class FaultServer:
                     pass
 
             def do_GET(self):
-                if self.path.rstrip("/").endswith("/v1/models"):
+                mode = self.path.strip("/").split("/")[0]
+                if mode == "bad_listing":
+                    self._send(200, b"<html>this is not JSON", "text/html")
+                elif mode == "no_listing":
+                    self._send(404, b'{"error": {"message": "no such route"}}')
+                elif self.path.rstrip("/").endswith("/v1/models"):
                     self._send(200, json.dumps({"object": "list", "data": [
                         {"id": m, "object": "model"} for m in srv.models]}).encode())
                 else:

@@ -177,3 +177,12 @@ def test_the_server_is_checked_before_anything_loads(tmp_path):
         run(cfg)
     assert time.monotonic() - t0 < 30
     assert not list((tmp_path / "out").rglob("*.safetensors")) and not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_a_models_listing_that_is_not_one_is_refused_and_a_missing_one_only_warned(caplog):
+    with fault_server() as srv:
+        with pytest.raises(JudgeError, match=r"answered GET http://127.0.0.1:\d+/bad_listing/v1/models with something "
+                                             r"that is not a model list: b'<html>this is not JSON'\. base_url must"):
+            judge(srv.url("bad_listing")).check_ready()
+        judge(srv.url("no_listing")).check_ready()              # a proxy without GET /models: scoring will tell
+        assert any("cannot check that it serves 'judge' before training" in m for m in caplog.messages)

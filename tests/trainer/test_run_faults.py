@@ -241,3 +241,10 @@ def test_a_checkpoint_from_before_a_field_existed_resumes_with_that_fields_old_b
     assert run_changes(old, current) == ["train.optimizer_step: 'minibatch' → 'rollout'"]
     assert run_changes(old, {"train": {"lr": 0.003, "optimizer_step": "minibatch", "timestep_pool": "leading"}}) == []
     assert FIELDS_ADDED["train.export_weights"] == "theta"
+
+
+def test_a_write_that_fails_for_another_reason_names_it(tmp_path):
+    err = checkpoint.write_failed(OSError(errno.EACCES, os.strerror(errno.EACCES)), "checkpoint step 4",
+                                  tmp_path / "checkpoints", tmp_path)
+    assert str(err) == (f"could not write checkpoint step 4 in {tmp_path / 'checkpoints'} (Permission denied); "
+                        "there is no complete checkpoint to resume from; fix that and run again")
