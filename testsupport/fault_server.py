@@ -48,7 +48,6 @@ class FaultServer:
         self.trickle = 0.5
         self.retry_after = "1"
         self.models = ["judge"]
-        self.arrivals: list[float] = []          # time.monotonic() of each POST
         self.broken = 0                          # trickled answers cut off by the client
         self.one_bad_waits_for = 4               # trickle_one_bad: the first answer waits for this many
         self.lock = threading.Lock()
@@ -92,7 +91,6 @@ class FaultServer:
                 with srv.lock:
                     srv.hits[mode] += 1
                     n = srv.hits[mode]
-                    srv.arrivals.append(time.monotonic())
                 try:
                     srv.bodies.append(json.loads(body))
                 except ValueError:

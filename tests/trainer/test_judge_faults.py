@@ -97,10 +97,11 @@ def test_one_deadline_per_request_even_when_the_body_trickles():
     with fault_server() as srv:
         srv.trickle = 0.5                  # the ~700-byte answer would take ~6 minutes
         r = judge(srv.url("trickle"), timeout=1, retries=1)
-        t0 = time.monotonic()
+        # a per-read timeout never fires on 0.5 s gaps (the answer would arrive whole, minutes later):
+        # only a deadline for the whole request gives this error
         with pytest.raises(JudgeError, match=r"did not answer within 1 s \(2 tries\)"):
             r(images(1), ["a cat"])
-        assert time.monotonic() - t0 < 30   # two 1 s deadlines and a backoff (the old per-read timeout: minutes)
+        assert srv.hits["trickle"] == 2
 
 
 ABANDON_SCRIPT = """
@@ -120,25 +121,26 @@ def test_after_one_request_fails_the_others_are_shut_down_and_the_process_exits_
     with fault_server() as srv:
         srv.trickle = 0.5
         url = srv.url("trickle_one_bad")
-        t0 = time.monotonic()
         out = subprocess.run([sys.executable, "-c", ABANDON_SCRIPT, url], cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
-        elapsed = time.monotonic() - t0
+                             timeout=600)      # a hang guard only
         assert "FAILED" in out.stdout and "HTTP 400" in out.stdout, out.stdout + out.stderr
-        assert elapsed < 60                # the three trickling answers would hold the exit for ~6 minutes
+        # not abandoned, the three trickling answers would arrive whole (~6 minutes later), none cut off
         deadline = time.monotonic() + 10
         while srv.broken < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert srv.hits["trickle_one_bad"] == 4 and srv.broken == 3     # the server stopped sending to them
 
 
-def test_retry_after_is_honoured_and_an_absurd_one_is_a_clear_error():
+def test_retry_after_is_honoured_and_an_absurd_one_is_a_clear_error(monkeypatch):
+    from trainer.rewards import judge_http
+    waits, wait = [], judge_http.Connections.wait
+    monkeypatch.setattr(judge_http.Connections, "wait", lambda self, s: waits.append(s) or wait(self, s))
     with fault_server() as srv:
         srv.flaky_failures, srv.retry_after = 1, "1"
         r = judge(srv.url("busy"), retries=2, backoff=0.01)
         s = r(images(1), ["a cat"])
         assert 0 < float(s) < 1 and srv.hits["busy"] == 2
-        assert srv.arrivals[1] - srv.arrivals[0] >= 0.9          # waited the second it asked for, not 0.01 s
+        assert waits == [1.0]                                   # the second it asked for, not the 0.01 s backoff
         srv.hits.clear()
         srv.flaky_failures, srv.retry_after = 5, "999"
         with pytest.raises(JudgeError, match=r"HTTP 429 .*asks to retry after 999 s \(Retry-After\), longer than "
@@ -172,10 +174,8 @@ def test_the_server_is_checked_before_anything_loads(tmp_path):
         with pytest.raises(JudgeError, match="does not serve this model"):
             run(cfg)
     cfg.objectives[1].kwargs = {"base_url": refused_url(), "model": "judge", "retries": 0}
-    t0 = time.monotonic()
     with pytest.raises(JudgeError, match=r"refused the connection .*\(1 tries\)\. Start the server first"):
-        run(cfg)
-    assert time.monotonic() - t0 < 30
+        run(cfg)                          # the judge, not the missing model, is what stops it: checked first
     assert not list((tmp_path / "out").rglob("*.safetensors")) and not (tmp_path / "out" / "checkpoints").exists()
 
 
