@@ -418,6 +418,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--set", nargs="*", default=[], metavar="section.field=value",
                     help="trainer overrides for every run (for investigations; the full bench uses none)")
+    ap.add_argument("--set-slider", nargs="*", default=[], metavar="section.field=value",
+                    help="trainer overrides for the ParetoSlider run only, on top of --set (its own KL, "
+                         "lora.per_objective, ω sampling; the fixed runs and so soups / blend / MSDDA keep --set)")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse finished runs in --work trained with the same steps and overrides "
                          "(their recorded times are counted)")
@@ -435,6 +438,11 @@ def parse_overrides(items) -> dict:
     """`section.field=value` items as {section: {field: value}}, parsed as the trainer's --set is."""
     from trainer.config import apply_overrides
     return apply_overrides({}, list(items))
+
+
+def merge_overrides(base: dict, extra: dict) -> dict:
+    """{section: {field: value}} of `base` with `extra`'s fields on top."""
+    return {sec: {**base.get(sec, {}), **extra.get(sec, {})} for sec in {*base, *extra}}
 
 
 def _fixed_overrides(overrides: dict) -> dict:
@@ -464,8 +472,9 @@ def _record(runs: dict, r: dict) -> None:
         runs[r["seed"]]["paretoslider"], runs[r["seed"]]["paretoslider_1of5"] = r["path"], r["path_1of5"]
 
 
-def train_all(pool, args: argparse.Namespace, overrides: dict) -> tuple[dict, list[dict]]:
-    """Every run of every seed (reused where --reuse / --fixed-from allow): ({seed: files}, timing records)."""
+def train_all(pool, args: argparse.Namespace, overrides: dict, slider_ov: dict) -> tuple[dict, list[dict]]:
+    """Every run of every seed (reused where --reuse / --fixed-from allow): ({seed: files}, timing records).
+    The ParetoSlider runs train with `slider_ov`, the fixed runs with `overrides`."""
     work = Path(args.work)
     runs = {s: {"fixed": {}} for s in args.seeds}
     jobs_info: list[dict] = []
@@ -477,11 +486,11 @@ def train_all(pool, args: argparse.Namespace, overrides: dict) -> tuple[dict, li
         _log(f"seed {r['seed']}: reusing {what} {r['path']}")
 
     for s in args.seeds:     # the long ParetoSlider chains first
-        r = _reusable(work / f"seed{s}" / "paretoslider", 2 * args.steps, overrides) if args.reuse else None
+        r = _reusable(work / f"seed{s}" / "paretoslider", 2 * args.steps, slider_ov) if args.reuse else None
         if r is not None:
             reuse(r, "ParetoSlider run")
             continue
-        futs.append(pool.submit(job_paretoslider, str(work), s, args.steps, overrides))
+        futs.append(pool.submit(job_paretoslider, str(work), s, args.steps, slider_ov))
     fixed_work = Path(args.fixed_from) if args.fixed_from else work
     fixed_ov = _fixed_overrides(overrides)
     for s in args.seeds:
@@ -546,7 +555,8 @@ def seconds(jobs_info: list[dict], evals: list[dict], n_seeds: int, total: float
     return secs
 
 
-def build_report(args: argparse.Namespace, overrides: dict, evals: list[dict], m: dict, secs: dict) -> dict:
+def build_report(args: argparse.Namespace, overrides: dict, evals: list[dict], m: dict, secs: dict,
+                 slider_ov: dict | None = None) -> dict:
     """front.json: the protocol as run, the metrics, the timings and every seed's fronts."""
     from bench.toytask import task
     return {
@@ -562,6 +572,7 @@ def build_report(args: argparse.Namespace, overrides: dict, evals: list[dict], m
                      "trainer": {"train": {**task.TRAIN, **overrides.get("train", {})},
                                  "lora": {**task.LORA, **overrides.get("lora", {})},
                                  "preference": {**task.PREFERENCE, **overrides.get("preference", {})}},
+                     "slider_overrides": slider_ov or overrides,
                      "workers": args.workers, "threads_per_worker": args.threads},
         "seeds": args.seeds,
         "base": evals[0]["base"],
@@ -588,19 +599,22 @@ def main(argv=None) -> int:
         return 0
     t_start = time.time()
     overrides = parse_overrides(args.set)
+    slider_ov = merge_overrides(overrides, parse_overrides(args.set_slider))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _log(f"front bench: seeds {args.seeds}, S = {args.steps} steps per fixed run, ParetoSlider 2S = "
-         f"{2 * args.steps}, {args.workers} workers x {args.threads} threads, overrides {overrides or 'none'}")
+         f"{2 * args.steps}, {args.workers} workers x {args.threads} threads, overrides {overrides or 'none'}, "
+         f"ParetoSlider's {slider_ov or 'none'}")
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(args.threads,)) as pool:
-        runs, jobs_info = train_all(pool, args, overrides)
+        runs, jobs_info = train_all(pool, args, overrides, slider_ov)
         t_train = time.time() - t_start
         _log(f"training finished after {t_train:.0f}s; evaluating")
         evals = evaluate_all(pool, args, runs)
     m = metrics(evals)
     total = time.time() - t_start
-    report = build_report(args, overrides, evals, m, seconds(jobs_info, evals, len(args.seeds), total, t_train))
+    report = build_report(args, overrides, evals, m, seconds(jobs_info, evals, len(args.seeds), total, t_train),
+                          slider_ov)
     (out / "front.json").write_text(json.dumps(report, indent=1))
     plot(evals, m, out / "front.png")
     strip(evals[0], out / "strip.png")

@@ -258,13 +258,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--work", default=str(front.ROOT / "runs" / "bench_front3"))
     ap.add_argument("--out", default=str(front.RESULTS))
     ap.add_argument("--set", nargs="*", default=[], metavar="section.field=value")
+    ap.add_argument("--set-slider", nargs="*", default=[], metavar="section.field=value",
+                    help="overrides for the ParetoSlider run only, on top of --set")
     ap.add_argument("--reuse", action="store_true", help="reuse finished runs in --work with the same settings")
     ap.add_argument("--matched", action="store_true",
                     help="print the matched-ω hypervolume ratios of --out/front3.json (recomputed from its fronts)")
     return ap.parse_args(argv)
 
 
-def train_all(pool, args, overrides: dict) -> tuple[dict, list[dict]]:
+def train_all(pool, args, overrides: dict, slider_ov: dict) -> tuple[dict, list[dict]]:
     work = Path(args.work)
     runs = {s: {"fixed": {}} for s in args.seeds}
     info, futs = [], []
@@ -280,12 +282,13 @@ def train_all(pool, args, overrides: dict) -> tuple[dict, list[dict]]:
     for kind, s, o in jobs:
         folder = work / f"seed{s}" / ("paretoslider" if kind == "paretoslider" else f"fixed_{key(o)}")
         steps = 3 * args.steps if kind == "paretoslider" else args.steps
-        r = front._reusable(folder, steps, overrides) if args.reuse else None
+        ov = slider_ov if kind == "paretoslider" else overrides
+        r = front._reusable(folder, steps, ov) if args.reuse else None
         if r is not None:
             record(r)
             info.append({**r, "reused": True})
             continue
-        futs.append(pool.submit(job_paretoslider, str(work), s, steps, overrides) if kind == "paretoslider"
+        futs.append(pool.submit(job_paretoslider, str(work), s, steps, slider_ov) if kind == "paretoslider"
                     else pool.submit(job_fixed, str(work), s, o, steps, overrides))
     for f in as_completed(futs):
         r = f.result()
@@ -304,13 +307,14 @@ def main(argv=None) -> int:
         return 0
     t0 = time.time()
     overrides = front.parse_overrides(args.set)
+    slider_ov = front.merge_overrides(overrides, front.parse_overrides(args.set_slider))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _log(f"front3 bench: seeds {args.seeds}, S = {args.steps} per fixed run (7 runs), ParetoSlider 3S = "
-         f"{3 * args.steps}, {args.workers} workers, overrides {overrides or 'none'}")
+         f"{3 * args.steps}, {args.workers} workers, overrides {overrides or 'none'}, ParetoSlider's {slider_ov or 'none'}")
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=front._init_worker,
                              initargs=(args.threads,)) as pool:
-        runs, info = train_all(pool, args, overrides)
+        runs, info = train_all(pool, args, overrides, slider_ov)
         t_train = time.time() - t0
         _log(f"training finished after {t_train:.0f}s; evaluating")
         evals = [f.result() for f in [pool.submit(job_eval, s, runs[s], i == 0) for i, s in enumerate(args.seeds)]]
@@ -331,6 +335,7 @@ def main(argv=None) -> int:
                      "trainer": {"train": {**task.TRAIN, **overrides.get("train", {})},
                                  "lora": {**task.LORA, **overrides.get("lora", {})},
                                  "preference": {**task.PREFERENCE, **overrides.get("preference", {})}},
+                     "slider_overrides": slider_ov,
                      "workers": args.workers, "threads_per_worker": args.threads},
         "seeds": args.seeds, "base": evals[0]["base"], **m,
         "seconds": {"paretoslider": {"train_cpu_per_seed": cpu["paretoslider"],

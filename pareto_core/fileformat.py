@@ -5,6 +5,9 @@ that holds its embedding config, so files without the version-2 conditioning for
 by older extensions, and a newer version than this code reads is refused with "update"):
 - `transformer.<module>.lora_A.weight` / `.lora_B.weight` / `.alpha`: the LoRA, in the
   diffusers/peft key form that ComfyUI's LoRA loader maps for SD3 and Flux;
+- `objective<k>.transformer.<module>...` (format version 3, `lora.per_objective`): objective k's own
+  LoRA in the same key form, one per objective; the model at ω is W0 + Σ_k ω_k ΔW_k (plus the
+  `transformer.` LoRA, if the file also has one);
 - `paretoslider.<submodule>...`: the PreferenceModules state dict;
 - `__metadata__["paretoslider"]`: one JSON document (ParetoSliderMetadata).
 Never unpickles; the header is checked before any tensor is read.
@@ -26,10 +29,12 @@ from .atomic_file import atomic_path
 from .errors import ParetoSliderError
 from .preference import EmbeddingConfig, PreferenceModules
 
-FORMAT_VERSION = 2                       # the newest version this code reads and writes
+FORMAT_VERSION = 3                       # the newest version this code reads and writes
+PER_OBJECTIVE_LORA_VERSION = 3           # the first version with per-objective LoRAs
 METADATA_KEY = "paretoslider"
 PREFERENCE_PREFIX = "paretoslider."
 LORA_PREFIX = "transformer."
+OBJECTIVE_LORA_PREFIX = "objective"      # objective<k>.transformer.<module>...
 MAX_HEADER_BYTES = 100 * 1024 * 1024     # safetensors' own limit
 MAX_METADATA_BYTES = 1024 * 1024          # a front of thousands of points fits in far less
 
@@ -131,13 +136,23 @@ class ParetoSliderMetadata:
 
     def __post_init__(self):
         if self.format_version is None:
-            self.format_version = self.embedding.format_version
+            self.format_version = self.oldest_version
         if not isinstance(self.training, TrainingMetadata):     # a plain dict from a caller
             self.training = TrainingMetadata.from_dict(self.training)
 
     @property
     def num_objectives(self) -> int:
         return len(self.objectives)
+
+    @property
+    def per_objective_lora(self) -> bool:
+        """One LoRA per objective, mixed by ω (the trainer's lora.per_objective)."""
+        return bool(self.lora.get("per_objective", False))
+
+    @property
+    def oldest_version(self) -> int:
+        """The oldest format version that holds this file (older extensions keep reading older files)."""
+        return max(self.embedding.format_version, PER_OBJECTIVE_LORA_VERSION if self.per_objective_lora else 1)
 
     @property
     def labels(self) -> list[str]:
@@ -155,7 +170,7 @@ class ParetoSliderMetadata:
     def to_json(self) -> str:
         d = asdict(self)
         d["embedding"] = self.embedding.to_dict()
-        d["format_version"] = self.embedding.format_version    # the oldest version that holds the file
+        d["format_version"] = self.oldest_version
         if self.source is None:
             d.pop("source")
         return json.dumps(d, separators=(",", ":"))
@@ -175,9 +190,9 @@ class ParetoSliderMetadata:
                        lora=d.get("lora", {}), training=TrainingMetadata.from_dict(d.get("training")),
                        front=d.get("front"), audio_stream=bool(d.get("audio_stream", False)),
                        source=d.get("source"), format_version=version)
-            if meta.embedding.format_version > version:
-                raise ValueError(f"its embedding uses format version {meta.embedding.format_version} "
-                                 f"fields but the file says version {version}")
+            if meta.oldest_version > version:
+                raise ValueError(f"it uses format version {meta.oldest_version} fields but the file says "
+                                 f"version {version}")
         except ParetoSliderFileError:
             raise
         except (KeyError, TypeError, ValueError) as err:
@@ -208,6 +223,8 @@ class ParetoSliderFile:
     metadata: ParetoSliderMetadata
     lora: dict[str, torch.Tensor]             # transformer.* keys
     preference_state: dict[str, torch.Tensor]  # PreferenceModules state dict (no prefix)
+    # lora.per_objective files: objective k's LoRA (transformer.* keys), one per objective; else empty
+    objective_loras: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
     def preference_modules(self, dtype: torch.dtype = torch.float32,
                            device: torch.device | str = "cpu") -> PreferenceModules:
@@ -231,15 +248,23 @@ class ParetoSliderFile:
 
 
 def save_paretoslider(path: str | os.PathLike, metadata: ParetoSliderMetadata,
-                      lora: dict[str, torch.Tensor], preference: PreferenceModules | dict) -> Path:
-    """Write atomically (temp file in the same folder, then rename)."""
+                      lora: dict[str, torch.Tensor], preference: PreferenceModules | dict,
+                      objective_loras: list[dict[str, torch.Tensor]] | None = None) -> Path:
+    """Write atomically (temp file in the same folder, then rename). `objective_loras`: one LoRA per
+    objective, for a file whose metadata says lora.per_objective."""
     metadata.check(str(path))
     state = preference.state_dict() if isinstance(preference, torch.nn.Module) else preference
     _check_preference_state(metadata, state, str(path))
-    bad = [k for k in lora if not k.startswith(LORA_PREFIX)]
-    if bad:
-        raise ParetoSliderFileError(f"LoRA keys must start with {LORA_PREFIX!r}; got e.g. {bad[0]!r}")
+    objective_loras = list(objective_loras or [])
+    _check_objective_loras(metadata, objective_loras, str(path))
+    for part in [lora, *objective_loras]:
+        bad = [k for k in part if not k.startswith(LORA_PREFIX)]
+        if bad:
+            raise ParetoSliderFileError(f"LoRA keys must start with {LORA_PREFIX!r}; got e.g. {bad[0]!r}")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora.items()}
+    for k, part in enumerate(objective_loras):
+        tensors.update({f"{OBJECTIVE_LORA_PREFIX}{k}.{key}": v.detach().to("cpu").contiguous()
+                        for key, v in part.items()})
     tensors.update({PREFERENCE_PREFIX + k: v.detach().to("cpu", torch.float32).contiguous()
                     for k, v in state.items()})
     meta_json = metadata.to_json()
@@ -318,6 +343,7 @@ def load_paretoslider(path: str | os.PathLike) -> ParetoSliderFile:
     metadata = read_metadata(path)
     name = Path(path).name
     lora, pref = {}, {}
+    per_objective: dict[int, dict[str, torch.Tensor]] = {}
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             for key in f.keys():
@@ -325,6 +351,8 @@ def load_paretoslider(path: str | os.PathLike) -> ParetoSliderFile:
                     pref[key[len(PREFERENCE_PREFIX):]] = f.get_tensor(key)
                 elif key.startswith(LORA_PREFIX):
                     lora[key] = f.get_tensor(key)
+                elif (k := _objective_index(key)) is not None:
+                    per_objective.setdefault(k, {})[key.split(".", 1)[1]] = f.get_tensor(key)
                 else:
                     raise ParetoSliderFileError(f"{name}: unexpected tensor {key!r}")
     except ParetoSliderFileError:
@@ -332,11 +360,37 @@ def load_paretoslider(path: str | os.PathLike) -> ParetoSliderFile:
     except Exception as err:  # safetensors raises its own error types for corrupt data
         raise ParetoSliderFileError(f"{name}: corrupt safetensors data ({err})") from None
     _check_preference_state(metadata, pref, name)
-    for k, v in list(lora.items()) + list(pref.items()):
+    if sorted(per_objective) != list(range(len(per_objective))):
+        raise ParetoSliderFileError(f"{name}: per-objective LoRAs {sorted(per_objective)} are not numbered 0..n-1")
+    objective_loras = [per_objective[k] for k in range(len(per_objective))]
+    _check_objective_loras(metadata, objective_loras, name)
+    every = list(lora.items()) + list(pref.items()) + [kv for part in objective_loras for kv in part.items()]
+    for k, v in every:
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise ParetoSliderFileError(f"{name}: tensor {k!r} contains NaN or infinity; the training "
                                         "run that wrote it diverged")
-    return ParetoSliderFile(metadata, lora, pref)
+    return ParetoSliderFile(metadata, lora, pref, objective_loras)
+
+
+def _objective_index(key: str) -> int | None:
+    """k of an `objective<k>.transformer.` key, else None."""
+    head, _, rest = key.partition(".")
+    digits = head[len(OBJECTIVE_LORA_PREFIX):]
+    if head.startswith(OBJECTIVE_LORA_PREFIX) and digits.isdigit() and rest.startswith(LORA_PREFIX):
+        return int(digits)
+    return None
+
+
+def _check_objective_loras(metadata: ParetoSliderMetadata, loras: list, source: str) -> None:
+    """A per-objective file has exactly one non-empty LoRA per objective; any other file has none."""
+    if not metadata.per_objective_lora:
+        if loras:
+            raise ParetoSliderFileError(f"{source}: per-objective LoRA tensors in a file whose metadata does "
+                                        "not say lora.per_objective")
+        return
+    if len(loras) != metadata.num_objectives or not all(loras):
+        raise ParetoSliderFileError(f"{source}: lora.per_objective needs one LoRA per objective "
+                                    f"({metadata.num_objectives}), found {sum(1 for p in loras if p)}")
 
 
 def _check_preference_state(metadata: ParetoSliderMetadata, state: dict, source: str) -> None:

@@ -48,6 +48,13 @@ class Piece:
     modules: PreferenceModules | None
     fixed_preference: torch.Tensor | None = None
     path: str = ""
+    objective_deltas: list[dict[str, torch.Tensor]] = field(default_factory=list)   # lora.per_objective files
+
+    def weighted_deltas(self, c: float, omega: torch.Tensor) -> list[tuple[float, dict[str, torch.Tensor]]]:
+        """This piece's LoRA deltas at ω with weight c: its own, and objective k's × ω_k (one ω per call)."""
+        if self.objective_deltas and omega.ndim != 1:
+            raise ValueError("per-objective LoRAs are merged for one ω at a time")
+        return [(c, self.deltas)] + [(c * float(omega[k]), d) for k, d in enumerate(self.objective_deltas)]
 
 
 Parts = Sequence[tuple[float, Piece]]          # a policy: (c_i, piece_i)
@@ -60,7 +67,7 @@ def load_piece(path: str | Path, fixed_preference: Sequence[float] | None = None
         fixed_preference = f.metadata.training.fixed_preference
     return Piece(lora_deltas(f.lora), f.preference_modules(),
                  None if fixed_preference is None else torch.tensor(fixed_preference, dtype=torch.float32),
-                 str(path))
+                 str(path), [lora_deltas(part) for part in f.objective_loras])
 
 
 class _SumModules(nn.Module):
@@ -119,7 +126,8 @@ def policy_velocity(backbone, parts: Parts, cond: Conditioning, omega: torch.Ten
     (no parts: the base model, ω off); yields its velocity function v(x, σ)."""
     mods = _SumModules(parts) if parts else None
     tr = backbone.transformer
-    with merged_deltas(tr, sum_deltas([(c, p.deltas) for c, p in parts])), \
+    deltas = [cd for c, p in parts for cd in p.weighted_deltas(c, omega)]
+    with merged_deltas(tr, sum_deltas(deltas)), \
             preference_hooks(tr, backbone, mods, omega if mods is not None else None):
         yield lambda x, sigma: backbone.velocity(x, sigma, cond)
 

@@ -243,11 +243,11 @@ def test_version_2_forms_round_trip_and_a_newer_version_is_refused(tmp_path):
     with safe_open(str(path), "pt") as f:
         d = json.loads(f.metadata()[METADATA_KEY])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    d["format_version"] = 3
-    save_file(tensors, str(tmp_path / "v3.safetensors"), metadata={METADATA_KEY: json.dumps(d)})
-    with pytest.raises(ParetoSliderFileError, match="format version 3 is not supported by this version of "
-                                                    "ComfyUI-ParetoSlider \\(it reads versions 1 to 2\\); update"):
-        load_paretoslider(tmp_path / "v3.safetensors")
+    d["format_version"] = 4
+    save_file(tensors, str(tmp_path / "v4.safetensors"), metadata={METADATA_KEY: json.dumps(d)})
+    with pytest.raises(ParetoSliderFileError, match="format version 4 is not supported by this version of "
+                                                    "ComfyUI-ParetoSlider \\(it reads versions 1 to 3\\); update"):
+        load_paretoslider(tmp_path / "v4.safetensors")
     d["format_version"] = 1           # version-2 fields in a file that says 1: malformed, not misread
     save_file(tensors, str(tmp_path / "v1bad.safetensors"), metadata={METADATA_KEY: json.dumps(d)})
     with pytest.raises(ParetoSliderFileError, match="uses format version 2 fields but the file says version 1"):

@@ -26,6 +26,8 @@ from torch import nn
 from pareto_core import PreferenceModules, rows_for_batch
 from pareto_core.preference import modulate_block
 
+from .lora import objective_gates
+
 
 def unwrap(transformer: nn.Module) -> nn.Module:
     # accelerate/DDP or peft wrappers keep the diffusers model in .module / .base_model.model
@@ -44,8 +46,17 @@ def preference_hooks(transformer: nn.Module, backbone, modules: PreferenceModule
     """Add ω's conditioning to `transformer` for the duration of the block.
 
     omega: (K,) for every row, or (N, K) with the batch a multiple of N (row i uses ω[i % N]).
-    `modules=None` or `omega=None` installs nothing (the base model / "preference off").
+    `modules=None` or `omega=None` installs no preference module (the base model / "preference off").
+    Per-objective LoRAs (lora.per_objective) are scaled by ω here too (`objective_gates`; off without ω).
     """
+    with objective_gates(transformer, omega):
+        with _module_hooks(transformer, backbone, modules, omega):
+            yield
+
+
+@contextmanager
+def _module_hooks(transformer: nn.Module, backbone, modules: PreferenceModules | None,
+                  omega: torch.Tensor | None) -> Iterator[None]:
     if modules is None or omega is None:
         yield
         return

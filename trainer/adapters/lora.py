@@ -3,9 +3,13 @@
 - `attach_lora` injects a LoRA (rank/alpha/targets) with peft; the base stays frozen.
 - `adapters_disabled` runs the base model (the KL reference v_ref).
 - `lora_state_for_file` returns the LoRA in the file's key form, with `.alpha` tensors.
+- per-objective LoRAs (`lora.per_objective`): one adapter per objective (`objective_adapter(k)`), all
+  active at once; `objective_gates` scales adapter k's output by ω_k row by row, so the model is
+  W0 + Σ_k ω_k ΔW_k — the weights a soup of the objectives' LoRAs would merge at that ω.
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -17,9 +21,15 @@ from ..errors import UserError
 ADAPTER = "default"
 
 
+def objective_adapter(k: int) -> str:
+    """The peft adapter name of objective k's LoRA (lora.per_objective)."""
+    return f"objective{k}"
+
+
 def attach_lora(transformer: nn.Module, rank: int, alpha: float, targets: Sequence[str],
-                dropout: float = 0.0) -> list[str]:
-    """Freeze `transformer` and inject a LoRA into `targets`. Returns the adapted module names."""
+                dropout: float = 0.0, adapters: Sequence[str] = (ADAPTER,)) -> list[str]:
+    """Freeze `transformer` and inject a LoRA into `targets` under each adapter name (several: all
+    active, their outputs summed). Returns the adapted module names."""
     from peft import LoraConfig, inject_adapter_in_model
     from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -27,10 +37,17 @@ def attach_lora(transformer: nn.Module, rank: int, alpha: float, targets: Sequen
     config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets), lora_dropout=dropout,
                         init_lora_weights=True)
     try:
-        inject_adapter_in_model(config, transformer, adapter_name=ADAPTER)
+        for name in adapters:
+            with warnings.catch_warnings():     # "multiple adapters in the model": intended here
+                warnings.filterwarnings("ignore", message=".*multiple adapters.*")
+                inject_adapter_in_model(config, transformer, adapter_name=name)
     except ValueError as err:
         raise UserError(f"lora.targets {list(targets)} match no module of {type(transformer).__name__} "
                          f"({err}); use names like to_q, to_k, to_v, to_out.0") from None
+    if len(adapters) > 1:
+        for m in transformer.modules():
+            if isinstance(m, BaseTunerLayer):
+                m.set_adapter(list(adapters))
     # peft stores adapters in the base weights' dtype; keep them (and so the optimiser state) in fp32
     # when the base is bf16/fp16 — the LoRA forward casts its input to the adapter dtype
     for _, p in lora_parameters(transformer):
@@ -63,17 +80,50 @@ def adapters_disabled(transformer: nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
+@contextmanager
+def objective_gates(transformer: nn.Module, omega: torch.Tensor | None) -> Iterator[None]:
+    """Inside the block, objective k's LoRA output is scaled by ω_k (per row: ω is (K,) or (N, K) with the
+    batch a multiple of N, as for the preference modules); ω None scales them all by 0. Without
+    per-objective adapters nothing is installed."""
+    handles = []
+    for m in transformer.modules():
+        lora_a_of = getattr(m, "lora_A", None)       # a peft LoRA layer (no peft import on plain models)
+        if not isinstance(lora_a_of, nn.ModuleDict):
+            continue
+        for name, lora_a in lora_a_of.items():
+            if name.startswith("objective"):
+                # no ω (the base model, "preference off"): every objective's LoRA is off
+                k = int(name[len("objective"):])
+                handles.append(lora_a.register_forward_hook(_gate(omega, k)))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _gate(omega: torch.Tensor, k: int):
+    from pareto_core import rows_for_batch
+
+    def hook(_module, _inputs, out):
+        if omega is None:
+            return out * 0.0
+        w = rows_for_batch(omega.to(device=out.device, dtype=out.dtype), out.shape[0])[:, k]
+        return out * w.view(-1, *([1] * (out.dim() - 1)))
+    return hook
+
+
 def lora_state_for_file(transformer: nn.Module, alpha: float, rank: int,
-                        dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """`transformer.<module>.lora_A.weight` / `.lora_B.weight` / `.alpha` (ComfyUI reads alpha/rank
-    only from such scalar tensors)."""
+                        dtype: torch.dtype | None = None, adapter: str = ADAPTER) -> dict[str, torch.Tensor]:
+    """`transformer.<module>.lora_A.weight` / `.lora_B.weight` / `.alpha` of one adapter (ComfyUI reads
+    alpha/rank only from such scalar tensors)."""
     out: dict[str, torch.Tensor] = {}
     modules = set()
     for name, p in lora_parameters(transformer):
         # peft names: <module>.lora_A.<adapter>.weight
         module, rest = name.split(".lora_", 1)
-        kind, adapter, leaf = rest.split(".", 2)
-        if adapter != ADAPTER:
+        kind, adapter_name, leaf = rest.split(".", 2)
+        if adapter_name != adapter:
             continue
         t = p.detach().to("cpu")
         out[f"transformer.{module}.lora_{kind}.{leaf}"] = t.to(dtype) if dtype else t.clone()

@@ -16,7 +16,7 @@ from torch import nn
 
 from pareto_core import EmbeddingConfig, PreferenceModules
 
-from .lora import attach_lora, lora_parameters
+from .lora import ADAPTER, attach_lora, lora_parameters, objective_adapter
 
 
 class PolicyParams:
@@ -114,7 +114,9 @@ class Trainable:
 def make_trainable(backbone, cfg, device: torch.device) -> Trainable:
     tr = backbone.transformer
     targets = list(cfg.lora.targets or backbone.default_lora_targets)
-    lora_modules = attach_lora(tr, cfg.lora.rank, cfg.lora.alpha, targets, cfg.lora.dropout)
+    adapters = ([objective_adapter(k) for k in range(cfg.num_objectives)] if cfg.lora.per_objective
+                else [ADAPTER])
+    lora_modules = attach_lora(tr, cfg.lora.rank, cfg.lora.alpha, targets, cfg.lora.dropout, adapters)
     if cfg.lora.dropout > 0:       # diffusers models load in eval mode; LoRA dropout needs train mode
         for name, m in tr.named_modules():
             if "lora_dropout" in name and isinstance(m, nn.Dropout):

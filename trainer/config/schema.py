@@ -146,6 +146,8 @@ class LoraSettings(Section):
     alpha: float = _f(64.0, "LoRA alpha (scale alpha/r); written as transformer.<module>.alpha tensors")
     targets: list[str] | None = _f(None, "peft target_modules; default: the backbone's attention projections")
     dropout: float = _f(0.0, "LoRA dropout (keep 0 for bit-identical resume)")
+    per_objective: bool = _f(False, "one LoRA per objective, mixed by ω: W = W0 + Σ_k ω_k ΔW_k (a soup of the "
+                             "objectives' LoRAs learned in one run; ComfyUI re-mixes the weights when ω moves)")
 
     def check(self) -> None:
         super().check()
@@ -412,6 +414,8 @@ class TrainerConfig:
             _need(ob.name not in seen, f"objectives[{i}].name", "must be unique", ob.name)
             seen.add(ob.name)
         p.check(self.num_objectives)
+        _need(not (self.lora.per_objective and p.fixed is not None), "lora.per_objective",
+              "is for an ω-conditioned run; a fixed-weight run (preference.fixed) trains one LoRA", True)
         kls = self.train.kl_per_objective
         _need(kls is None or len(kls) == self.num_objectives, "train.kl_per_objective",
               f"needs one weight per objective ({self.num_objectives})", kls)

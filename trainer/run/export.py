@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pareto_core import Objective, ParetoSliderMetadata, TrainingMetadata, save_paretoslider
 
-from ..adapters.lora import lora_state_for_file
+from ..adapters.lora import lora_state_for_file, objective_adapter
 from ..adapters.policy import Trainable
 from ..backbones.base import Backbone
 from ..config import TrainerConfig
@@ -32,7 +32,7 @@ def slider_metadata(cfg: TrainerConfig, backbone: Backbone, trainable: Trainable
         objectives=[Objective(name=o.name, label=o.label, reward=o.reward or o.name) for o in cfg.objectives],
         embedding=trainable.embedding, variant=backbone.variant or cfg.model.variant,
         lora={"rank": cfg.lora.rank, "alpha": cfg.lora.alpha, "targets": trainable.lora_targets,
-              "modules": len(trainable.lora_modules)},
+              "modules": len(trainable.lora_modules)} | ({"per_objective": True} if cfg.lora.per_objective else {}),
         training=training_metadata(cfg, backbone, step, processes, final_rewards))
 
 
@@ -40,6 +40,9 @@ def export(path: str | Path, cfg: TrainerConfig, backbone: Backbone, trainable: 
            processes: int, final_rewards: dict[str, float] | None = None) -> Path:
     """The run's ParetoSlider file at `path`: the LoRA (with `.alpha` tensors), the preference modules and
     the metadata of `step` steps on `processes` processes."""
-    lora = lora_state_for_file(backbone.transformer, cfg.lora.alpha, cfg.lora.rank)
+    tr, alpha, rank = backbone.transformer, cfg.lora.alpha, cfg.lora.rank
     meta = slider_metadata(cfg, backbone, trainable, step, processes, final_rewards)
-    return save_paretoslider(path, meta, lora, trainable.modules)
+    if cfg.lora.per_objective:      # objective k's LoRA under objective<k>.; no shared one
+        parts = [lora_state_for_file(tr, alpha, rank, adapter=objective_adapter(k)) for k in range(cfg.num_objectives)]
+        return save_paretoslider(path, meta, {}, trainable.modules, parts)
+    return save_paretoslider(path, meta, lora_state_for_file(tr, alpha, rank), trainable.modules)

@@ -35,6 +35,7 @@ FIELDS_ADDED = {
     "train.export_ema_max": 0.9,
     "train.timestep_pool": "leading",
     "train.kl_per_objective": None,
+    "lora.per_objective": False,
 }
 
 
