@@ -34,13 +34,15 @@ from typing import Any
 
 from pareto_core import ParetoSliderMetadata, load_paretoslider, save_paretoslider
 
-from ..adapters.merge import merged_lora
+from pareto_core.combine import sum_deltas
+
+from ..adapters.merge import lora_deltas, merged_deltas, merged_lora
 from ..backbones.base import Backbone, Sample
 from ..errors import UserError
 from ..rewards import Reward, build_reward
 from .plots import image_strip, plot_front, plot_fronts
 from .summary import front_metadata, summarize
-from .sweep import SweepResult, as_samples, omega_grid, omega_label, sweep
+from .sweep import SweepResult, as_samples, omega_grid, omega_label, sweep, sweep_per_omega
 
 __all__ = ["SweepResult", "evaluate_file", "front_metadata", "image_strip", "load_eval_samples", "merged_lora",
            "omega_grid", "omega_label", "plot_front", "plot_fronts", "summarize", "sweep"]
@@ -69,8 +71,17 @@ def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample
         res_base = sweep(backbone, None, rows, omegas[:0], rewards, steps, seed, samples_per_prompt,
                          batch_size, base=True, keep_images=max_strips, progress=False)
     with merged_lora(backbone.transformer, sl.lora, lora_strength):
-        result = sweep(backbone, modules, rows, omegas, rewards, steps, seed, samples_per_prompt,
-                       batch_size, base=False, keep_images=max_strips, progress=progress)
+        if sl.objective_loras:      # per-objective LoRAs: the soup at each ω, merged once per ω
+            deltas = [lora_deltas(part, lora_strength) for part in sl.objective_loras]
+
+            def soup_at(w):
+                return merged_deltas(backbone.transformer, sum_deltas([(float(c), d) for c, d in zip(w, deltas)]))
+            result = sweep_per_omega(backbone, modules, rows, omegas, rewards, soup_at, progress=progress,
+                                     steps=steps, seed=seed, samples_per_prompt=samples_per_prompt,
+                                     batch_size=batch_size, keep_images=max_strips)
+        else:
+            result = sweep(backbone, modules, rows, omegas, rewards, steps, seed, samples_per_prompt,
+                           batch_size, base=False, keep_images=max_strips, progress=progress)
     if res_base is not None:
         result.base_scores, result.base_images = res_base.base_scores, res_base.base_images
     summary = summarize(result, reference, [o.name for o in meta.objectives])
@@ -94,7 +105,7 @@ def evaluate_file(path: str | Path, backbone: Backbone, samples: Sequence[Sample
         summary["outputs"]["preview"] = str(out / "preview.gif")
     if write_front:
         meta.front = front_metadata(summary, settings)
-        save_paretoslider(path, meta, sl.lora, sl.preference_state)
+        save_paretoslider(path, meta, sl.lora, sl.preference_state, sl.objective_loras)
         summary["front_written_to"] = str(path)
     (out / "eval.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -9,7 +9,8 @@ Numbers from a `SweepResult` are `trainer.evaluation.summary`'s job, pictures `t
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
@@ -22,7 +23,7 @@ from ..errors import UserError
 from ..rewards import Reward
 from ..sampling import VelocityFn, euler_sample
 
-__all__ = ["SweepResult", "as_samples", "omega_grid", "omega_label", "sweep"]
+__all__ = ["SweepResult", "as_samples", "omega_grid", "omega_label", "sweep", "sweep_per_omega"]
 
 
 # ----------------------------------------------------------------------------------- ω grids
@@ -160,3 +161,23 @@ def sweep(backbone: Backbone, modules, samples: Sequence[Sample | str], omegas: 
     if base:
         result.base_scores = {n: torch.cat(v) for n, v in base_per.items()}
     return result
+
+
+def sweep_per_omega(backbone: Backbone, modules, samples: Sequence[Sample | str], omegas: torch.Tensor,
+                    scorers: Sequence[Reward], weights_at: Callable[[torch.Tensor], AbstractContextManager],
+                    progress: bool = True, **kw) -> SweepResult:
+    """`sweep` for weights that depend on ω (a per-objective file: W0 + Σ_k ω_k ΔW_k): ω by ω, inside
+    `weights_at(ω)` (merged once per ω, then every sample), with the same noise as one `sweep`."""
+    it = range(omegas.shape[0])
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="eval sweep", unit="ω")
+    parts = []
+    for i in it:
+        with weights_at(omegas[i]):
+            parts.append(sweep(backbone, modules, samples, omegas[i:i + 1], scorers, progress=False, **kw))
+    first = parts[0]
+    return SweepResult(omega=omegas.float().cpu(),
+                       scores={n: torch.cat([p.scores[n] for p in parts]) for n in first.scores},
+                       samples=first.samples,
+                       images=[torch.cat([p.images[j] for p in parts]) for j in range(len(first.images))])
