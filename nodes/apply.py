@@ -3,6 +3,10 @@
 Moving the slider re-runs this node with a new ω. The LoRA-patched clone is cached on the
 input model (per file version and strength) and every ω clone is cloned from it, so they all
 share its patches_uuid: ComfyUI then sees the same weights and does not re-patch them.
+
+A file with per-objective LoRAs (trained with lora.per_objective) is W0 + Σ_k ω_k ΔW_k: its LoRAs go
+through the LoRA slider's soups (nodes/multi_lora.py): merged at one ω (re-patched when ω moves, the
+last two ω cached), unmerged per row for per-sample ω and schedules.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from .errors import log, user_errors
 from .injection import WRAPPER_KEY, OmegaInjector, check_block_modulation
 from .loader import LoadedSlider
 from .lora import add_lora
-from .lora_slider import LoraSlider
+from .lora_slider import LoraFile, LoraSlider
 from .model_info import describe_model
 from .multi_lora import apply_lora_slider
 from .socket_types import CATEGORY, ParetoPreferenceType, ParetoSliderType
@@ -40,6 +44,13 @@ def lora_clone(model, slider: LoadedSlider, strength: float):
         cache.popitem(last=False)
     log.debug("ParetoSlider: LoRA of %s applied at strength %g", slider.name, strength)
     return patched
+
+
+def objective_soup(slider: LoadedSlider) -> LoraSlider:
+    """The file's per-objective LoRAs as a soups LoRA slider (one LoRA per objective, in ω order)."""
+    files = tuple(LoraFile(name=f"{slider.name} [{o.label}]", stamp=slider.stamp, lora=part, digest=f"objective{k}")
+                  for k, (o, part) in enumerate(zip(slider.metadata.objectives, slider.file.objective_loras)))
+    return LoraSlider("soups", files, slider.objective_names)
 
 
 def checked_preference(slider, preference):
@@ -68,7 +79,10 @@ def _patched(model, slider: LoadedSlider | LoraSlider, omega, lora_strength: flo
     if slider.metadata.embedding.block_modulation:
         check_block_modulation(info, slider.name, slider.metadata.embedding)
     omega = checked_preference(slider, omega)
-    patched = lora_clone(model, slider, lora_strength).clone()
+    patched = lora_clone(model, slider, lora_strength)
+    if slider.file.objective_loras:
+        patched = apply_lora_slider(patched, objective_soup(slider), omega, lora_strength)
+    patched = patched.clone()
     injector = OmegaInjector(slider.file.preference_modules(), omega, info)
     # One wrapper per slider file: applying the same file again replaces it, other files stack.
     key = f"{WRAPPER_KEY}:{slider.name}"
@@ -86,7 +100,8 @@ class ApplyParetoSlider(io.ComfyNode):
             display_name="Apply ParetoSlider",
             category=CATEGORY,
             description="Patches a clone of the model with the slider's LoRA and conditions it on "
-                        "the preference ω. Changing ω does not re-patch weights.",
+                        "the preference ω. Changing ω does not re-patch weights (a file with one LoRA per "
+                        "objective re-mixes them when ω moves).",
             inputs=[
                 io.Model.Input("model"),
                 ParetoSliderType.Input("slider"),

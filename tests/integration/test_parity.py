@@ -187,3 +187,43 @@ def test_file_exported_by_the_trainer_gives_the_trainers_velocity_in_comfyui(com
     rel = ((got[name] - ref).norm() / ref.norm()).item()
     assert rel < 1e-5, f"trainer export vs ComfyUI: relative error {rel:.2e}"
     assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3
+
+
+@pytest.mark.parametrize("omega", [[[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]], [0.3, 0.7]], ids=["per_row", "one_omega"])
+def test_per_objective_file_from_the_trainer_gives_the_trainers_velocity_in_comfyui(comfy_base, tmp_path, omega):
+    """lora.per_objective: the trainer's gated adapters (each objective's LoRA × ω_k, row by row) ==
+    ComfyUI's soups of the file's LoRAs — merged at one ω, unmerged per row for per-sample ω."""
+    import trainer.adapters.inject as inject
+    import trainer.adapters.lora as trainer_model
+    from trainer.backbones.sd3 import SD3Backbone
+    from pareto_core import save_paretoslider
+    from testsupport.comfy.tiny_models import metadata, random_preference
+    root, _ = comfy_base
+    model = build_transformer("sd3")
+    adapters = [trainer_model.objective_adapter(k) for k in range(2)]
+    trainer_model.attach_lora(model, rank=4, alpha=8.0, targets=SD3Backbone.default_lora_targets, adapters=adapters)
+    torch.manual_seed(21)
+    with torch.no_grad():
+        for _, p in trainer_model.lora_parameters(model):
+            p.normal_(0, 0.05)
+    meta = metadata("sd3", 128, block_modulation=True)
+    meta.lora = {"rank": 4, "alpha": 8.0, "per_objective": True}
+    modules = random_preference(meta.embedding, seed=22)
+    name = "trainer_per_objective_sd3.safetensors"
+    parts = [trainer_model.lora_state_for_file(model, 8.0, 4, adapter=a) for a in adapters]
+    save_paretoslider(root / "models" / "paretoslider" / name, meta, {}, modules, parts)
+    assert load_paretoslider(root / "models" / "paretoslider" / name).metadata.format_version == 3
+
+    g = torch.Generator().manual_seed(23)
+    x = torch.randn(3, 16, 8, 8, generator=g)
+    context = torch.randn(3, 8, 64, generator=g)
+    pooled = torch.randn(3, 32, generator=g)
+    sigma = torch.tensor([0.9, 0.5, 0.2])
+    omega = torch.tensor(omega)
+    with inject.preference_hooks(model, SD3Backbone, modules.eval(), omega), torch.no_grad():
+        ref = sd3_forward(model, x, sigma, context, pooled)
+    got = comfy_velocities(comfy_base, "sd3", [name, "-"], dict(x=x, sigma=sigma, context=context, pooled=pooled,
+                                                               omega=omega), tmp_path)
+    rel = ((got[name] - ref).norm() / ref.norm()).item()
+    assert rel < 1e-5, f"per-objective trainer export vs ComfyUI: relative error {rel:.2e}"
+    assert ((got["-"] - ref).norm() / ref.norm()).item() > 1e-3
