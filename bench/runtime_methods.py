@@ -1,5 +1,6 @@
 """What each slider method costs inside ComfyUI (issue 13), in-process under ComfyUI's python:
-ParetoSlider (a trained file), the LoRA slider's soups / blend / msdda over two LoRAs, and
+ParetoSlider (a trained file; `paretoslider_per_objective` one with per-objective LoRAs mixed by ω,
+issue 26, at real width only), the LoRA slider's soups / blend / msdda over two LoRAs, and
 ComfyUI's own LoraLoader strength change — on the tiny SD3 and at real width: `real` a
 random-weight MMDiT with SD3.5 Medium's configuration (2.24 B parameters), `sdxl` a random-weight
 SDXL UNet from SDXL's own unet config (2.57 B parameters, kohya-named LoRAs; no trained file:
@@ -32,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-METHODS = ("paretoslider", "soups", "blend", "msdda", "lora_loader")
+METHODS = ("paretoslider", "paretoslider_per_objective", "soups", "blend", "msdda", "lora_loader")
 # SD3.5 Medium as ComfyUI's model detection describes it (MMDiT-X: dual attention in blocks 0-12)
 SD35_MEDIUM = {"in_channels": 16, "patch_size": 2, "out_channels": 16, "depth": 24, "input_size": None,
                "adm_in_channels": 2048, "num_patches": 147456, "pos_embed_max_size": 384, "qk_norm": "rms",
@@ -163,7 +164,7 @@ class Setup:
         sliders = import_module(ext.__name__ + ".nodes.lora_slider")
         loader = import_module(ext.__name__ + ".nodes.loader")
         loras_dir = base / "models" / "loras"
-        ps_path = None
+        ps_path = po_path = None
         channels, adm_dim = 16, None
         if scale == "tiny":
             self.model = load_model(base / "models/diffusion_models/tiny_sd3.safetensors")
@@ -199,13 +200,19 @@ class Setup:
                 architecture="sd3", width=width, embedding=cfg, variant="random SD3.5 Medium",
                 objectives=[core.Objective(n, n, n) for n in ("a", "b")], lora={"rank": 16, "alpha": 16})
             core.save_paretoslider(ps_path, meta, lora_a, mods)
+            # the same two LoRAs as a trained file with per-objective LoRAs (lora.per_objective)
+            po_path = base / "models/paretoslider/real_sd35m_per_objective.safetensors"
+            meta.lora = {"rank": 16, "alpha": 16, "per_objective": True}
+            core.save_paretoslider(po_path, meta, {}, mods, [lora_a, lora_b])
             ctx_dim, pooled_dim = 4096, 2048
             params = sum(p.numel() for p in self.model.model.diffusion_model.parameters())
             self.describe = (f"random-weight MMDiT with SD3.5 Medium's config ({params / 1e9:.2f} B parameters), "
                              "bf16, LoRAs rank 16 on every joint block's attention")
         self.params = sum(p.numel() for p in self.model.model.diffusion_model.parameters())
-        self.ps = None if ps_path is None else \
-            loader.LoadedSlider(ps_path.name, loader.FileStamp.of(str(ps_path)), core.load_paretoslider(ps_path))
+        def loaded(path):
+            return None if path is None else \
+                loader.LoadedSlider(path.name, loader.FileStamp.of(str(path)), core.load_paretoslider(path))
+        self.ps, self.ps_per_objective = loaded(ps_path), loaded(po_path)
         self.lora_sliders = {m: sliders.build_slider(m, names, "", 1.0) for m in ("soups", "blend", "msdda")}
         self.lora_sd = comfy.utils.load_torch_file(str(loras_dir / names[0]), safe_load=True)
         self.apply = apply.apply_paretoslider
@@ -232,6 +239,8 @@ class Setup:
             return self.model
         if method == "paretoslider":
             return self.apply(self.model, self.ps, omega)
+        if method == "paretoslider_per_objective":
+            return self.apply(self.model, self.ps_per_objective, omega)
         if method == "lora_loader":
             return self.load_lora(self.model, None, self.lora_sd, value, 0)[0]
         return self.apply(self.model, self.lora_sliders[method], omega)
@@ -278,7 +287,7 @@ def requeue(s: Setup, method: str, steps: int, repeats: int, seeds) -> dict:
     update builds (nodes/lora_updates.layer_updates) during the timed re-queues."""
     memo: dict = {}
     applies: list[float] = []
-    lora_slider = method in ("soups", "blend", "msdda")
+    lora_slider = method in ("soups", "blend", "msdda", "paretoslider_per_objective")
 
     def queue(value: float) -> float:
         t0 = time.perf_counter()
@@ -292,7 +301,7 @@ def requeue(s: Setup, method: str, steps: int, repeats: int, seeds) -> dict:
         iter([round((i * 0.137) % 1.0, 3) for i in range(1, 4 * repeats + 4)])
     v = next(values)
     if lora_slider:                           # the warm-up's Apply builds the updates from scratch
-        for attr in ("_paretoslider_lora_updates", "_paretoslider_soup_clones"):
+        for attr in ("_paretoslider_lora_updates", "_paretoslider_soup_clones", "_paretoslider_lora_clones"):
             s.model.__dict__.pop(attr, None)
     queue(v)                                  # warm-up: first load and patch
     builds = {"n": 0}
@@ -494,7 +503,8 @@ def main() -> None:
            "torch_threads": torch.get_num_threads(), "setup_s": round(time.time() - t0, 1), "methods": {}}
     seeds = iter(range(1000, 10**6))
     for method in args.methods.split(","):
-        if method == "paretoslider" and s.ps is None:
+        if (method == "paretoslider" and s.ps is None) or (method == "paretoslider_per_objective"
+                                                            and s.ps_per_objective is None):
             continue                      # no trained file for this family (SD3 / Flux / LTX-2 only)
         t1 = time.time()
         out["methods"][method] = {"per_step": per_step(s, method, args.blocks, args.calls),
