@@ -228,14 +228,14 @@ def hypervolume_over_seeds(evals: list[dict], method: str, keys, ref, floor: flo
 def matched_over_seeds(evals: list[dict], pairs, spaces: dict, ref: dict, floor: float) -> dict:
     """{space: {"a_vs_b": {omegas, a, b (stats), ratio (stats, per seed)}}}: each pair at the ω both were
     scored at (bench.matched_hv.matched)."""
-    from bench.matched_hv import matched
+    from bench.matched_hv import matched, paired
     out = {}
     for space, keys in spaces.items():
         out[space] = {}
         for a, b in pairs:
             m = matched(evals, a, b, keys, ref[space], floor)
             out[space][f"{a}_vs_{b}"] = {"omegas": m["omegas"], "a": _stats(m["a"]), "b": _stats(m["b"]),
-                                         "ratio": _stats(m["ratio"])}
+                                         "ratio": _stats(m["ratio"]), "paired": paired(m["ratio"])}
     return out
 
 
@@ -296,7 +296,8 @@ def metrics(evals: list[dict]) -> dict:
     def ratio(space, a, b) -> dict:
         per = [x / y if y > 0 else None for x, y in zip(hv[space][a]["per_seed"], hv[space][b]["per_seed"])]
         mean_b = hv[space][b]["mean"]
-        return {"of_means": hv[space][a]["mean"] / mean_b if mean_b else None, **_stats(per)}
+        from bench.matched_hv import paired
+        return {"of_means": hv[space][a]["mean"] / mean_b if mean_b else None, **_stats(per), "paired": paired(per)}
 
     ratios = {f"{space}_{a}_vs_{b}": ratio(space, a, b) for space in ("heldout", "training")
               for a in ("paretoslider", "paretoslider_1of5") for b in BASELINES}
@@ -625,6 +626,13 @@ def main(argv=None) -> int:
 
 # ----------------------------------------------------------------------------- tables
 
+def fmt_paired(p: dict | None) -> str:
+    """" | ≥ 1 on 4/5 seeds, 95% CI [0.98, 1.06]" (paired over seeds), or "" for one seed / old records."""
+    if not p or p["seeds"] < 2:
+        return ""
+    return f" | ≥ 1 on {p['seeds_at_least_1']}/{p['seeds']} seeds, 95% CI [{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]"
+
+
 def fmt_stats(s: dict, nd: int = 3) -> str:
     """mean [min, max] over seeds, or n/a."""
     return "n/a" if s.get("mean") is None else f"{s['mean']:.{nd}f} [{s['min']:.{nd}f}, {s['max']:.{nd}f}]"
@@ -705,7 +713,7 @@ def print_ratios(r: dict) -> None:
           "corner coverage >= 0.8; Spearman >= 0.95; no PS point below floor) ===")
     for k, v in r["ratios"].items():
         print(f"HV ratio {k}: ratio of means {v['of_means']:.3f}" if v["of_means"] is not None else f"HV ratio {k}: n/a",
-              f"| per seed {fmt_stats(v)}")
+              f"| per seed {fmt_stats(v)}{fmt_paired(v.get('paired'))}")
     for k, v in r["corner_coverage"].items():
         print(f"corner coverage {k}: ω=0 ({v['omega_0']['score']}) {fmt_stats(v['omega_0'])}; "
               f"ω=1 ({v['omega_1']['score']}) {fmt_stats(v['omega_1'])}")
@@ -716,7 +724,8 @@ def print_ratios(r: dict) -> None:
           f"with > 10% flat images: {f.get('points_too_flat', 'n/a')}")
     for space, pairs in r.get("matched", {}).items():
         for k, v in pairs.items():
-            print(f"HV ratio at matched ω ({len(v['omegas'])} points) {space} {k}: {fmt_stats(v['ratio'])}")
+            print(f"HV ratio at matched ω ({len(v['omegas'])} points) {space} {k}: {fmt_stats(v['ratio'])}"
+                  f"{fmt_paired(v.get('paired'))}")
 
 
 if __name__ == "__main__":

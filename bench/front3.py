@@ -153,7 +153,8 @@ def metrics(evals: list[dict]) -> dict:
     def ratio(space) -> dict:
         a, b = hv[space]["paretoslider"], hv[space]["fixed"]
         per = [x / y if y > 0 else None for x, y in zip(a["per_seed"], b["per_seed"])]
-        return {"of_means": a["mean"] / b["mean"] if b["mean"] else None, **_stats(per)}
+        from bench.matched_hv import paired
+        return {"of_means": a["mean"] / b["mean"] if b["mean"] else None, **_stats(per), "paired": paired(per)}
 
     from bench.matched_hv import flat_measured
     return {"floor": floor, "reference": ref, "hypervolume": hv, "fidelity": fid, "spearman": rho,
@@ -363,7 +364,7 @@ def print_ratios(r: dict) -> None:
         print(f"hypervolume {space}: " + "; ".join(f"{k} {fmt_stats(v, 4)}" for k, v in r["hypervolume"][space].items()))
     for k, v in r["ratios"].items():
         om = "n/a" if v["of_means"] is None else f"{v['of_means']:.3f}"
-        print(f"HV ratio {k}: ratio of means {om} | per seed {fmt_stats(v)}")
+        print(f"HV ratio {k}: ratio of means {om} | per seed {fmt_stats(v)}{front.fmt_paired(v.get('paired'))}")
     for k, v in r["corner_coverage"].items():
         print(f"corner coverage {k}: " + "; ".join(f"{c['score']} {fmt_stats(c)}" for c in v.values()))
     for meth, s in r["spearman"].items():
@@ -374,7 +375,8 @@ def print_ratios(r: dict) -> None:
           f"{f.get('points_too_flat', 'n/a')}")
     for space, pairs in r.get("matched", {}).items():
         for k, v in pairs.items():
-            print(f"HV ratio at matched ω ({len(v['omegas'])} points) {space} {k}: {fmt_stats(v['ratio'])}")
+            print(f"HV ratio at matched ω ({len(v['omegas'])} points) {space} {k}: {fmt_stats(v['ratio'])}"
+                  f"{front.fmt_paired(v.get('paired'))}")
     s = r["seconds"]
     print(f"train cpu per seed: ParetoSlider {s['paretoslider']['train_cpu_per_seed']:.0f}s, fixed (7 runs) "
           f"{s['fixed']['train_cpu_per_seed']:.0f}s (ratio {s['compute_ratio_paretoslider_vs_fixed']:.2f}); "

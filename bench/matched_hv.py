@@ -38,6 +38,27 @@ def counts(point: dict, floor: float, max_flat: float = MAX_FLAT) -> bool:
     return point["fidelity"] >= floor and point.get("flat", 0.0) <= max_flat
 
 
+# two-sided 95% quantiles of Student's t by degrees of freedom (beyond 20: 20's, slightly wide)
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+         20: 2.086}
+
+
+def paired(ratios: Sequence[float | None]) -> dict:
+    """Paired statistics of per-seed ratios a/b (same seed, same evaluation noise): how many seeds have
+    a ≥ b, and the 95% t-interval of the mean log-ratio, as ratios (None with fewer than 2 seeds)."""
+    import math
+    r = [x for x in ratios if x is not None and x > 0]
+    out = {"seeds": len(r), "seeds_at_least_1": sum(1 for x in r if x >= 1.0), "ci95": None}
+    if len(r) >= 2:
+        logs = [math.log(x) for x in r]
+        mean = sum(logs) / len(logs)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in logs) / (len(logs) - 1))
+        half = _T975[min(len(r) - 1, 20)] * sd / math.sqrt(len(r))
+        out.update(geometric_mean=math.exp(mean), ci95=[math.exp(mean - half), math.exp(mean + half)])
+    return out
+
+
 def flat_measured(evals: Sequence[dict]) -> bool:
     return all("flat" in p for e in evals for m in e["methods"].values() for p in m["points"])
 

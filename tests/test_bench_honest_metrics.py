@@ -83,3 +83,17 @@ def test_three_objective_metrics_report_the_ratio_at_the_fixed_runs_omegas():
                                                       for o in front3.FIXED_OMEGAS)
     # the slider's 28 points cover more than its own 7: the matched ratio is the smaller one
     assert 1.0 < mt["ratio"]["mean"] < m["ratios"]["heldout_paretoslider_vs_fixed"]["of_means"]
+
+
+def test_paired_ratio_statistics_count_seeds_and_give_a_t_interval_of_the_log_ratio():
+    import math
+    from bench.matched_hv import paired
+    p = paired([1.1, 0.9, 1.0, None])
+    assert p["seeds"] == 3 and p["seeds_at_least_1"] == 2
+    logs = [math.log(1.1), math.log(0.9), 0.0]
+    m = sum(logs) / 3
+    sd = math.sqrt(sum((v - m) ** 2 for v in logs) / 2)
+    half = 4.303 * sd / math.sqrt(3)                     # t(0.975, 2 df)
+    assert p["geometric_mean"] == pytest.approx(math.exp(m))
+    assert p["ci95"] == pytest.approx([math.exp(m - half), math.exp(m + half)])
+    assert paired([1.2])["ci95"] is None                  # one seed: no interval
