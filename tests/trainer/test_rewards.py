@@ -391,6 +391,21 @@ def test_muted_rewards_dark_greys_and_conflicts_with_brightness_and_saturation()
     assert torch.allclose(got, torch.tensor([1.0, 0.0, 0.0, 0.8]), atol=1e-6)
 
 
+def test_channel_dominance_scores_the_lead_of_one_channel_and_magenta_scores_zero_on_red_and_blue():
+    from trainer.rewards import build_reward
+    red, blue = build_reward({"id": "channel_dominance", "channel": "red"}), \
+        build_reward({"id": "channel_dominance", "channel": "blue"})
+    imgs = torch.zeros(3, 3, 1, 2)
+    imgs[0, 0] = 0.9
+    imgs[0, 1] = 0.3                  # red 0.9 over green 0.3: lead 0.6 in every pixel
+    imgs[1, 0] = imgs[1, 2] = 1.0     # magenta: red and blue tie, neither leads
+    imgs[2, 2, :, 0] = 0.5            # blue in one pixel of two: 0.25
+    assert torch.allclose(red(imgs, [""] * 3), torch.tensor([0.6, 0.0, 0.0]), atol=1e-6)
+    assert torch.allclose(blue(imgs, [""] * 3), torch.tensor([0.0, 0.0, 0.25]), atol=1e-6)
+    with pytest.raises(ValueError, match="channel must be one of"):
+        build_reward({"id": "channel_dominance", "channel": "cyan"})
+
+
 def test_objective_rewards_are_named_after_their_objective_unless_kwargs_name_them():
     from types import SimpleNamespace
 

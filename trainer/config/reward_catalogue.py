@@ -23,6 +23,7 @@ class RewardInfo:
 REWARDS: dict[str, RewardInfo] = {
     "aesthetic": RewardInfo(required=("path", "head"), paths=("path", "head", "processor_path")),
     "brightness": RewardInfo(),
+    "channel_dominance": RewardInfo(),
     "clip_score": RewardInfo(required=("path",), paths=("path", "processor_path")),
     "colorfulness": RewardInfo(),
     "colourfulness": RewardInfo(),

@@ -142,3 +142,27 @@ class Muted(Reward):
         w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         luma = (x * w).sum(1)
         return ((1 - luma) * (1 - hsv_saturation(x))).flatten(1).mean(1)
+
+
+CHANNELS = {"red": 0, "green": 1, "blue": 2}
+
+
+@register_reward
+class ChannelDominance(Reward):
+    """How strongly one RGB channel leads, in [0, 1]: the per-pixel mean of clamp(c − max(other two), 0).
+    red / blue dominance conflict in a way weight mixing cannot settle: a pixel that is both (magenta)
+    scores 0 on each, so two such LoRAs interfere when added (the second task of docs/BENCHMARK.md)."""
+
+    id = "channel_dominance"
+
+    def __init__(self, channel: str = "red", name: str | None = None):
+        super().__init__(name)
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {sorted(CHANNELS)}, got {channel!r}")
+        self.channel = CHANNELS[channel]
+
+    def score(self, images, prompts, sources):
+        x = images.clamp(0, 1)
+        others = [i for i in range(3) if i != self.channel]
+        lead = x[:, self.channel] - torch.maximum(x[:, others[0]], x[:, others[1]])
+        return lead.clamp(min=0).flatten(1).mean(1)
