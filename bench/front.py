@@ -56,6 +56,26 @@ REF_FRACTION = 0.5
 STRIP_PROMPTS = ("red circle", "blue triangle", "green square")
 TRAINING = ("brightness", "saturation")
 HELDOUT = ("lightness", "colourfulness")
+OBJECTIVE_SPECS: list[dict] | None = None     # the trainer's objectives (None: bench.toytask.task's default)
+TASK = "brightness_saturation"
+# the tasks: (training rewards, held-out evaluators, the trainer's objectives by name in bench.toytask.task)
+TASKS = {"brightness_saturation": (("brightness", "saturation"), ("lightness", "colourfulness"), None),
+         "red_blue": (("red", "blue"), ("lab_red", "lab_blue"), "OBJECTIVES_HUES")}
+
+
+def use_task(name: str) -> None:
+    """Point the module at a task (the main process and every worker call it before any work): its
+    training rewards, held-out evaluators and trainer objectives. Objective 0 is the ω = 0 end."""
+    global TASK, TRAINING, HELDOUT, OBJECTIVE_SPECS
+    from bench.toytask import task
+    training, heldout, specs = TASKS[name]
+    TASK, TRAINING, HELDOUT = name, training, heldout
+    OBJECTIVE_SPECS = getattr(task, specs) if specs else None
+
+
+def weights_name() -> str:
+    """"brightness/saturation": how ω is written on the plots (the weights of objectives 0 / 1)."""
+    return "/".join(TRAINING)
 METHODS = ("paretoslider", "paretoslider_1of5", "fixed", "soups", "blend", "msdda")
 BASELINES = ("fixed", "soups", "blend", "msdda")      # what ParetoSlider is compared with
 END_RUN_METHODS = ("soups", "blend", "msdda")       # built from the two end fixed runs, no training
@@ -70,9 +90,10 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, task: str = "brightness_saturation") -> None:
     torch.set_num_threads(threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    use_task(task)
 
 
 # ----------------------------------------------------------------------------- training jobs
@@ -81,8 +102,8 @@ def _timed_train(out_dir: Path, steps: int, seed: int, fixed, name: str, resume=
                  overrides: dict | None = None) -> dict:
     from bench.toytask import task
     w0, c0 = time.time(), time.process_time()
-    path = task.train(out_dir, steps, seed, fixed, name=name, resume=resume,
-                      checkpoint_every=checkpoint_every, **(overrides or {}))
+    kw = {**({"objectives": OBJECTIVE_SPECS} if OBJECTIVE_SPECS else {}), **(overrides or {})}
+    path = task.train(out_dir, steps, seed, fixed, name=name, resume=resume, checkpoint_every=checkpoint_every, **kw)
     return {"path": str(path), "wall": time.time() - w0, "cpu": time.process_time() - c0}
 
 
@@ -266,7 +287,7 @@ def metrics(evals: list[dict]) -> dict:
             hv[space][m] = hypervolume_over_seeds(evals, m, keys, ref[space], floor)
         fid[m], counted[m] = fidelity_over_seeds(evals, m, floor)
         rho[m] = {}
-        for k, j in (("lightness", 0), ("colourfulness", 1), ("brightness", 0), ("saturation", 1)):
+        for k, j in zip(HELDOUT + TRAINING, (0, 1, 0, 1)):
             vals = []
             for e in evals:
                 w = np.array(e["methods"][m]["w"])
@@ -355,14 +376,14 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
         ax.fill_between(f["w"], f["min"], f["max"], color=COLOURS[meth], alpha=0.12)
     ax.axhline(floor, color="black", ls=":", label=f"floor = {FLOOR_FRACTION:.0%} of base")
     ax.axhline(evals[0]["base"]["fidelity"], color="grey", ls="-", lw=0.8, label="base")
-    ticks = [i / 5 for i in range(6)]        # ω as the evaluation writes it: brightness/saturation weights
+    ticks = [i / 5 for i in range(6)]        # ω as the evaluation writes it: the two objectives' weights
     ax.set_xticks(ticks, [omega_label([1 - w, w]) for w in ticks])
-    ax.set_xlabel("ω = brightness/saturation weights")
+    ax.set_xlabel(f"ω = {weights_name()} weights")
     ax.set_ylabel("fidelity (classifier p(prompt's shape+colour))")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"CPU toy task, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor or "
+    fig.suptitle(f"CPU toy task{'' if TASK == 'brightness_saturation' else ' ' + TASK}, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor or "
                  "> 10% flat images, not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
                  "mean on each axis)", fontsize=10)
     fig.tight_layout()
@@ -395,9 +416,9 @@ def strip(e: dict, path: Path) -> None:
     H = top + len(rows) * (tile + pad) + 4
     canvas = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(canvas)
-    for ci, w in enumerate(grid):      # ω as the evaluation writes it: brightness/saturation weights
+    for ci, w in enumerate(grid):      # ω as the evaluation writes it: the two objectives' weights
         d.text((left + ci * (tile + pad) + 4, 3), omega_label([1 - w, w]), fill="black", font=label_font)
-    d.text((4, 3), "ω = brightness/saturation", fill="black", font=label_font)
+    d.text((4, 3), f"ω = {weights_name()}", fill="black", font=label_font)
     for ri, (label, imgs) in enumerate(rows):
         y = top + ri * (tile + pad)
         d.text((4, y + tile // 2 - 6), label, fill="black", font=label_font)
@@ -412,11 +433,15 @@ def strip(e: dict, path: Path) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    ap.add_argument("--task", choices=sorted(TASKS), default="brightness_saturation",
+                    help="brightness_saturation (the benchmark of record) or red_blue (the second task: red and "
+                         "blue channel dominance, whose LoRAs interfere when added); its results go to "
+                         "--out/<task>/ unless --out is given")
     ap.add_argument("--steps", type=int, default=40, help="steps of each fixed-weight run (S); ParetoSlider: 2S")
     ap.add_argument("--workers", type=int, default=2, help="parallel processes (1 torch thread each)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--work", default=str(ROOT / "runs" / "bench_front"), help="run folders (not committed)")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=None, help="results folder (default bench/results, or bench/results/<task>)")
     ap.add_argument("--set", nargs="*", default=[], metavar="section.field=value",
                     help="trainer overrides for every run (for investigations; the full bench uses none)")
     ap.add_argument("--set-slider", nargs="*", default=[], metavar="section.field=value",
@@ -564,7 +589,8 @@ def build_report(args: argparse.Namespace, overrides: dict, evals: list[dict], m
         "task": "bench/toytask: 16x16 coloured shapes, 12 prompts, 1.3M-param SD3 transformer (pixel space)",
         "protocol": {"seeds": args.seeds, "fixed_steps_S": args.steps, "paretoslider_steps": 2 * args.steps,
                      "paretoslider_1of5_steps": args.steps, "fixed_omegas": list(FIXED_W),
-                     "omega": "scalar ω = weight on saturation; ω vector = (1-ω, ω) over (brightness, saturation)",
+                     "task": TASK,
+                     "omega": f"scalar ω = weight on {TRAINING[1]}; ω vector = (1-ω, ω) over ({', '.join(TRAINING)})",
                      "eval_points": EVAL_POINTS, "eval_images_per_point": 12 * EVAL_PER_PROMPT,
                      "eval_noise_seed": EVAL_NOISE_SEED, "sample_steps": SAMPLE_STEPS,
                      "floor": f"fidelity >= {FLOOR_FRACTION} x base fidelity",
@@ -585,6 +611,11 @@ def build_report(args: argparse.Namespace, overrides: dict, evals: list[dict], m
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.out is None:
+        args.out = str(RESULTS if args.task == "brightness_saturation" else RESULTS / args.task)
+    use_task(args.task)
+    if args.table or args.matched or args.plot:       # a recorded report: its own task
+        use_task(json.loads((Path(args.out) / "front.json").read_text())["protocol"].get("task", args.task))
     if args.table:
         print(markdown_table(json.loads((Path(args.out) / "front.json").read_text())))
         return 0
@@ -607,7 +638,7 @@ def main(argv=None) -> int:
          f"{2 * args.steps}, {args.workers} workers x {args.threads} threads, overrides {overrides or 'none'}, "
          f"ParetoSlider's {slider_ov or 'none'}")
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(args.threads,)) as pool:
+                             initargs=(args.threads, args.task)) as pool:
         runs, jobs_info = train_all(pool, args, overrides, slider_ov)
         t_train = time.time() - t_start
         _log(f"training finished after {t_train:.0f}s; evaluating")
@@ -640,7 +671,7 @@ def fmt_stats(s: dict, nd: int = 3) -> str:
 
 def markdown_table(r: dict) -> str:
     """The results table of docs/BENCHMARK.md / README, from front.json."""
-    lines = [("| method | training steps per seed | HV held-out | HV training | Spearman lightness / colourfulness "
+    lines = [(f"| method | training steps per seed | HV held-out | HV training | Spearman {HELDOUT[0]} / {HELDOUT[1]} "
               f"| fidelity: lowest point (floor {r['floor']:.3f}) | points below floor |"),
              "|---|---|---|---|---|---|---|"]
     S = r["protocol"]["fixed_steps_S"]
@@ -650,7 +681,7 @@ def markdown_table(r: dict) -> str:
         sp = r["spearman"][m]
         fd = r["fidelity"][m]
         lines.append(f"| {LABELS[m]} | {steps[m]} | {fmt_stats(r['hypervolume']['heldout'][m], 4)} | "
-                     f"{fmt_stats(r['hypervolume']['training'][m], 4)} | {fmt_stats(sp['lightness'], 2)} / {fmt_stats(sp['colourfulness'], 2)} | "
+                     f"{fmt_stats(r['hypervolume']['training'][m], 4)} | {fmt_stats(sp[HELDOUT[0]], 2)} / {fmt_stats(sp[HELDOUT[1]], 2)} | "
                      f"{fd['lowest']:.3f} | {fd['points_below_floor']}/{fd['points']} |")
     b = r["base"]
     lines.append(f"| base model | 0 | — | — | — | {b['fidelity']:.3f} | — |")
@@ -718,7 +749,7 @@ def print_ratios(r: dict) -> None:
         print(f"corner coverage {k}: ω=0 ({v['omega_0']['score']}) {fmt_stats(v['omega_0'])}; "
               f"ω=1 ({v['omega_1']['score']}) {fmt_stats(v['omega_1'])}")
     ps = r["spearman"]["paretoslider"]
-    print(f"spearman ParetoSlider: lightness {fmt_stats(ps['lightness'])}, colourfulness {fmt_stats(ps['colourfulness'])}")
+    print(f"spearman ParetoSlider: {HELDOUT[0]} {fmt_stats(ps[HELDOUT[0]])}, {HELDOUT[1]} {fmt_stats(ps[HELDOUT[1]])}")
     f = r["fidelity"]["paretoslider"]
     print(f"ParetoSlider points below the fidelity floor: {f['points_below_floor']} of {f['points']}; "
           f"with > 10% flat images: {f.get('points_too_flat', 'n/a')}")

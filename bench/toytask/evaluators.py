@@ -11,6 +11,10 @@ Held-out evaluators (never seen by training; frozen here so a registry change ca
     mutedness      = mean over pixels of (1 - L*/100)(1 - min(C*ab/100, 1)): dark AND achromatic in
                      CIELAB (chroma, not HSV saturation: a dark pixel with a slight colour cast is
                      nearly achromatic here, fully saturated in HSV).
+The second task (red vs blue; training rewards `channel_dominance` red / blue, the RGB channel's lead):
+    lab_red, lab_blue = mean over pixels of min(C*ab/100, 1) · max(0, cos(h − h0))², h the CIELAB hue
+                     angle, h0 that of pure red (40°) / pure blue (306°): chroma towards that hue in
+                     another colour space (magenta, 328°, counts mostly as blue here; as neither in RGB).
 """
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ OBJECTIVES = ("brightness", "saturation")          # training rewards, ω index 
 HELDOUT = ("lightness", "colourfulness")            # held-out evaluator i pairs with objective i
 OBJECTIVES3 = OBJECTIVES + ("muted",)               # the three-objective bench (bench/front3.py)
 HELDOUT3 = HELDOUT + ("mutedness",)
+OBJECTIVES_HUES = ("red", "blue")                   # the second task (bench/front.py --task red_blue)
+HELDOUT_HUES = ("lab_red", "lab_blue")
+HUE_DEGREES = {"lab_red": 40.0, "lab_blue": 306.0}  # CIELAB hue angle of sRGB's pure red and pure blue
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
@@ -54,6 +61,15 @@ def mutedness(images: torch.Tensor) -> torch.Tensor:
     return ((1 - L / 100).clamp(0, 1) * (1 - (chroma / 100).clamp(max=1))).flatten(1).mean(1).float()
 
 
+def hue_share(images: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Mean over pixels of min(C*ab/100, 1) · max(0, cos(h − degrees))² (CIELAB chroma towards a hue)."""
+    import math
+    _, a, b = cielab(images)
+    chroma = torch.sqrt(a ** 2 + b ** 2)
+    towards = torch.cos(torch.atan2(b, a) - math.radians(degrees)).clamp(min=0) ** 2
+    return ((chroma / 100).clamp(max=1) * towards).flatten(1).mean(1).float()
+
+
 def colourfulness(images: torch.Tensor) -> torch.Tensor:
     """Hasler & Suesstrunk (2003) M on the 0-255 scale, divided by 100."""
     x = images.clamp(0, 1).double() * 255
@@ -69,10 +85,13 @@ def training_rewards(objectives: tuple[str, ...] = OBJECTIVES) -> dict:
     import trainer.rewards.image  # noqa: F401  (registers brightness / saturation / muted)
     from trainer.rewards.registry import build_reward
     every = {"brightness": lambda: build_reward({"id": "brightness", "mode": "luma"}),
-             "saturation": lambda: build_reward("saturation"), "muted": lambda: build_reward("muted")}
+             "saturation": lambda: build_reward("saturation"), "muted": lambda: build_reward("muted"),
+             "red": lambda: build_reward({"id": "channel_dominance", "channel": "red", "name": "red"}),
+             "blue": lambda: build_reward({"id": "channel_dominance", "channel": "blue", "name": "blue"})}
     return {name: every[name]() for name in objectives}
 
 
 def heldout_scores(images: torch.Tensor, evaluators: tuple[str, ...] = HELDOUT) -> dict[str, torch.Tensor]:
-    every = {"lightness": lightness, "colourfulness": colourfulness, "mutedness": mutedness}
+    every = {"lightness": lightness, "colourfulness": colourfulness, "mutedness": mutedness,
+             **{name: (lambda x, h=h: hue_share(x, h)) for name, h in HUE_DEGREES.items()}}
     return {name: every[name](images) for name in evaluators}

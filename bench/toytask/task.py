@@ -42,6 +42,9 @@ OBJECTIVES = [{"name": "brightness", "reward": "brightness", "label": "Bright", 
               {"name": "saturation", "reward": "saturation", "label": "Saturated"}]
 # the three-objective bench (bench/front3.py): a third reward that conflicts with both
 OBJECTIVES3 = OBJECTIVES + [{"name": "muted", "reward": "muted", "label": "Muted"}]
+# the second task (bench/front.py --task red_blue): two rewards whose LoRAs interfere when added
+OBJECTIVES_HUES = [{"name": "red", "reward": "channel_dominance", "label": "Red", "kwargs": {"channel": "red"}},
+                   {"name": "blue", "reward": "channel_dominance", "label": "Blue", "kwargs": {"channel": "blue"}}]
 
 
 def samples() -> list[Sample]:
