@@ -138,7 +138,7 @@ def test_paths_rewards_and_combinations_are_all_reported_before_anything_loads(t
         "objectives[1] (keep): reward ssim compares each image with its source image; sd3 has none (use it with "
         "flux_kontext)",
         "objectives[2] (move): reward motion_magnitude scores videos; sd3 makes images (use it with ltx2)",
-        "objectives[3] (x): unknown reward 'nope'; available: aesthetic, brightness, clip_score, colorfulness, "
+        "objectives[3] (x): unknown reward 'nope'; available: aesthetic, brightness, channel_dominance, clip_score, colorfulness, "
         "colourfulness, composite, frames, jpeg_compressibility, jpeg_incompressibility, lpips, motion_magnitude, "
         "ms_ssim, muted, pickscore, python, saturation, ssim, temporal_consistency, vlm_judge (or 'module:function' "
         "for your own)",
