@@ -10,6 +10,10 @@ Drawn only from numbers already recorded (nothing is trained or timed here):
   (bench/results/runtime.json, `methods_per_step_ratio.real_width.<method>`);
 - cost when ω moves: re-queue time at a new ω / at the same ω, same model
   (`methods_requeue_ratio.real_width.<method>`; soups re-patch the weights, the others re-patch nothing).
+ParetoSlider's costs are those of the file kind its record trained: one shared LoRA (`paretoslider`: ω only
+in the embedding, nothing re-patched) or per-objective LoRAs (`paretoslider_per_objective`: a soup of its
+LoRAs, re-patched when ω moves). With `front_shared_lora.json` beside front.json (the shared-LoRA
+ParetoSlider on the same seeds: `python -m bench.front --fixed-from ...`), both appear.
 """
 from __future__ import annotations
 
@@ -22,31 +26,47 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 METHODS = ("paretoslider", "soups", "blend", "msdda")
-LABELS = {"paretoslider": "ParetoSlider (trained, 2/5 of the fixed runs' compute)",
+# a chart point: (the method in its front record, the file kind's method in runtime.json)
+LABELS = {"paretoslider": "ParetoSlider, one LoRA (trained)",
+          "paretoslider_per_objective": "ParetoSlider, per-objective LoRAs (trained)",
           "soups": "rewarded soups (2 LoRAs, weights mixed)", "blend": "Diffusion Blend (2 LoRAs)",
           "msdda": "MSDDA (2 LoRAs)"}
-COLOURS = {"paretoslider": "#d62728", "soups": "#2ca02c", "blend": "#9467bd", "msdda": "#8c564b"}
+COLOURS = {"paretoslider": "#ff7f0e", "paretoslider_per_objective": "#d62728", "soups": "#2ca02c",
+           "blend": "#9467bd", "msdda": "#8c564b"}
 # model calls per denoising step with m objectives (m LoRAs for the training-free methods)
-CALLS = {"paretoslider": lambda m: 1, "soups": lambda m: 1, "blend": lambda m: m, "msdda": lambda m: m}
+CALLS = {"paretoslider": lambda m: 1, "paretoslider_per_objective": lambda m: 1, "soups": lambda m: 1,
+         "blend": lambda m: m, "msdda": lambda m: m}
+RE_PATCH = ("soups", "paretoslider_per_objective")      # moving ω re-patches the weights
 
 
-def chart_points(front: dict, runtime: dict, width: str = "real_width") -> list[dict]:
-    """One dict per method: held-out HV (mean, min, max over seeds), model calls per step, the per-step and
-    re-queue time ratios, and where each number was read."""
+def slider_kind(front: dict) -> str:
+    """The runtime method of the ParetoSlider file a front record trained."""
+    per_objective = (front["protocol"].get("slider_overrides") or {}).get("lora", {}).get("per_objective")
+    return "paretoslider_per_objective" if per_objective else "paretoslider"
+
+
+def chart_points(front: dict, runtime: dict, width: str = "real_width", shared: dict | None = None,
+                 names: tuple[str, str] = ("front.json", "front_shared_lora.json")) -> list[dict]:
+    """One dict per point: held-out HV (mean, min, max over seeds), model calls per step, the per-step and
+    re-queue time ratios, and where each number was read. `shared`: a record of the shared-LoRA ParetoSlider
+    on the same seeds, drawn too."""
     m = len(front["protocol"]["training_rewards"])
+    rows = [(front, names[0], meth, slider_kind(front) if meth == "paretoslider" else meth) for meth in METHODS]
+    if shared is not None:
+        rows.insert(1, (shared, names[1], "paretoslider", slider_kind(shared)))
     out = []
-    for meth in METHODS:
-        hv = front["hypervolume"]["heldout"][meth]
+    for record, name, meth, kind in rows:
+        hv = record["hypervolume"]["heldout"][meth]
         out.append({
-            "method": meth, "hv": hv["mean"], "hv_min": hv["min"], "hv_max": hv["max"], "seeds": len(hv["per_seed"]),
-            "calls_per_step": CALLS[meth](m),
-            "step_ratio": runtime["methods_per_step_ratio"][width][meth],
-            "requeue_ratio": runtime["methods_requeue_ratio"][width][meth],
-            "requeue_extra_s": runtime["details"]["methods"][width]["methods"][meth]["requeue"]["extra_s"],
-            "sources": {"hv": f"front.json hypervolume.heldout.{meth}",
-                        "step_ratio": f"runtime.json methods_per_step_ratio.{width}.{meth}",
-                        "requeue_ratio": f"runtime.json methods_requeue_ratio.{width}.{meth}",
-                        "requeue_extra_s": f"runtime.json details.methods.{width}.methods.{meth}.requeue.extra_s"}})
+            "method": kind, "hv": hv["mean"], "hv_min": hv["min"], "hv_max": hv["max"], "seeds": len(hv["per_seed"]),
+            "calls_per_step": CALLS[kind](m),
+            "step_ratio": runtime["methods_per_step_ratio"][width][kind],
+            "requeue_ratio": runtime["methods_requeue_ratio"][width][kind],
+            "requeue_extra_s": runtime["details"]["methods"][width]["methods"][kind]["requeue"]["extra_s"],
+            "sources": {"hv": f"{name} hypervolume.heldout.{meth}",
+                        "step_ratio": f"runtime.json methods_per_step_ratio.{width}.{kind}",
+                        "requeue_ratio": f"runtime.json methods_requeue_ratio.{width}.{kind}",
+                        "requeue_extra_s": f"runtime.json details.methods.{width}.methods.{kind}.requeue.extra_s"}})
     return out
 
 
@@ -72,7 +92,7 @@ def plot(points: list[dict], path: Path, model: str) -> Path:
             ax.errorbar([p[key]], [p["hv"]], yerr=yerr, fmt="o", ms=8, capsize=4, color=COLOURS[p["method"]],
                         label=LABELS[p["method"]])
             note = f"{p['calls_per_step']} call{'s' if p['calls_per_step'] > 1 else ''}/step" \
-                if key == "step_ratio" else ("re-patch" if p["method"] == "soups" else "no re-patch")
+                if key == "step_ratio" else ("re-patch" if p["method"] in RE_PATCH else "no re-patch")
             dy = 6 if p["method"] == "msdda" else -4          # msdda and blend share an x: keep labels apart
             ax.annotate(note, (p[key], p["hv"]), textcoords="offset points", xytext=(8, dy), fontsize=8,
                         color=COLOURS[p["method"]])
@@ -97,8 +117,10 @@ def main(argv=None) -> int:
     res = Path(args.results)
     front = json.loads((res / "front.json").read_text())
     runtime = json.loads((res / "runtime.json").read_text())
+    shared_path = res / "front_shared_lora.json"
+    shared = json.loads(shared_path.read_text()) if shared_path.is_file() else None
     model = "SD3.5 Medium width"
-    points = chart_points(front, runtime)
+    points = chart_points(front, runtime, shared=shared)
     plot(points, Path(args.out), model)
     print(markdown(points, model))
     print(f"\nwrote {args.out}")

@@ -34,6 +34,21 @@ def test_each_point_is_read_from_the_named_record_fields():
     assert cost_chart.chart_points(front, runtime)[2]["calls_per_step"] == 3
 
 
+def test_a_per_objective_record_takes_that_files_costs_and_the_shared_lora_record_its_own():
+    front, runtime = _records()
+    runtime["methods_per_step_ratio"]["real_width"]["paretoslider_per_objective"] = 1.01
+    runtime["methods_requeue_ratio"]["real_width"]["paretoslider_per_objective"] = 1.3
+    runtime["details"]["methods"]["real_width"]["methods"]["paretoslider_per_objective"] = {"requeue": {"extra_s": 0.9}}
+    shared = json.loads(json.dumps(front))
+    shared["hypervolume"]["heldout"]["paretoslider"]["mean"] = 0.05
+    front["protocol"]["slider_overrides"] = {"lora": {"per_objective": True}}
+    pts = cost_chart.chart_points(front, runtime, shared=shared)
+    assert [p["method"] for p in pts] == ["paretoslider_per_objective", "paretoslider", "soups", "blend", "msdda"]
+    assert pts[0]["requeue_ratio"] == 1.3 and pts[0]["hv"] == pytest.approx(0.1)
+    assert pts[1]["requeue_ratio"] == 1.0 and pts[1]["hv"] == 0.05
+    assert pts[1]["sources"]["hv"] == "front_shared_lora.json hypervolume.heldout.paretoslider"
+
+
 def test_the_chart_and_its_table_are_written(tmp_path):
     front, runtime = _records()
     (tmp_path / "front.json").write_text(json.dumps(front))
