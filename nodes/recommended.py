@@ -77,6 +77,8 @@ def recommended(meta: ParetoSliderMetadata, source: str = "file") -> Recommended
         parts.append(f"sampling steps not recorded (using {steps})")
     cfg = float(cfg)
     parts.append("CFG-free (cfg 1.0)" if cfg == 1.0 else f"cfg {_fmt(cfg)}")
+    if meta.per_objective_lora:       # say why moving ω re-patches the weights for this file
+        parts.append("one LoRA per objective (mixed by ω; moving ω re-patches weights)")
     if guidance is not None:
         guidance = float(guidance)
         parts.append(f"guidance {_fmt(guidance)}")

@@ -108,3 +108,10 @@ def test_an_imported_file_says_where_it_came_from_on_the_loader_line(rec, core):
     r = rec.recommended(m)
     assert r.text == ("imported from the reference code (checkpoint-1000), trained at 512 px, 25 sampling steps, "
                       "CFG-free (cfg 1.0)")
+
+
+def test_a_per_objective_file_says_that_moving_omega_re_patches_on_the_loader_line(rec, core):
+    m = meta(core, "sd3", resolution=512, sample_steps=25, cfg=1.0)
+    m.lora = {"rank": 8, "alpha": 16.0, "per_objective": True}
+    assert rec.recommended(m).text == ("trained at 512 px, 25 sampling steps, CFG-free (cfg 1.0), one LoRA per "
+                                       "objective (mixed by ω; moving ω re-patches weights)")
