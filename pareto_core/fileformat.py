@@ -1,6 +1,6 @@
 """The ParetoSlider file: one .safetensors with the LoRA, the preference modules and metadata.
 
-Layout (format versions 1 and 2, see docs/FORMAT.md; a file is written with the oldest version
+Layout (format versions 1 to 3, see docs/FORMAT.md; a file is written with the oldest version
 that holds its embedding config, so files without the version-2 conditioning forms stay readable
 by older extensions, and a newer version than this code reads is refused with "update"):
 - `transformer.<module>.lora_A.weight` / `.lora_B.weight` / `.alpha`: the LoRA, in the

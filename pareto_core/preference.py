@@ -114,7 +114,7 @@ class EmbeddingConfig:
     hidden: int = 256               # hidden width of the ω → temb MLP
     block_modulation: bool = False  # also modulate the image stream of the joint/double blocks
     num_frequencies: int = 8        # sinusoidal / Fourier features per ω component
-    injection: str = "temb"         # the only injection point of format versions 1 and 2
+    injection: str = "temb"         # the only injection point of format versions 1 to 3
     # format version 2 (defaults = version 1's behaviour)
     block_projector: str = "sinusoidal"   # "sinusoidal" (v1) | "fourier" (the reference's SliderProjector)
     block_form: str = "residual"    # residual: h += gate_mlp ⊙ m; affine: (scale_mlp, shift_mlp) += m (2·D wide);
