@@ -237,6 +237,13 @@ def test_check_rescales_the_time_to_the_configs_samples_and_says_when_its_memory
     assert lines[-1].endswith("s/step predicted (32 samples, 10 rollout steps)")
 
 
+def test_check_says_per_objective_loras_are_not_in_the_memory_model():
+    cfg = load_config(CONFIGS / "gpu_16gb.yaml", ["lora.per_objective=true"])
+    lines = prediction_report(cfg, "16")
+    assert ("yours differ in lora.per_objective (2 LoRAs: about 2× the LoRA's weights, gradients and AdamW state)"
+            in lines[1])
+
+
 def test_the_time_formula_reproduces_bench_memory_for_every_result():
     data = json.loads(PREDICTIONS.read_text())
     for r in data["results"]:

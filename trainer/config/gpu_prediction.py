@@ -112,8 +112,11 @@ def predict(cfg, path: Path = PREDICTIONS) -> Prediction | str:
     measured_tt = data.get("option_sets", {}).get("defaults", {}).get("train.train_timesteps", 2)
     seconds = {k: seconds_per_step(best, mine, g, data["mfu"], measured_tt) for k, g in data["gpus"].items()}
     parts = sorted(best["peak_by"].items(), key=lambda kv: -kv[1])[:3]
+    unmodelled = ([f"lora.per_objective ({cfg.num_objectives} LoRAs: about {cfg.num_objectives}× the LoRA's "
+                   "weights, gradients and AdamW state)"] if cfg.lora.per_objective else [])
     return Prediction(model, best.get("label", model), cfg.model.resolution, best["peak_gb"], parts, seconds,
-                      data["gpus"], data.get("headroom_gb", 1.0), best.get("option_set", ""), differs(best))
+                      data["gpus"], data.get("headroom_gb", 1.0), best.get("option_set", ""),
+                      differs(best) + unmodelled)
 
 
 def gpu_key(text: str | None, gpus: dict[str, dict]) -> str | None:
