@@ -218,7 +218,8 @@ def run_scales(root: Path, args, scales) -> tuple[dict, dict | None]:
         methods["tiny"] = run_methods(root, "tiny", ["--size", str(args.size), "--steps", str(args.steps),
                                                      "--repeats", str(args.repeats), "--blocks", "8", "--calls", "10"])
     if "real_width" in scales:
-        methods["real_width"] = run_methods(root, "real", ["--size", "64", "--tokens", "16", *real])
+        only = ["--methods", args.methods] if getattr(args, "methods", None) else []
+        methods["real_width"] = run_methods(root, "real", ["--size", "64", "--tokens", "16", *real, *only])
     if "real_width_sdxl" in scales:
         methods["real_width_sdxl"] = run_methods(root, "sdxl", ["--size", str(args.sdxl_size), "--tokens", "77",
                                                                 "--methods", "soups,blend,msdda,lora_loader", *real])
@@ -240,7 +241,7 @@ def method_keys(methods: dict) -> dict:
                 "new_omega": round(v["requeue"]["apply_new_omega_s"], 4),
                 "update_builds_in_requeues": v["requeue"]["update_builds_in_requeues"]}
             for k, v in m["methods"].items() if "apply_cold_s" in v["requeue"]}
-    if "real_width" in methods:
+    if "paretoslider" in methods.get("real_width", {}).get("methods", {}):
         ps = methods["real_width"]["methods"]["paretoslider"]
         out["real_width_per_step_ratio"] = round(ps["per_step"]["ratio"], 4)
         out["real_width_requeue_ratio"] = round(ps["requeue"]["ratio"], 4)
@@ -311,6 +312,25 @@ METHOD_NOTES = [
 ]
 
 
+def merge_methods(results: dict, methods: dict, formats: dict | None) -> dict:
+    """The new in-process measurements into a recorded runtime.json, method by method: a scale rerun
+    for some methods (--methods) keeps its other methods' records."""
+    keys = method_keys(methods)
+    for k in ("methods_per_step_ratio", "methods_requeue_ratio", "lora_slider_apply_s"):
+        for scale, per_method in keys.pop(k).items():
+            results.setdefault(k, {}).setdefault(scale, {}).update(per_method)
+    results.update(keys)                                       # real_width_* (ParetoSlider's) when it ran
+    if formats:
+        results.update(format_keys(formats))
+    details = results.setdefault("details", {})
+    for scale, run in methods.items():                         # the scale's setup, its methods merged
+        old = details.setdefault("methods", {}).get(scale, {})
+        details["methods"][scale] = {**run, "methods": {**old.get("methods", {}), **run["methods"]}}
+    if formats:
+        details["lora_formats_blend"] = formats
+    return results
+
+
 def methods_only(args) -> None:
     """The in-process parts alone (--scales), merged into the existing --out: the server-measured
     keys and the scales not rerun stay as they were."""
@@ -327,25 +347,17 @@ def methods_only(args) -> None:
         make_base_dir(root)
         methods, formats = run_scales(root, args, scales)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    keys = method_keys(methods)
-    for k in ("methods_per_step_ratio", "methods_requeue_ratio", "lora_slider_apply_s"):
-        results.setdefault(k, {}).update(keys.pop(k))
-    results.update(keys)                                       # real_width_* when real_width ran
-    if formats:
-        results.update(format_keys(formats))
+    merge_methods(results, methods, formats)
     notes = results.setdefault("notes", [])
     for note in METHOD_NOTES:
         if note not in notes:
             notes.append(note)
-    details = results.setdefault("details", {})
-    details.setdefault("methods", {}).update(methods)
-    if formats:
-        details["lora_formats_blend"] = formats
+    details = results["details"]
     results.setdefault("setup", {})["methods_run"] = {
         "scales": scales, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_s": round(time.time() - t0, 1),
         "env": THREAD_ENV, "comfy_args": ["--cpu", *COMFY_ARGS], "machine": platform.machine(),
         "cpus": os.cpu_count(), "sdxl_size": args.sdxl_size, "real_steps": args.real_steps,
-        "real_repeats": args.real_repeats, "real_blocks": args.real_blocks,
+        "real_repeats": args.real_repeats, "real_blocks": args.real_blocks, "methods": args.methods or "all",
         **git_state(), **({"commit": args.commit} if args.commit else {})}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -374,6 +386,8 @@ def main() -> None:
     ap.add_argument("--methods-only", action="store_true",
                     help="run only the in-process method / format parts (--scales) and merge their keys into --out")
     ap.add_argument("--scales", default=",".join(SCALES), help="with --methods-only: which of " + ", ".join(SCALES))
+    ap.add_argument("--methods", default="", help="with --methods-only at real_width: only these methods "
+                    "(comma-separated, bench/runtime_methods.py's names), merged into the recorded others")
     ap.add_argument("--commit", help="the commit the code was exported from (when REPO is no git checkout)")
     args = ap.parse_args()
     if args.per_step_only:
