@@ -19,11 +19,12 @@ from torch import nn
 from ..errors import UserError
 
 ADAPTER = "default"
+OBJECTIVE_ADAPTER = "objective"     # objective k's LoRA (lora.per_objective) is the adapter "objective<k>"
 
 
 def objective_adapter(k: int) -> str:
     """The peft adapter name of objective k's LoRA (lora.per_objective)."""
-    return f"objective{k}"
+    return f"{OBJECTIVE_ADAPTER}{k}"
 
 
 def attach_lora(transformer: nn.Module, rank: int, alpha: float, targets: Sequence[str],
@@ -91,9 +92,8 @@ def objective_gates(transformer: nn.Module, omega: torch.Tensor | None) -> Itera
         if not isinstance(lora_a_of, nn.ModuleDict):
             continue
         for name, lora_a in lora_a_of.items():
-            if name.startswith("objective"):
-                # no ω (the base model, "preference off"): every objective's LoRA is off
-                k = int(name[len("objective"):])
+            if name.startswith(OBJECTIVE_ADAPTER):
+                k = int(name[len(OBJECTIVE_ADAPTER):])
                 handles.append(lora_a.register_forward_hook(_gate(omega, k)))
     try:
         yield
@@ -106,7 +106,7 @@ def _gate(omega: torch.Tensor, k: int):
     from pareto_core import rows_for_batch
 
     def hook(_module, _inputs, out):
-        if omega is None:
+        if omega is None:       # no ω (the base model, "preference off"): every objective's LoRA is off
             return out * 0.0
         w = rows_for_batch(omega.to(device=out.device, dtype=out.dtype), out.shape[0])[:, k]
         return out * w.view(-1, *([1] * (out.dim() - 1)))
