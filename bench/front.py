@@ -383,7 +383,7 @@ def plot(evals: list[dict], m: dict, path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"CPU toy task{'' if TASK == 'brightness_saturation' else ' ' + TASK}, {len(evals)} seeds (faint lines: seeds ≥ 1; x = below the fidelity floor or "
+    fig.suptitle(f"CPU toy task{'' if TASK == 'brightness_saturation' else ' ' + TASK}, {len(evals)} seeds (faint lines: the seeds after the first; x = below the fidelity floor or "
                  "> 10% flat images, not counted in HV)\nHV = the area a front dominates above the ■ reference (half the base model's "
                  "mean on each axis)", fontsize=10)
     fig.tight_layout()
