@@ -132,3 +132,19 @@ def test_evaluating_a_per_objective_file_merges_the_soup_at_each_omega(tiny_sd3_
 def _brightness():
     from trainer.rewards import build_reward
     return build_reward("brightness")
+
+
+def test_a_file_whose_per_objective_loras_skip_a_number_is_refused(tiny_sd3_path, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    tr = _trainer(tiny_sd3_path, tmp_path)
+    path = export(tmp_path / "po.safetensors", tr.cfg, tr.backbone, tr.trainable, 0, 1)
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k.replace("objective1.", "objective2.", 1): f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, str(tmp_path / "gap.safetensors"), metadata=meta)
+    assert json.loads(meta["paretoslider"])["format_version"] == 3
+    with pytest.raises(ParetoSliderFileError, match=r"per-objective LoRAs \[0, 2\] are not numbered 0..n-1"):
+        load_paretoslider(tmp_path / "gap.safetensors")

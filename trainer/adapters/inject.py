@@ -49,7 +49,7 @@ def preference_hooks(transformer: nn.Module, backbone, modules: PreferenceModule
     `modules=None` or `omega=None` installs no preference module (the base model / "preference off").
     Per-objective LoRAs (lora.per_objective) are scaled by ω here too (`objective_gates`; off without ω).
     """
-    with objective_gates(transformer, omega):
+    with objective_gates(unwrap(transformer), omega):
         with _module_hooks(transformer, backbone, modules, omega):
             yield
 

@@ -20,6 +20,7 @@ from ..errors import UserError
 
 ADAPTER = "default"
 OBJECTIVE_ADAPTER = "objective"     # objective k's LoRA (lora.per_objective) is the adapter "objective<k>"
+_GATED = "_paretoslider_objective_loras"   # attach_lora's list of (k, objective k's lora_A) on the transformer
 
 
 def objective_adapter(k: int) -> str:
@@ -49,6 +50,11 @@ def attach_lora(transformer: nn.Module, rank: int, alpha: float, targets: Sequen
         for m in transformer.modules():
             if isinstance(m, BaseTunerLayer):
                 m.set_adapter(list(adapters))
+    # the per-objective LoRAs' down projections, found once here: objective_gates runs on every forward
+    transformer.__dict__[_GATED] = [(int(name[len(OBJECTIVE_ADAPTER):]), lora_a)
+                                    for m in transformer.modules() if isinstance(m, BaseTunerLayer)
+                                    for name, lora_a in getattr(m, "lora_A", {}).items()
+                                    if name.startswith(OBJECTIVE_ADAPTER)]
     # peft stores adapters in the base weights' dtype; keep them (and so the optimiser state) in fp32
     # when the base is bf16/fp16 — the LoRA forward casts its input to the adapter dtype
     for _, p in lora_parameters(transformer):
@@ -84,17 +90,9 @@ def adapters_disabled(transformer: nn.Module) -> Iterator[None]:
 @contextmanager
 def objective_gates(transformer: nn.Module, omega: torch.Tensor | None) -> Iterator[None]:
     """Inside the block, objective k's LoRA output is scaled by ω_k (per row: ω is (K,) or (N, K) with the
-    batch a multiple of N, as for the preference modules); ω None scales them all by 0. Without
-    per-objective adapters nothing is installed."""
-    handles = []
-    for m in transformer.modules():
-        lora_a_of = getattr(m, "lora_A", None)       # a peft LoRA layer (no peft import on plain models)
-        if not isinstance(lora_a_of, nn.ModuleDict):
-            continue
-        for name, lora_a in lora_a_of.items():
-            if name.startswith(OBJECTIVE_ADAPTER):
-                k = int(name[len(OBJECTIVE_ADAPTER):])
-                handles.append(lora_a.register_forward_hook(_gate(omega, k)))
+    batch a multiple of N, as for the preference modules); ω None scales them all by 0. `transformer` is the
+    module attach_lora adapted; without per-objective adapters nothing is installed."""
+    handles = [lora_a.register_forward_hook(_gate(omega, k)) for k, lora_a in transformer.__dict__.get(_GATED, ())]
     try:
         yield
     finally:
